@@ -1,0 +1,126 @@
+"""Where arrays live: pick an array library and a device by name.
+
+>>> import backends
+>>> be = backends.get_backend("cpu")
+>>> be.name
+'cpu'
+
+Names: ``cpu`` (NumPy), ``cuda`` / ``cuda:N`` (CuPy), ``torch`` / ``torch:cuda``
+/ ``torch:cuda:N`` (PyTorch), ``array-api-strict`` (its ``device1``) or
+``array-api-strict:NAME`` (``CPU_DEVICE``, ``device2``, ``no_float64``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from backends._base import Backend, BackendUnavailableError, DeviceRandom, HostRandom
+
+__all__ = [
+    "Backend",
+    "BackendUnavailableError",
+    "DeviceRandom",
+    "HostRandom",
+    "available_backends",
+    "get_backend",
+]
+
+KNOWN = "'cpu', 'cuda', 'cuda:N', 'torch', 'torch:cuda', 'array-api-strict'"
+
+
+def _parse_index(spec: str, text: str) -> int:
+    if not text.isdigit():
+        raise ValueError(
+            f"device: expected one of {KNOWN}, got {spec!r} "
+            f"(the part after ':' must be a GPU number)"
+        )
+    return int(text)
+
+
+@functools.cache
+def _make(spec: str) -> Backend:
+    head, _, rest = spec.partition(":")
+    if head in ("cpu", "numpy") and not rest:
+        from backends.numpy_backend import NumPyBackend
+
+        return NumPyBackend()
+    if head in ("cuda", "cupy", "gpu"):
+        from backends.cupy_backend import CuPyBackend
+
+        return CuPyBackend(_parse_index(spec, rest) if rest else 0)
+    if head in ("torch", "pytorch"):
+        from backends.torch_backend import TorchBackend
+
+        return TorchBackend(rest or "cpu")
+    if head in ("array-api-strict", "array_api_strict", "strict"):
+        try:
+            import array_api_strict  # noqa: F401
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                "device: 'array-api-strict' needs the array-api-strict package; "
+                "install it with: pip install array-api-strict"
+            ) from exc
+        from backends.strict_backend import StrictBackend
+
+        return StrictBackend(rest or "device1")
+    raise ValueError(f"device: expected one of {KNOWN}, got {spec!r}")
+
+
+def get_backend(spec: str | Backend | None = "cpu") -> Backend:
+    """Return the backend named by ``spec``.
+
+    Parameters
+    ----------
+    spec : str or Backend or None
+        ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``, ``"torch"``,
+        ``"torch:cuda[:N]"``, ``"array-api-strict[:DEVICE]"``, or a Backend,
+        which is returned as is.
+
+    Raises
+    ------
+    ValueError
+        The name is not one bpnet knows.
+    BackendUnavailableError
+        The name is known but its library or device is missing here; the
+        message says what to install or why no device answered.
+    """
+    if spec is None:
+        spec = "cpu"
+    if isinstance(spec, Backend):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(
+            f"device: expected a name such as {KNOWN} or a Backend, "
+            f"got {type(spec).__name__}"
+        )
+    return _make(spec.strip().lower() if not spec.startswith("array") else spec.strip())
+
+
+def _usable(spec: str) -> bool:
+    try:
+        _make(spec)
+    except Exception:
+        return False
+    return True
+
+
+def available_backends() -> list[str]:
+    """Names of the backends usable on this machine, probed without raising.
+
+    CuPy installed without a driver or a GPU counts as not available.
+    """
+    names = ["cpu"]
+    from backends.cupy_backend import cuda_device_count
+
+    if cuda_device_count() > 0 and _usable("cuda"):
+        names.append("cuda")
+    for spec in ("torch", "torch:cuda", "array-api-strict"):
+        if _usable(spec):
+            names.append(spec)
+    return names
+
+
+def describe(spec: str | Backend | None = "cpu") -> str:
+    """One-line description of a backend, for logs."""
+    return get_backend(spec).describe()

@@ -1,0 +1,191 @@
+"""The interface every backend implements, and the host random generator."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import numpy as np
+
+_DTYPE_NAMES = ("float32", "float64")
+
+
+class BackendUnavailableError(RuntimeError):
+    """The requested array library or device is not usable on this machine."""
+
+
+class HostRandom:
+    """Seeded host generator: initial weights and batch orders come from here.
+
+    One ``numpy.random.Generator`` per model, so that every backend starts from
+    the same numbers (DESIGN principle 3). Returns NumPy arrays on the host.
+    """
+
+    def __init__(self, seed: int | None = 0) -> None:
+        self.seed = seed
+        self.generator = np.random.default_rng(seed)
+
+    def uniform(self, low: float, high: float, shape: tuple[int, ...]) -> np.ndarray:
+        return self.generator.uniform(low, high, size=shape)
+
+    def normal(self, scale: float, shape: tuple[int, ...]) -> np.ndarray:
+        return self.generator.normal(0.0, scale, size=shape)
+
+    def permutation(self, n: int) -> np.ndarray:
+        return self.generator.permutation(n).astype(np.int64)
+
+    def integers(self, high: int) -> int:
+        return int(self.generator.integers(high))
+
+    def get_state(self) -> dict:
+        return self.generator.bit_generator.state
+
+    def set_state(self, state: dict) -> None:
+        self.generator.bit_generator.state = state
+
+
+class DeviceRandom:
+    """Uniform numbers made where the arrays live (used for dropout masks)."""
+
+    def __init__(self, backend: Backend, seed: int | None) -> None:
+        self.backend = backend
+        self._host = np.random.default_rng(seed)
+
+    def uniform(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        """Uniform [0, 1) numbers of ``shape`` on the backend's device."""
+        return self.backend.asarray(self._host.random(shape), dtype=dtype)
+
+
+class Backend:
+    """Where arrays live: an Array API namespace plus a device.
+
+    Attributes
+    ----------
+    xp : module
+        The Array API namespace (array-api-compat wrapped where needed).
+    device : object
+        The device object that ``xp`` creation functions take.
+    name : str
+        A label such as ``"cpu"``, ``"cuda:0"`` or ``"torch:cuda:0"``.
+    """
+
+    xp: Any
+    device: Any
+    name: str
+    library: str = ""
+
+    # --- creation and transfer -------------------------------------------
+    def dtype(self, dtype: Any) -> Any:
+        """Map ``"float32"``/``"float64"`` (or an ``xp`` dtype) to ``xp``'s dtype.
+
+        Raises ``ValueError`` when the name is unknown and
+        ``BackendUnavailableError`` when this device cannot hold it.
+        """
+        if dtype is None:
+            dtype = "float32"
+        if isinstance(dtype, str):
+            if dtype not in _DTYPE_NAMES and dtype not in ("int64", "int32", "bool"):
+                raise ValueError(
+                    f"dtype: expected 'float32' or 'float64', got {dtype!r}"
+                )
+            name = dtype
+            dt = getattr(self.xp, dtype)
+        else:
+            dt = dtype
+            name = self.dtype_name(dt)
+        if not self.supports(dt):
+            raise BackendUnavailableError(
+                f"dtype: {name} is not supported on device {self.name!r} "
+                f"({self.device!r}); use dtype='float32'"
+            )
+        return dt
+
+    def dtype_name(self, dtype: Any) -> str:
+        for name in ("float32", "float64", "int64", "int32", "bool"):
+            if dtype == getattr(self.xp, name):
+                return name
+        return str(dtype)
+
+    def supports(self, dtype: Any) -> bool:
+        """Whether this device can hold arrays of ``dtype``."""
+        if isinstance(dtype, str):
+            dtype = getattr(self.xp, dtype)
+        try:
+            info = self.xp.__array_namespace_info__()
+            supported = info.dtypes(device=self.device).values()
+        except Exception:  # a namespace without the inspection API
+            return True
+        return any(dtype == d for d in supported)
+
+    def asarray(self, host: Any, dtype: Any = None) -> Any:
+        """Copy a host array (or nested lists) to this backend's device."""
+        dt = None if dtype is None else self.dtype(dtype)
+        with self.context():
+            return self.xp.asarray(host, dtype=dt, device=self.device)
+
+    def to_numpy(self, array: Any) -> np.ndarray:
+        """Copy ``array`` to the host as a ``numpy.ndarray``."""
+        return np.asarray(array)
+
+    def owns(self, array: Any) -> bool:
+        """True when ``array`` is of this backend's library and on its device."""
+        import array_api_compat
+
+        try:
+            xp = array_api_compat.array_namespace(array)
+        except TypeError:
+            return False
+        if not self._same_library(xp):
+            return False
+        return array_api_compat.device(array) == self.device
+
+    def _same_library(self, xp: Any) -> bool:
+        return xp is self.xp
+
+    def pack(self, arrays: list[Any]) -> np.ndarray:
+        """Device arrays -> one float64 host vector (for scipy.optimize)."""
+        if not arrays:
+            return np.zeros(0)
+        return np.concatenate(
+            [self.to_numpy(a).astype(np.float64, copy=False).ravel() for a in arrays]
+        )
+
+    def unpack(
+        self, vector: Any, shapes: list[tuple[int, ...]], dtype: Any
+    ) -> list[Any]:
+        """A flat host vector -> device arrays of ``shapes`` (explicit reshapes)."""
+        vector = np.asarray(vector, dtype=np.float64)
+        total = sum(int(np.prod(s)) for s in shapes)
+        if vector.ndim != 1 or vector.size != total:
+            raise ValueError(
+                f"theta: expected a flat vector of {total} parameters, "
+                f"got an array of shape {vector.shape}"
+            )
+        out, start = [], 0
+        for shape in shapes:
+            size = int(np.prod(shape))
+            out.append(self.asarray(vector[start : start + size].reshape(shape), dtype))
+            start += size
+        return out
+
+    def synchronize(self) -> None:
+        """Wait for queued device work; a no-op on the CPU."""
+
+    def context(self) -> contextlib.AbstractContextManager:
+        """A context within which creation and compute happen on ``device``."""
+        return contextlib.nullcontext()
+
+    def random(self, seed: int | None = 0) -> DeviceRandom:
+        """A seeded generator of uniform numbers on this device."""
+        return DeviceRandom(self, seed)
+
+    def describe(self) -> str:
+        """One line for logs: library, version and device."""
+        return self.name
+
+    @property
+    def is_gpu(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"<Backend {self.name}: {self.describe()}>"

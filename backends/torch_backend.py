@@ -1,0 +1,98 @@
+"""PyTorch (CPU or CUDA) through array-api-compat."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from backends._base import Backend, BackendUnavailableError, DeviceRandom
+
+
+class _TorchRandom(DeviceRandom):
+    def __init__(self, backend: TorchBackend, seed: int | None) -> None:
+        import torch
+
+        self.backend = backend
+        self._gen = torch.Generator(device=backend.device)
+        self._gen.manual_seed(0 if seed is None else int(seed))
+
+    def uniform(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        import torch
+
+        return torch.rand(
+            shape, generator=self._gen, dtype=dtype, device=self.backend.device
+        )
+
+
+class TorchBackend(Backend):
+    library = "torch"
+
+    def __init__(self, device: str = "cpu") -> None:
+        try:
+            import array_api_compat.torch as xp_torch
+            import torch
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                "device: 'torch' needs PyTorch, which is not installed; "
+                "install it with: pip install 'bpnet-arrayapi[torch]'"
+            ) from exc
+        self._torch = torch
+        if device.startswith("cuda"):
+            if not torch.cuda.is_available():
+                raise BackendUnavailableError(
+                    f"device: 'torch:{device}' asked for a CUDA GPU, but PyTorch "
+                    "found none (torch.cuda.is_available() is False)"
+                )
+            dev = torch.device(device if ":" in device else "cuda:0")
+            if dev.index >= torch.cuda.device_count():
+                raise BackendUnavailableError(
+                    f"device: 'torch:{device}' does not exist; this machine has "
+                    f"{torch.cuda.device_count()} CUDA device(s)"
+                )
+        elif device == "cpu":
+            dev = torch.device("cpu")
+        else:
+            raise ValueError(
+                f"device: expected 'torch', 'torch:cpu', 'torch:cuda' or "
+                f"'torch:cuda:N', got 'torch:{device}'"
+            )
+        self.xp = xp_torch
+        self.device = dev
+        self.name = "torch" if dev.type == "cpu" else f"torch:{dev}"
+
+    def _same_library(self, xp: Any) -> bool:
+        import array_api_compat
+
+        return array_api_compat.is_torch_namespace(xp)
+
+    def asarray(self, host: Any, dtype: Any = None) -> Any:
+        dt = None if dtype is None else self.dtype(dtype)
+        if isinstance(host, np.ndarray):
+            t = self._torch.from_numpy(np.ascontiguousarray(host))
+            return t.to(device=self.device, dtype=dt)
+        return self.xp.asarray(host, dtype=dt, device=self.device)
+
+    def to_numpy(self, array: Any) -> np.ndarray:
+        return array.detach().cpu().numpy()
+
+    def synchronize(self) -> None:
+        if self.device.type == "cuda":
+            self._torch.cuda.synchronize(self.device)
+
+    def random(self, seed: int | None = 0) -> DeviceRandom:
+        return _TorchRandom(self, seed)
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.device.type == "cuda"
+
+    def describe(self) -> str:
+        torch = self._torch
+        if self.device.type == "cuda":
+            p = torch.cuda.get_device_properties(self.device)
+            return (
+                f"PyTorch {torch.__version__} on {p.name} "
+                f"({p.total_memory / 2**30:.0f} GiB)"
+            )
+        return f"PyTorch {torch.__version__} on the CPU"

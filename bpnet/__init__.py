@@ -1,0 +1,40 @@
+"""bpnet: backpropagation networks written once against the Python Array API.
+
+The same network, losses and backprop run on NumPy (CPU), CuPy (CUDA GPU),
+PyTorch and array-api-strict; ``backends`` picks where the arrays live.
+"""
+
+from bpnet.ex4 import from_thetas, to_thetas
+from bpnet.gates import Add, Multiply
+from bpnet.gradcheck import check_gradients, numerical_gradient
+from bpnet.layers import Dense, Dropout, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
+from bpnet.losses import (
+    Loss,
+    MeanSquaredError,
+    SigmoidCrossEntropy,
+    SoftmaxCrossEntropy,
+)
+from bpnet.model import Sequential
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Add",
+    "Dense",
+    "Dropout",
+    "Layer",
+    "LeakyReLU",
+    "Loss",
+    "MeanSquaredError",
+    "Multiply",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "SigmoidCrossEntropy",
+    "SoftmaxCrossEntropy",
+    "Tanh",
+    "check_gradients",
+    "from_thetas",
+    "numerical_gradient",
+    "to_thetas",
+]

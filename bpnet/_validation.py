@@ -1,0 +1,228 @@
+"""Checks at the API boundary: bad input becomes one clear error here, before
+any of it reaches a matmul. Host data is checked with NumPy; arrays already on
+the model's device are checked there, with one synchronizing reduction.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+_KIND_NAMES = {
+    "b": "boolean",
+    "i": "integer",
+    "u": "unsigned integer",
+    "c": "complex",
+    "O": "object",
+    "U": "string",
+    "S": "bytes",
+    "V": "structured",
+    "M": "datetime",
+    "m": "timedelta",
+}
+
+
+def _describe(x: Any) -> str:
+    try:
+        xp = array_api_compat.array_namespace(x)
+        lib = xp.__name__.replace("array_api_compat.", "")
+        return f"a {lib} array on device {array_api_compat.device(x)!r}"
+    except TypeError:
+        return type(x).__name__
+
+
+def to_host_or_device(x: Any, backend: Any, name: str) -> tuple[Any, bool]:
+    """Return (array, on_device). Host inputs come back as NumPy arrays.
+
+    Arrays of another library, or on another device than the backend's, are
+    refused: silently moving them would hide a costly copy.
+    """
+    if backend.owns(x):
+        return x, True
+    try:
+        xp = array_api_compat.array_namespace(x)
+    except TypeError:
+        xp = None
+    if xp is not None and not array_api_compat.is_numpy_namespace(xp):
+        raise TypeError(
+            f"{name}: expected a NumPy array or an array on the model's device "
+            f"{backend.name!r}, got {_describe(x)}; move it with "
+            f"backend.to_numpy() or build the model on that device"
+        )
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name}: expected a 2-D array of numbers, got {x!r}")
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:
+        raise TypeError(
+            f"{name}: expected an array of numbers, got {type(x).__name__} ({exc})"
+        ) from None
+    return arr, False
+
+
+def check_X(X: Any, backend: Any, dtype: Any, n_features: int, name: str = "X") -> Any:
+    """Validate a design matrix and return it on the device in ``dtype``."""
+    arr, on_device = to_host_or_device(X, backend, name)
+    if on_device:
+        xp = backend.xp
+        if not xp.isdtype(arr.dtype, "real floating"):
+            raise TypeError(
+                f"{name}: expected a real floating-point array, got dtype "
+                f"{arr.dtype}; cast it with xp.astype(X, xp.float32)"
+            )
+    elif arr.dtype.kind != "f":
+        kind = _KIND_NAMES.get(arr.dtype.kind, str(arr.dtype))
+        hint = (
+            "; cast it, e.g. X.astype('float32') / 255 for pixel values"
+            if arr.dtype.kind in "iub"
+            else ""
+        )
+        raise TypeError(
+            f"{name}: expected real floating-point values, got {kind} dtype "
+            f"{arr.dtype}{hint}"
+        )
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name}: expected a 2-D array (n_samples, {n_features}), got "
+            f"{arr.ndim}-D array of shape {tuple(arr.shape)}"
+            + (
+                "; reshape a single sample with X.reshape(1, -1)"
+                if arr.ndim == 1
+                else ""
+            )
+        )
+    n, d = arr.shape
+    if n == 0:
+        raise ValueError(
+            f"{name}: expected at least one sample, got shape {tuple(arr.shape)}"
+        )
+    if d != n_features:
+        raise ValueError(
+            f"{name}: expected {n_features} features per sample (the first layer's "
+            f"input width), got {d}"
+        )
+    if on_device:
+        xp = backend.xp
+        if not bool(xp.all(xp.isfinite(arr))):
+            raise ValueError(f"{name}: contains NaN or Inf; clean or impute it first")
+        return arr if arr.dtype == dtype else xp.astype(arr, dtype)
+    if not np.isfinite(arr).all():
+        bad = int((~np.isfinite(arr)).sum())
+        raise ValueError(
+            f"{name}: contains {bad} NaN or Inf value(s); clean or impute them first"
+        )
+    return backend.asarray(arr, dtype=dtype)
+
+
+def check_targets(
+    Y: Any,
+    backend: Any,
+    dtype: Any,
+    loss: Any,
+    n_samples: int,
+    n_outputs: int,
+    name: str = "y",
+) -> Any:
+    """Validate targets for ``loss`` and return (n, n_outputs) floats on the device."""
+    from bpnet.losses import SigmoidCrossEntropy, SoftmaxCrossEntropy
+
+    arr, on_device = to_host_or_device(Y, backend, name)
+    if on_device:
+        arr = backend.to_numpy(arr)  # checked once on the host; small next to X
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name}: expected integer labels or a float array, got dtype {arr.dtype}"
+        )
+    if arr.ndim not in (1, 2):
+        raise ValueError(
+            f"{name}: expected labels of shape (n_samples,) or targets of shape "
+            f"(n_samples, {n_outputs}), got shape {arr.shape}"
+        )
+    if arr.shape[0] != n_samples:
+        raise ValueError(
+            f"{name}: X has {n_samples} samples but {name} has {arr.shape[0]}; "
+            "they must have the same length"
+        )
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ValueError(f"{name}: contains NaN or Inf")
+    softmax = isinstance(loss, SoftmaxCrossEntropy)
+    if softmax and n_outputs < 2:
+        raise ValueError(
+            "loss: SoftmaxCrossEntropy needs at least 2 outputs, the network has "
+            f"{n_outputs}; use SigmoidCrossEntropy for a single output"
+        )
+    if arr.ndim == 1 and n_outputs == 1:
+        T = arr.astype(np.float64).reshape(-1, 1)
+        if isinstance(loss, SigmoidCrossEntropy) and ((T < 0) | (T > 1)).any():
+            raise ValueError(f"{name}: targets for a sigmoid output must lie in [0, 1]")
+        return backend.asarray(T, dtype=dtype)
+    if arr.ndim == 1:
+        if arr.dtype.kind == "f":
+            if not np.array_equal(arr, np.round(arr)):
+                raise ValueError(
+                    f"{name}: expected integer class labels in [0, {n_outputs}), got "
+                    "non-integer values"
+                )
+        labels = arr.astype(np.int64)
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= n_outputs:
+            raise ValueError(
+                f"{name}: expected class labels in [0, {n_outputs - 1}] for a network "
+                f"with {n_outputs} outputs, got labels from {lo} to {hi}"
+                + (
+                    "; ex4's labels 1..10 map to 0..9 with y % 10"
+                    if hi == n_outputs
+                    else ""
+                )
+            )
+        T = np.zeros((arr.shape[0], n_outputs), dtype=np.float64)
+        T[np.arange(arr.shape[0]), labels] = 1.0
+        return backend.asarray(T, dtype=dtype)
+    if arr.shape[1] != n_outputs:
+        raise ValueError(
+            f"{name}: expected {n_outputs} target columns (the network's outputs), "
+            f"got shape {arr.shape}"
+        )
+    T = arr.astype(np.float64)
+    if softmax:
+        if not (np.isin(T, (0.0, 1.0)).all() and (T.sum(axis=1) == 1).all()):
+            raise ValueError(
+                f"{name}: SoftmaxCrossEntropy takes integer labels or one-hot rows "
+                "(a single 1, zeros elsewhere); some rows are not one-hot"
+            )
+    elif isinstance(loss, SigmoidCrossEntropy) and ((T < 0) | (T > 1)).any():
+        raise ValueError(f"{name}: targets for a sigmoid output must lie in [0, 1]")
+    return backend.asarray(T, dtype=dtype)
+
+
+def check_nonnegative(value: Any, name: str) -> float:
+    """A finite float >= 0 (e.g. ``l2``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number >= 0, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or v < 0:
+        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+    return v
+
+
+def check_positive(value: Any, name: str) -> float:
+    """A finite float > 0 (e.g. a learning rate)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number > 0, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
+    return v
+
+
+def check_int(value: Any, name: str, minimum: int = 1) -> int:
+    """An integer >= ``minimum`` (e.g. epochs, batch_size)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    return int(value)

@@ -1,0 +1,66 @@
+"""ex4-style Theta matrices <-> ``Sequential``.
+
+ex4 stores each layer as Theta of shape (out, in + 1), bias column first, and
+computes ``a = sigmoid([1, x] @ Theta.T)``. bpnet's Dense keeps W (in, out)
+and b (out,): ``W = Theta[:, 1:].T``, ``b = Theta[:, 0]``. Lossless both ways.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bpnet.layers import Dense, Sigmoid
+from bpnet.losses import SigmoidCrossEntropy
+from bpnet.model import Sequential
+
+
+def from_thetas(
+    thetas: list[Any], device: Any = "cpu", dtype: Any = "float64", seed: int = 0
+) -> Sequential:
+    """Build ex4's sigmoid network from Theta1, Theta2, ... (host arrays).
+
+    Returns ``Sequential([Dense, Sigmoid, ..., Dense])`` with
+    ``SigmoidCrossEntropy`` as its loss: ``predict_proba`` gives ex4's h.
+    """
+    if not isinstance(thetas, (list, tuple)) or not thetas:
+        raise ValueError(
+            f"thetas: expected a non-empty list of Theta matrices, got {thetas!r}"
+        )
+    mats = []
+    for i, t in enumerate(thetas):
+        a = np.asarray(t)
+        if a.ndim != 2 or a.shape[1] < 2 or a.dtype.kind not in "iuf":
+            raise ValueError(
+                f"thetas[{i}]: expected a 2-D numeric matrix of shape (out, in + 1), "
+                f"got {a.dtype} array of shape {a.shape}"
+            )
+        if i and a.shape[1] != mats[-1].shape[0] + 1:
+            raise ValueError(
+                f"thetas[{i}]: expected {mats[-1].shape[0] + 1} columns (Theta{i} has "
+                f"{mats[-1].shape[0]} rows, plus the bias), got shape {a.shape}"
+            )
+        mats.append(a.astype(np.float64))
+    layers: list[Any] = []
+    for i, a in enumerate(mats):
+        if i:
+            layers.append(Sigmoid())
+        layers.append(Dense(a.shape[1] - 1, a.shape[0]))
+    net = Sequential(
+        layers, device=device, dtype=dtype, seed=seed, loss=SigmoidCrossEntropy()
+    )
+    params: list[Any] = []
+    for a in mats:
+        params += [a[:, 1:].T, a[:, 0]]
+    net.set_parameters(params)
+    return net
+
+
+def to_thetas(net: Sequential) -> list[np.ndarray]:
+    """The network's Dense layers as ex4 Theta matrices (out, in + 1), float64."""
+    params = [net.backend.to_numpy(p).astype(np.float64) for p in net.parameters()]
+    return [
+        np.concatenate([b.reshape(-1, 1), W.T], axis=1)
+        for W, b in zip(params[0::2], params[1::2])
+    ]

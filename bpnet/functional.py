@@ -1,0 +1,45 @@
+"""Numerically stable building blocks the Array API standard leaves out.
+
+Written once here, used by the layers and the losses: max-shifted log-sum-exp,
+softmax, softplus through ``logaddexp`` and a sigmoid that never overflows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from array_api_compat import array_namespace, device
+
+
+def logsumexp(z: Any, axis: int = -1) -> Any:
+    """log(sum(exp(z))) along ``axis``, shifted by the max so it never overflows."""
+    xp = array_namespace(z)
+    m = xp.max(z, axis=axis, keepdims=True)
+    s = xp.sum(xp.exp(z - m), axis=axis, keepdims=True)
+    return xp.squeeze(m + xp.log(s), axis=axis)
+
+
+def softmax(z: Any, axis: int = -1) -> Any:
+    """exp(z) / sum(exp(z)) along ``axis``, max-shifted."""
+    xp = array_namespace(z)
+    e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))
+    return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+def softplus(z: Any) -> Any:
+    """log(1 + exp(z)) = logaddexp(0, z), exact for large |z|."""
+    xp = array_namespace(z)
+    return xp.logaddexp(z, 0.0)
+
+
+def sigmoid(z: Any) -> Any:
+    """1 / (1 + exp(-z)) as exp(-softplus(-z)): no overflow, full precision."""
+    xp = array_namespace(z)
+    return xp.exp(-xp.logaddexp(-z, 0.0))
+
+
+def one_hot(labels: Any, n_classes: int, dtype: Any) -> Any:
+    """(n,) integer labels -> (n, n_classes) one-hot matrix on the labels' device."""
+    xp = array_namespace(labels)
+    classes = xp.arange(n_classes, dtype=labels.dtype, device=device(labels))
+    return xp.astype(xp.reshape(labels, (-1, 1)) == classes, dtype)

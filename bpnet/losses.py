@@ -1,0 +1,132 @@
+"""Losses on logits, each a mean over the samples of the batch.
+
+``loss_and_grad(Z, T)`` returns the 0-D loss and dL/dZ together (they share
+the softmax or sigmoid); ``output(Z)`` is what ``predict_proba`` shows. The
+targets ``T`` are float matrices of the logits' shape, made by ``targets``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from array_api_compat import array_namespace as _ns
+
+from bpnet.functional import logsumexp, one_hot, sigmoid, softmax, softplus
+
+
+class Loss:
+    """Base class: a loss maps logits (n, k) and targets (n, k) to a scalar."""
+
+    #: integer labels are one-hot encoded against the output width
+    accepts_labels = True
+
+    def targets(self, Y: Any, n_outputs: int, dtype: Any) -> Any:
+        """(n,) integer labels or (n, k) rows -> (n, k) float targets."""
+        xp = _ns(Y)
+        if Y.ndim == 1:
+            if xp.isdtype(Y.dtype, "integral"):
+                return one_hot(Y, n_outputs, dtype)
+            return xp.reshape(xp.astype(Y, dtype), (-1, 1))
+        return xp.astype(Y, dtype) if Y.dtype != dtype else Y
+
+    def forward(self, Z: Any, T: Any) -> Any:
+        return self.loss_and_grad(Z, T, need_grad=False)[0]
+
+    def loss_and_grad(self, Z: Any, T: Any, need_grad: bool = True) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def output(self, Z: Any) -> Any:
+        return Z
+
+    def get_config(self) -> dict:
+        return {"type": type(self).__name__}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other)
+
+    def __hash__(self) -> int:
+        return hash(type(self).__name__)
+
+
+class SoftmaxCrossEntropy(Loss):
+    """Softmax then cross-entropy: mean_i [logsumexp(z_i) - t_i . z_i].
+
+    Takes integer labels (n,) or one-hot / probability rows (n, k).
+    Gradient: (softmax(Z) - T) / n.
+    """
+
+    def loss_and_grad(self, Z: Any, T: Any, need_grad: bool = True) -> tuple[Any, Any]:
+        xp = _ns(Z)
+        n = Z.shape[0]
+        lse = logsumexp(Z, axis=1)
+        loss = (xp.sum(lse) - xp.sum(T * Z)) / n
+        if not need_grad:
+            return loss, None
+        P = xp.exp(Z - xp.reshape(lse, (-1, 1)))
+        return loss, (P - T) * (1.0 / n)
+
+    def output(self, Z: Any) -> Any:
+        return softmax(Z, axis=1)
+
+
+class SigmoidCrossEntropy(Loss):
+    """ex4's cost: per sample the sum over outputs of binary cross-entropy,
+    averaged over samples, as softplus(z) - t * z (never log(sigmoid(z))).
+
+    Takes integer labels (one-hot encoded, as ex4 recodes y) or (n, k) targets
+    in [0, 1]. Gradient: (sigmoid(Z) - T) / n.
+    """
+
+    def loss_and_grad(self, Z: Any, T: Any, need_grad: bool = True) -> tuple[Any, Any]:
+        xp = _ns(Z)
+        n = Z.shape[0]
+        loss = xp.sum(softplus(Z) - T * Z) / n
+        if not need_grad:
+            return loss, None
+        return loss, (sigmoid(Z) - T) * (1.0 / n)
+
+    def output(self, Z: Any) -> Any:
+        return sigmoid(Z)
+
+
+class MeanSquaredError(Loss):
+    """Mean over samples and outputs of (z - t)**2. Gradient 2 (Z - T) / (n k)."""
+
+    def loss_and_grad(self, Z: Any, T: Any, need_grad: bool = True) -> tuple[Any, Any]:
+        xp = _ns(Z)
+        D = Z - T
+        scale = 1.0 / (Z.shape[0] * Z.shape[1])
+        loss = xp.sum(D * D) * scale
+        return loss, (D * (2.0 * scale) if need_grad else None)
+
+
+LOSSES: dict[str, type[Loss]] = {
+    "softmax": SoftmaxCrossEntropy,
+    "softmax_cross_entropy": SoftmaxCrossEntropy,
+    "SoftmaxCrossEntropy": SoftmaxCrossEntropy,
+    "sigmoid": SigmoidCrossEntropy,
+    "sigmoid_cross_entropy": SigmoidCrossEntropy,
+    "SigmoidCrossEntropy": SigmoidCrossEntropy,
+    "mse": MeanSquaredError,
+    "mean_squared_error": MeanSquaredError,
+    "MeanSquaredError": MeanSquaredError,
+}
+
+
+def get_loss(loss: str | Loss | None) -> Loss:
+    """A loss by name (softmax, sigmoid, mse) or instance; None -> softmax."""
+    if loss is None:
+        return SoftmaxCrossEntropy()
+    if isinstance(loss, Loss):
+        return loss
+    if isinstance(loss, type) and issubclass(loss, Loss):
+        return loss()
+    if isinstance(loss, str) and loss in LOSSES:
+        return LOSSES[loss]()
+    raise ValueError(
+        "loss: expected 'softmax', 'sigmoid', 'mse' or a bpnet Loss instance, "
+        f"got {loss!r}"
+    )
