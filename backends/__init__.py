@@ -13,7 +13,6 @@ Names: ``cpu`` (NumPy), ``cuda`` / ``cuda:N`` (CuPy), ``torch`` / ``torch:cuda``
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 from backends._base import Backend, BackendUnavailableError, DeviceRandom, HostRandom
 
