@@ -41,6 +41,8 @@ def to_host_or_device(x: Any, backend: Any, name: str) -> tuple[Any, bool]:
     Arrays of another library, or on another device than the backend's, are
     refused: silently moving them would hide a costly copy.
     """
+    if isinstance(x, np.ndarray):
+        return x, False  # checked on the host, copied to the device once
     if backend.owns(x):
         return x, True
     try:

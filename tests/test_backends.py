@@ -1,0 +1,111 @@
+import numpy as np
+import pytest
+
+import backends
+from backends import BackendUnavailableError, get_backend
+
+
+def test_available_backends_lists_cpu_and_never_raises():
+    names = backends.available_backends()
+    assert names[0] == "cpu"
+    for name in names:
+        assert get_backend(name).name  # every listed backend really works
+
+
+@pytest.mark.parametrize(
+    "spec", ["tpu", "cuda:x", "torch:metal", "cpu:1", "", "array-api-strict:gpu"]
+)
+def test_unknown_names_raise_value_error_naming_the_argument(spec):
+    with pytest.raises(ValueError, match="device"):
+        get_backend(spec)
+
+
+def test_non_string_spec_is_a_type_error():
+    with pytest.raises(TypeError, match="device"):
+        get_backend(3)
+
+
+def test_missing_cuda_says_what_is_missing():
+    from conftest import CUDA_REASON
+
+    if CUDA_REASON is None:
+        pytest.skip("a CUDA device is present here")
+    with pytest.raises(BackendUnavailableError) as info:
+        get_backend("cuda")
+    msg = str(info.value)
+    assert "cuda" in msg and ("pip install" in msg or "no CUDA device" in msg)
+
+
+def test_backend_instances_are_cached_and_passed_through():
+    be = get_backend("cpu")
+    assert get_backend("cpu") is be
+    assert get_backend(be) is be
+    assert get_backend(None) is be
+
+
+def test_round_trip_and_dtypes(backend):
+    host = np.arange(6, dtype=np.float64).reshape(2, 3) / 7
+    for name in ("float32", "float64"):
+        a = backend.asarray(host, dtype=name)
+        assert backend.dtype_name(a.dtype) == name
+        assert backend.owns(a)
+        back = backend.to_numpy(a)
+        assert isinstance(back, np.ndarray)
+        np.testing.assert_allclose(back, host, rtol=1e-6 if name == "float32" else 0)
+
+
+def test_owns_rejects_host_arrays_off_the_numpy_backend(backend):
+    if backend.name == "cpu":
+        assert backend.owns(np.zeros(2))
+    else:
+        assert not backend.owns(np.zeros(2))
+
+
+def test_device_random_is_seeded(backend):
+    dt = backend.dtype("float32")
+    a = backend.to_numpy(backend.random(5).uniform((3, 4), dt))
+    b = backend.to_numpy(backend.random(5).uniform((3, 4), dt))
+    c = backend.to_numpy(backend.random(6).uniform((3, 4), dt))
+    assert a.shape == (3, 4) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert ((a >= 0) & (a < 1)).all()
+
+
+def test_pack_unpack_is_lossless(backend):
+    rng = np.random.default_rng(0)
+    arrays = [backend.asarray(rng.normal(size=s), "float64") for s in [(3, 2), (2,)]]
+    vec = backend.pack(arrays)
+    assert vec.dtype == np.float64 and vec.shape == (8,)
+    back = backend.unpack(vec, [(3, 2), (2,)], backend.dtype("float64"))
+    for a, b in zip(arrays, back):
+        np.testing.assert_array_equal(backend.to_numpy(a), backend.to_numpy(b))
+    with pytest.raises(ValueError, match="theta: expected a flat vector of 8"):
+        backend.unpack(vec[:5], [(3, 2), (2,)], backend.dtype("float64"))
+
+
+def test_synchronize_and_describe(backend):
+    backend.synchronize()
+    assert isinstance(backend.describe(), str) and backend.describe()
+
+
+def test_float64_on_a_device_without_it_is_a_clear_error():
+    be = get_backend("array-api-strict:no_float64")
+    assert not be.supports("float64")
+    with pytest.raises(
+        BackendUnavailableError, match="float64 is not supported.*float32"
+    ):
+        be.dtype("float64")
+    assert be.dtype_name(be.dtype("float32")) == "float32"
+
+
+def test_unknown_dtype_name():
+    with pytest.raises(ValueError, match="dtype: expected 'float32' or 'float64'"):
+        get_backend("cpu").dtype("float16")
+
+
+def test_host_random_is_the_numpy_generator():
+    r = backends.HostRandom(3)
+    np.testing.assert_array_equal(
+        r.permutation(10), np.random.default_rng(3).permutation(10)
+    )

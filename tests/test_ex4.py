@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+import bpnet
+
+
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def _thetas(seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=(6, 5)), rng.normal(size=(3, 7))]  # 4 -> 6 -> 3
+
+
+def test_round_trip_is_lossless(backend):
+    thetas = _thetas()
+    net = bpnet.from_thetas(thetas, device=backend, dtype="float64")
+    back = bpnet.to_thetas(net)
+    for a, b in zip(thetas, back):
+        np.testing.assert_array_equal(a, b)
+    W1 = backend.to_numpy(net.parameters()[0])
+    np.testing.assert_array_equal(W1, thetas[0][:, 1:].T)  # Dense keeps (in, out)
+
+
+def test_predictions_equal_the_ex4_formula(backend):
+    theta1, theta2 = _thetas(1)
+    X = np.random.default_rng(2).normal(size=(20, 4))
+    a1 = np.hstack([np.ones((20, 1)), X])
+    a2 = np.hstack([np.ones((20, 1)), _sigmoid(a1 @ theta1.T)])
+    h = _sigmoid(a2 @ theta2.T)
+    net = bpnet.from_thetas([theta1, theta2], device=backend, dtype="float64")
+    np.testing.assert_allclose(backend.to_numpy(net.predict_proba(X)), h, rtol=1e-12)
+    np.testing.assert_array_equal(backend.to_numpy(net.predict(X)), h.argmax(axis=1))
+
+
+def test_ex4_cost_formula():
+    """J = 1/m sum sum [-y log h - (1-y) log(1-h)] + lambda/(2m) sum Theta(:,2:)^2."""
+    theta1, theta2 = _thetas(3)
+    X = np.random.default_rng(4).normal(size=(10, 4))
+    y = np.arange(10) % 3
+    Y = np.eye(3)[y]
+    a2 = np.hstack(
+        [np.ones((10, 1)), _sigmoid(np.hstack([np.ones((10, 1)), X]) @ theta1.T)]
+    )
+    h = _sigmoid(a2 @ theta2.T)
+    lam = 1.5
+    J = (-Y * np.log(h) - (1 - Y) * np.log(1 - h)).sum() / 10
+    J += lam / 20 * ((theta1[:, 1:] ** 2).sum() + (theta2[:, 1:] ** 2).sum())
+    net = bpnet.from_thetas([theta1, theta2], dtype="float64")
+    L, _ = net.loss_and_grad(X, y, loss="sigmoid", l2=lam)
+    assert L == pytest.approx(J, rel=1e-12)
+
+
+def test_thetas_that_do_not_chain_are_refused():
+    with pytest.raises(ValueError, match=r"thetas\[1\]: expected 7 columns"):
+        bpnet.from_thetas([np.zeros((6, 5)), np.zeros((3, 8))])
+    with pytest.raises(ValueError, match=r"thetas\[0\]"):
+        bpnet.from_thetas([np.zeros(5)])
+    with pytest.raises(ValueError, match="thetas"):
+        bpnet.from_thetas([])
