@@ -5,6 +5,7 @@ PyTorch and array-api-strict; ``backends`` picks where the arrays live.
 """
 
 from bpnet.ex4 import from_thetas, to_thetas
+from bpnet.fullbatch import minimize
 from bpnet.gates import Add, Multiply
 from bpnet.gradcheck import check_gradients, numerical_gradient
 from bpnet.layers import Dense, Dropout, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
@@ -15,10 +16,23 @@ from bpnet.losses import (
     SoftmaxCrossEntropy,
 )
 from bpnet.model import Sequential
+from bpnet.optimizers import SGD, Adam, CosineDecay, Momentum, Optimizer, StepDecay
+from bpnet.training import DivergenceError, History, evaluate, fit
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "SGD",
+    "Adam",
+    "CosineDecay",
+    "DivergenceError",
+    "History",
+    "Momentum",
+    "Optimizer",
+    "StepDecay",
+    "evaluate",
+    "fit",
+    "minimize",
     "Add",
     "Dense",
     "Dropout",

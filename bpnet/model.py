@@ -184,9 +184,17 @@ class Sequential:
         return [g for layer in self.layers for g in layer.grads]
 
     def _loss_and_grad(
-        self, X: Any, T: Any, loss: Loss, l2: float = 0.0, training: bool = True
-    ) -> tuple[Any, list[Any]]:
-        """Device loss (0-D) and gradients, with no host synchronization."""
+        self,
+        X: Any,
+        T: Any,
+        loss: Loss,
+        l2: float = 0.0,
+        training: bool = True,
+        return_logits: bool = False,
+    ) -> tuple[Any, ...]:
+        """Device loss (0-D) and gradients (and the logits), with no host
+        synchronization.
+        """
         Z = self._forward(X, training)
         L, dZ = loss.loss_and_grad(Z, T)
         grads = self._backward(dZ)
@@ -195,7 +203,7 @@ class Sequential:
             scale = l2 / X.shape[0]
             for k, layer in zip(self._weight_index, self._dense):
                 grads[k] = grads[k] + scale * layer.W
-        return L, grads
+        return (L, grads, Z) if return_logits else (L, grads)
 
     def _loss(
         self, X: Any, T: Any, loss: Loss, l2: float = 0.0, training: bool = True
@@ -259,6 +267,18 @@ class Sequential:
             if P.shape[1] == 1:
                 return xp.astype(xp.reshape(P, (-1,)) > 0.5, xp.int64)
             return xp.argmax(P, axis=1)
+
+    def fit(self, X: Any, y: Any, **kwargs: Any) -> Any:
+        """Train with minibatches; see ``bpnet.fit`` for the arguments."""
+        from bpnet.training import fit
+
+        return fit(self, X, y, **kwargs)
+
+    def evaluate(self, X: Any, y: Any, **kwargs: Any) -> tuple[float, float]:
+        """(mean loss, accuracy) on ``X``, ``y``; see ``bpnet.evaluate``."""
+        from bpnet.training import evaluate
+
+        return evaluate(self, X, y, **kwargs)
 
     # --- copies, config -----------------------------------------------
     def get_config(self) -> dict:

@@ -1,0 +1,102 @@
+"""Full-batch training through ``scipy.optimize.minimize`` (ex4's fmincg).
+
+scipy works in float64 on the host: each evaluation copies the flat parameter
+vector to the device once and returns ``(float(loss), float64 gradient)``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bpnet import _validation as check
+from bpnet.losses import Loss, get_loss
+
+METHODS = {"cg": "CG", "tnc": "TNC", "l-bfgs-b": "L-BFGS-B", "lbfgs": "L-BFGS-B"}
+
+
+def minimize(
+    net: Any,
+    X: Any,
+    y: Any,
+    *,
+    loss: str | Loss | None = None,
+    l2: float = 0.0,
+    method: str = "CG",
+    maxiter: int = 400,
+    tol: float | None = None,
+    callback: Callable[[int, float], Any] | None = None,
+    verbose: bool = False,
+    print_fn: Callable[[str], None] = print,
+) -> Any:
+    """Train ``net`` on all of ``X``, ``y`` with scipy's CG, TNC or L-BFGS-B.
+
+    Parameters
+    ----------
+    net : Sequential
+    X : array of shape (n_samples, n_features)
+    y : labels (n_samples,) or targets (n_samples, n_outputs)
+    loss : str or Loss, optional
+        Defaults to the network's loss.
+    l2 : float
+        ex4's lambda: ``l2 / (2 n) * sum(W**2)``.
+    method : {"CG", "TNC", "L-BFGS-B"} (also "lbfgs")
+    maxiter : int
+        Iterations (ex4 uses 50 to 400).
+    callback : callable ``cb(iteration, loss)``, optional
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        With ``x`` (already set into ``net``), ``fun``, ``nit``, ``nfev``, and
+        ``loss_curve`` (the loss after each iteration) and ``seconds``.
+    """
+    from scipy import optimize
+
+    key = method.lower() if isinstance(method, str) else None
+    if key not in METHODS:
+        raise ValueError(
+            f"method: expected one of 'CG', 'TNC', 'L-BFGS-B' ('lbfgs'), got {method!r}"
+        )
+    method = METHODS[key]
+    maxiter = check.check_int(maxiter, "maxiter")
+    l2 = check.check_nonnegative(l2, "l2")
+    loss = net.loss if loss is None else get_loss(loss)
+    be = net.backend
+    curve: list[float] = []
+    last = {"loss": float("nan")}
+
+    with be.context():
+        Xd, T = net._prepare(X, y, loss)
+
+        def objective(theta: Any) -> tuple[float, Any]:
+            net.set_flat_parameters(theta)
+            L, grads = net._loss_and_grad(Xd, T, loss, l2, training=False)
+            last["loss"] = float(L)
+            return last["loss"], be.pack(grads)
+
+        def on_iteration(*args: Any) -> None:
+            curve.append(last["loss"])
+            if verbose:
+                print_fn(f"Iteration {len(curve):4d} | cost: {last['loss']:.6f}")
+            if callback is not None:
+                callback(len(curve), last["loss"])
+
+        options: dict[str, Any] = {"maxiter": maxiter}
+        if method == "TNC":
+            options = {"maxfun": maxiter}
+        t0 = time.perf_counter()
+        result = optimize.minimize(
+            objective,
+            net.get_flat_parameters(),
+            jac=True,
+            method=method,
+            tol=tol,
+            options=options,
+            callback=on_iteration,
+        )
+        net.set_flat_parameters(result.x)
+        result.loss_curve = curve
+        result.seconds = time.perf_counter() - t0
+    return result

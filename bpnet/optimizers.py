@@ -1,0 +1,212 @@
+"""Optimizers written once on the Array API, and learning-rate schedules.
+
+An optimizer keeps its state in lists aligned with the parameters and returns
+new parameter arrays (``p = p - lr * g``): it never writes into an array the
+caller may still hold.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from array_api_compat import array_namespace
+
+from bpnet import _validation as check
+
+
+class Schedule:
+    """Learning rate as a function of the epoch (0-based)."""
+
+    def __call__(self, base_lr: float, epoch: int) -> float:
+        raise NotImplementedError
+
+
+class StepDecay(Schedule):
+    """lr * gamma ** (epoch // step_size)."""
+
+    def __init__(self, step_size: int = 10, gamma: float = 0.5) -> None:
+        self.step_size = check.check_int(step_size, "step_size")
+        self.gamma = check.check_positive(gamma, "gamma")
+
+    def __call__(self, base_lr: float, epoch: int) -> float:
+        return base_lr * self.gamma ** (epoch // self.step_size)
+
+    def __repr__(self) -> str:
+        return f"StepDecay(step_size={self.step_size}, gamma={self.gamma})"
+
+
+class CosineDecay(Schedule):
+    """Cosine from lr down to ``min_lr`` over ``epochs`` epochs."""
+
+    def __init__(self, epochs: int, min_lr: float = 0.0) -> None:
+        self.epochs = check.check_int(epochs, "epochs")
+        self.min_lr = check.check_nonnegative(min_lr, "min_lr")
+
+    def __call__(self, base_lr: float, epoch: int) -> float:
+        t = min(epoch, self.epochs) / self.epochs
+        return self.min_lr + 0.5 * (base_lr - self.min_lr) * (1 + math.cos(math.pi * t))
+
+    def __repr__(self) -> str:
+        return f"CosineDecay(epochs={self.epochs}, min_lr={self.min_lr})"
+
+
+class Optimizer:
+    """Base class: ``step(params, grads) -> new params``."""
+
+    def __init__(self, lr: float, schedule: Schedule | None = None) -> None:
+        self.base_lr = check.check_positive(lr, "lr")
+        if schedule is not None and not callable(schedule):
+            raise TypeError(f"schedule: expected a Schedule, got {schedule!r}")
+        self.schedule = schedule
+        self.lr = self.base_lr
+        self.t = 0  # steps taken
+        self.state: dict[str, list[Any]] = {}
+
+    def set_epoch(self, epoch: int) -> None:
+        """Apply the schedule for ``epoch`` (0-based)."""
+        if self.schedule is not None:
+            self.lr = self.schedule(self.base_lr, epoch)
+
+    def _zeros(self, name: str, params: list[Any]) -> list[Any]:
+        if name not in self.state:
+            self.state[name] = [p * 0.0 for p in params]
+        return self.state[name]
+
+    def step(self, params: list[Any], grads: list[Any]) -> list[Any]:
+        raise NotImplementedError
+
+    def state_dict(self) -> tuple[dict, dict[str, list[Any]]]:
+        """(scalars, arrays): what a checkpoint needs to resume exactly."""
+        return {"t": self.t, "lr": self.lr}, self.state
+
+    def load_state_dict(self, scalars: dict, arrays: dict[str, list[Any]]) -> None:
+        self.t = int(scalars.get("t", 0))
+        self.lr = float(scalars.get("lr", self.base_lr))
+        self.state = {k: list(v) for k, v in arrays.items()}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lr={self.base_lr})"
+
+
+class SGD(Optimizer):
+    """Plain minibatch gradient descent: p <- p - lr * g."""
+
+    def step(self, params: list[Any], grads: list[Any]) -> list[Any]:
+        self.t += 1
+        lr = self.lr
+        return [p - lr * g for p, g in zip(params, grads)]
+
+
+class Momentum(Optimizer):
+    """Heavy-ball momentum, optionally Nesterov (scikit-learn's formulation):
+    v <- mu v - lr g; p <- p + v  (Nesterov: p <- p + mu v - lr g).
+    """
+
+    def __init__(
+        self,
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        nesterov: bool = False,
+        schedule: Schedule | None = None,
+    ) -> None:
+        super().__init__(lr, schedule)
+        if not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
+            raise ValueError(f"momentum: expected a number in [0, 1), got {momentum!r}")
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+
+    def step(self, params: list[Any], grads: list[Any]) -> list[Any]:
+        self.t += 1
+        lr, mu = self.lr, self.momentum
+        vel = self._zeros("velocity", params)
+        out = []
+        for i, (p, g) in enumerate(zip(params, grads)):
+            v = mu * vel[i] - lr * g
+            vel[i] = v
+            out.append(p + (mu * v - lr * g if self.nesterov else v))
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"Momentum(lr={self.base_lr}, momentum={self.momentum}, "
+            f"nesterov={self.nesterov})"
+        )
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with optional decoupled weight decay (AdamW)."""
+
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        schedule: Schedule | None = None,
+    ) -> None:
+        super().__init__(lr, schedule)
+        for name, b in (("beta1", beta1), ("beta2", beta2)):
+            if not isinstance(b, (int, float)) or not 0 <= b < 1:
+                raise ValueError(f"{name}: expected a number in [0, 1), got {b!r}")
+        self.beta1, self.beta2 = float(beta1), float(beta2)
+        self.eps = check.check_positive(eps, "eps")
+        self.weight_decay = check.check_nonnegative(weight_decay, "weight_decay")
+
+    def step(self, params: list[Any], grads: list[Any]) -> list[Any]:
+        self.t += 1
+        b1, b2, t = self.beta1, self.beta2, self.t
+        m, v = self._zeros("m", params), self._zeros("v", params)
+        # bias corrections folded into the step size, as in the paper's Alg. 1 note
+        step = self.lr * math.sqrt(1 - b2**t) / (1 - b1**t)
+        eps = self.eps * math.sqrt(1 - b2**t)
+        decay = self.lr * self.weight_decay
+        out = []
+        for i, (p, g) in enumerate(zip(params, grads)):
+            m[i] = b1 * m[i] + (1 - b1) * g
+            v[i] = b2 * v[i] + (1 - b2) * (g * g)
+            if decay:
+                p = p - decay * p
+            xp = array_namespace(p)
+            out.append(p - step * m[i] / (xp.sqrt(v[i]) + eps))
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"Adam(lr={self.base_lr}, beta1={self.beta1}, beta2={self.beta2}, "
+            f"eps={self.eps}, weight_decay={self.weight_decay})"
+        )
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD,
+    "momentum": Momentum,
+    "adam": Adam,
+}
+
+
+def get_optimizer(
+    optimizer: str | Optimizer, lr: float | None = None, **kwargs
+) -> Optimizer:
+    """An optimizer by name ('sgd', 'momentum', 'nesterov', 'adam') or instance."""
+    if isinstance(optimizer, Optimizer):
+        if lr is not None:
+            optimizer.base_lr = optimizer.lr = check.check_positive(lr, "lr")
+        return optimizer
+    if isinstance(optimizer, str):
+        name = optimizer.lower()
+        if name == "nesterov":
+            kwargs.setdefault("nesterov", True)
+            name = "momentum"
+        if name in OPTIMIZERS:
+            if lr is not None:
+                kwargs["lr"] = lr
+            elif name == "sgd":
+                kwargs["lr"] = 0.1
+            return OPTIMIZERS[name](**kwargs)
+    raise ValueError(
+        "optimizer: expected 'sgd', 'momentum', 'nesterov', 'adam' or a bpnet "
+        f"Optimizer (full-batch 'cg', 'tnc', 'lbfgs' go through bpnet.minimize), "
+        f"got {optimizer!r}"
+    )

@@ -1,0 +1,415 @@
+"""The fit loop: minibatches on the device, one readback per epoch.
+
+Data is copied to the device once per fit; batches are gathered there with
+``take`` from a permutation drawn on the host generator (so every device sees
+the same batch order); loss and accuracy accumulate on the device and come
+back once per epoch (or every ``log_every`` steps).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from array_api_compat import array_namespace
+
+from bpnet import _validation as check
+from bpnet.losses import Loss, MeanSquaredError, get_loss
+from bpnet.optimizers import Optimizer, get_optimizer
+
+
+class DivergenceError(ArithmeticError):
+    """The loss became NaN or Inf; the network holds its last good weights."""
+
+    def __init__(self, message: str, history: History) -> None:
+        super().__init__(message)
+        self.history = history
+
+
+class History:
+    """Per-epoch records: loss, accuracy, val_loss, val_accuracy, lr, seconds.
+
+    ``history["loss"]`` or ``history.loss``; ``to_dict()`` is JSON-ready.
+    """
+
+    KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+
+    def __init__(self, records: dict[str, list] | None = None) -> None:
+        self.history: dict[str, list] = {k: [] for k in self.KEYS}
+        if records:
+            for k, v in records.items():
+                self.history[k] = list(v)
+        self.stopped_early = False
+        self.best_epoch: int | None = None
+
+    def append(self, logs: dict[str, float | None]) -> None:
+        for k in self.KEYS:
+            v = logs.get(k)
+            if v is not None:
+                self.history[k].append(v)
+
+    def __getitem__(self, key: str) -> list:
+        return self.history[key]
+
+    def __getattr__(self, key: str) -> list:
+        if key != "history" and key in self.__dict__.get("history", {}):
+            return self.history[key]
+        raise AttributeError(key)
+
+    def __len__(self) -> int:
+        return len(self.history["loss"])
+
+    def to_dict(self) -> dict[str, list]:
+        return {k: list(v) for k, v in self.history.items() if v}
+
+    def __repr__(self) -> str:
+        last = {k: v[-1] for k, v in self.history.items() if v}
+        return f"History({len(self)} epochs, last={last})"
+
+
+class _DeferInterrupt:
+    """Hold Ctrl-C until the current step has finished updating the weights."""
+
+    def __init__(self) -> None:
+        self.pending = False
+        self._old: Any = None
+
+    def __enter__(self) -> _DeferInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.pending = True
+
+    def check(self) -> None:
+        if self.pending:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+def _call_callbacks(callbacks: Sequence[Any], epoch: int, logs: dict, net: Any) -> bool:
+    """Run on-epoch-end callbacks; True when one asks to stop."""
+    stop = False
+    for cb in callbacks:
+        fn = getattr(cb, "on_epoch_end", cb)
+        if fn(epoch, logs, net) is True:
+            stop = True
+    return stop
+
+
+def _copy(params: list[Any]) -> list[Any]:
+    return [p * 1.0 for p in params]
+
+
+def _labels(T: Any, loss: Loss) -> Any:
+    xp = array_namespace(T)
+    if T.shape[1] == 1:
+        return xp.astype(T[:, 0] > 0.5, xp.int64)
+    return xp.argmax(T, axis=1)
+
+
+def _correct(Z: Any, labels: Any) -> Any:
+    """Number of correct predictions in a batch, as a 0-D device array."""
+    xp = array_namespace(Z)
+    if Z.shape[1] == 1:
+        pred = xp.astype(Z[:, 0] > 0.0, xp.int64)
+    else:
+        pred = xp.argmax(Z, axis=1)
+    return xp.sum(xp.astype(pred == labels, Z.dtype))
+
+
+def evaluate(
+    net: Any,
+    X: Any,
+    y: Any,
+    loss: str | Loss | None = None,
+    l2: float = 0.0,
+    batch_size: int = 4096,
+) -> tuple[float, float]:
+    """(mean loss, accuracy) of ``net`` on ``X``, ``y``, in inference mode."""
+    loss = net.loss if loss is None else get_loss(loss)
+    with net.backend.context():
+        Xd, T = net._prepare(X, y, loss)
+        L, correct = _evaluate_device(net, Xd, T, _labels(T, loss), loss, batch_size)
+        n = Xd.shape[0]
+        L = L / n + (net._l2_penalty(l2, n) if l2 else 0.0)
+        return float(L), float(correct) / n
+
+
+def _evaluate_device(
+    net: Any, X: Any, T: Any, labels: Any, loss: Loss, batch_size: int
+) -> tuple[Any, Any]:
+    """Summed loss and correct count on the device (no synchronization)."""
+    n = X.shape[0]
+    total = correct = 0.0
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        Z = net._forward(X[start:stop, ...], training=False)
+        total = total + loss.forward(Z, T[start:stop, ...]) * (stop - start)
+        correct = correct + _correct(Z, labels[start:stop])
+    return total, correct
+
+
+def _split(net: Any, X: Any, T: Any, fraction: float) -> tuple[Any, Any, Any, Any]:
+    """Hold out ``fraction`` of the rows (drawn on the host generator)."""
+    n = X.shape[0]
+    n_val = int(round(n * fraction))
+    if n_val < 1 or n_val >= n:
+        raise ValueError(
+            f"validation_fraction: {fraction} of {n} samples leaves "
+            f"{n_val} for validation and {n - n_val} for training; both need >= 1"
+        )
+    xp = net.xp
+    perm = net.backend.asarray(net.host_rng.permutation(n))
+    val, train = perm[:n_val], perm[n_val:]
+    return (
+        xp.take(X, train, axis=0),
+        xp.take(T, train, axis=0),
+        xp.take(X, val, axis=0),
+        xp.take(T, val, axis=0),
+    )
+
+
+def fit(
+    net: Any,
+    X: Any,
+    y: Any,
+    *,
+    epochs: int = 10,
+    batch_size: int = 32,
+    optimizer: str | Optimizer = "sgd",
+    lr: float | None = None,
+    l2: float = 0.0,
+    loss: str | Loss | None = None,
+    validation_data: tuple[Any, Any] | None = None,
+    validation_fraction: float = 0.0,
+    early_stopping: bool = False,
+    patience: int = 10,
+    min_delta: float = 0.0,
+    shuffle: bool = True,
+    verbose: int = 0,
+    progress: bool = False,
+    callbacks: Sequence[Callable | Any] = (),
+    log_every: int | None = None,
+    history: History | None = None,
+    start_epoch: int = 0,
+    print_fn: Callable[[str], None] = print,
+) -> History:
+    """Train ``net`` with minibatch gradient descent.
+
+    Parameters
+    ----------
+    net : Sequential
+    X : array of shape (n_samples, n_features)
+        Host (NumPy) or on the network's device; copied to the device once.
+    y : array of shape (n_samples,) labels or (n_samples, n_outputs) targets
+    epochs : int
+        Passes over the training data (counted from ``start_epoch``).
+    batch_size : int
+        Rows per step; the last batch of an epoch may be smaller.
+    optimizer : {"sgd", "momentum", "nesterov", "adam"} or Optimizer
+    lr : float, optional
+        Learning rate (overrides the optimizer's).
+    l2 : float
+        Weight penalty ``l2 / (2 n) * sum(W**2)`` per batch of n rows.
+    loss : str or Loss, optional
+        Defaults to the network's loss.
+    validation_data : (X_val, y_val), optional
+    validation_fraction : float
+        Hold out this fraction of the training rows when no validation_data.
+    early_stopping : bool
+        Stop when ``val_loss`` has not improved by ``min_delta`` for
+        ``patience`` epochs, and restore the best weights.
+    shuffle : bool
+        Reshuffle every epoch from the network's host generator.
+    verbose : int
+        1: one line per epoch.
+    progress : bool
+        A tqdm progress bar over the steps.
+    callbacks : callables ``cb(epoch, logs, net)`` or objects with ``on_epoch_end``
+        A callback returning True stops training after that epoch.
+    log_every : int, optional
+        Also check the loss for NaN/Inf every this many steps (one readback each).
+
+    Returns
+    -------
+    History
+        ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``, ``lr``, ``seconds``.
+
+    Raises
+    ------
+    DivergenceError
+        The loss became NaN or Inf; the weights of the last good epoch (or
+        checked step) are restored first.
+    """
+    epochs = check.check_int(epochs, "epochs", minimum=0)
+    batch_size = check.check_int(batch_size, "batch_size")
+    patience = check.check_int(patience, "patience")
+    l2 = check.check_nonnegative(l2, "l2")
+    min_delta = check.check_nonnegative(min_delta, "min_delta")
+    if log_every is not None:
+        log_every = check.check_int(log_every, "log_every")
+    fraction = check.check_nonnegative(validation_fraction, "validation_fraction")
+    if fraction >= 1:
+        raise ValueError(
+            "validation_fraction: expected a number in [0, 1), "
+            f"got {validation_fraction!r}"
+        )
+    opt = get_optimizer(optimizer, lr)
+    loss = net.loss if loss is None else get_loss(loss)
+    if not isinstance(callbacks, (list, tuple)):
+        callbacks = [callbacks]
+    for cb in callbacks:
+        if not callable(getattr(cb, "on_epoch_end", cb)):
+            raise TypeError(f"callbacks: expected callables, got {cb!r}")
+    history = History() if history is None else history
+    be, xp = net.backend, net.xp
+
+    with be.context():
+        Xd, T = net._prepare(X, y, loss)
+        if validation_data is not None:
+            if (
+                not isinstance(validation_data, (tuple, list))
+                or len(validation_data) != 2
+            ):
+                raise ValueError("validation_data: expected a pair (X_val, y_val)")
+            Xv, Tv = net._prepare(*validation_data, loss)
+        elif fraction > 0:
+            Xd, T, Xv, Tv = _split(net, Xd, T, fraction)
+        else:
+            Xv = Tv = None
+        if early_stopping and Xv is None:
+            raise ValueError(
+                "early_stopping: needs validation data; pass validation_data or "
+                "validation_fraction > 0"
+            )
+        track_accuracy = not isinstance(loss, MeanSquaredError) or T.shape[1] > 1
+        labels = _labels(T, loss)
+        labels_v = _labels(Tv, loss) if Xv is not None else None
+        n = Xd.shape[0]
+        steps = math.ceil(n / batch_size)
+        bar = _progress(progress, epochs * steps)
+        best = (math.inf, None, None)  # val_loss, epoch, weights
+        last_good = _copy(net.parameters())
+        wait = 0
+        try:
+            with _DeferInterrupt() as interrupt:
+                for epoch in range(start_epoch, start_epoch + epochs):
+                    t0 = time.perf_counter()
+                    opt.set_epoch(epoch)
+                    if shuffle:
+                        order = be.asarray(net.host_rng.permutation(n))
+                    total = correct = 0.0
+                    params = net.parameters()
+                    for s in range(steps):
+                        lo, hi = s * batch_size, min((s + 1) * batch_size, n)
+                        if shuffle:
+                            idx = order[lo:hi]
+                            Xb, Tb = xp.take(Xd, idx, axis=0), xp.take(T, idx, axis=0)
+                            lb = xp.take(labels, idx, axis=0)
+                        else:
+                            Xb, Tb, lb = Xd[lo:hi, ...], T[lo:hi, ...], labels[lo:hi]
+                        L, grads, Z = net._loss_and_grad(
+                            Xb, Tb, loss, l2, return_logits=True
+                        )
+                        params = opt.step(params, grads)
+                        net._assign(params)
+                        total = total + L * (hi - lo)
+                        if track_accuracy:
+                            correct = correct + _correct(Z, lb)
+                        interrupt.check()
+                        if bar is not None:
+                            bar.update(1)
+                        if log_every and (s + 1) % log_every == 0:
+                            if not math.isfinite(float(L)):
+                                _diverged(net, last_good, opt, epoch, s, history)
+                    be.synchronize()
+                    train_loss = float(total) / n
+                    if not math.isfinite(train_loss):
+                        _diverged(net, last_good, opt, epoch, steps - 1, history)
+                    logs: dict[str, Any] = {
+                        "epoch": epoch + 1,
+                        "loss": train_loss,
+                        "accuracy": float(correct) / n if track_accuracy else None,
+                        "lr": opt.lr,
+                    }
+                    if Xv is not None:
+                        vl, vc = _evaluate_device(net, Xv, Tv, labels_v, loss, 4096)
+                        logs["val_loss"] = float(vl) / Xv.shape[0]
+                        logs["val_accuracy"] = (
+                            float(vc) / Xv.shape[0] if track_accuracy else None
+                        )
+                    logs["seconds"] = time.perf_counter() - t0
+                    history.append(logs)
+                    last_good = _copy(net.parameters())
+                    if verbose:
+                        print_fn(_epoch_line(logs, start_epoch + epochs))
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{train_loss:.4f}")
+                    stop = _call_callbacks(callbacks, epoch, logs, net)
+                    if early_stopping:
+                        vl = logs["val_loss"]
+                        if vl < best[0] - min_delta:
+                            best, wait = (vl, epoch, last_good), 0
+                        else:
+                            wait += 1
+                            if wait >= patience:
+                                history.stopped_early = True
+                                stop = True
+                    if stop:
+                        break
+        finally:
+            if bar is not None:
+                bar.close()
+        if early_stopping and best[2] is not None:
+            net._assign(best[2])
+            history.best_epoch = best[1] + 1
+            if verbose and history.stopped_early:
+                print_fn(
+                    f"Early stopping: val_loss did not improve for {patience} epochs; "
+                    f"restored the weights of epoch {history.best_epoch}"
+                )
+    return history
+
+
+def _diverged(
+    net: Any,
+    last_good: list[Any],
+    opt: Optimizer,
+    epoch: int,
+    step: int,
+    history: History,
+) -> None:
+    net._assign(last_good)
+    raise DivergenceError(
+        f"training diverged: the loss became NaN or Inf in epoch {epoch + 1} "
+        f"(by step {step + 1}) with learning rate {opt.lr:g}. The last good weights "
+        f"were restored. Try a smaller learning rate (e.g. lr={opt.lr / 10:g}) "
+        "or scale the inputs to [0, 1].",
+        history,
+    )
+
+
+def _epoch_line(logs: dict, epochs: int) -> str:
+    parts = [f"Epoch {logs['epoch']}/{epochs}"]
+    for k in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        if logs.get(k) is not None:
+            parts.append(f"{k}: {logs[k]:.4f}")
+    parts.append(f"{logs['seconds']:.2f}s")
+    return " - ".join(parts)
+
+
+def _progress(enabled: bool, total: int) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="step", leave=False)
