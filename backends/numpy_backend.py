@@ -37,6 +37,9 @@ class NumPyBackend(Backend):
     def random(self, seed: int | None = 0) -> DeviceRandom:
         return _NumPyRandom(self, seed)
 
+    def errstate(self):
+        return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+
     def describe(self) -> str:
         blas = ""
         try:

@@ -301,7 +301,7 @@ def fit(
         last_good = _copy(net.parameters())
         wait = 0
         try:
-            with _DeferInterrupt() as interrupt:
+            with _DeferInterrupt() as interrupt, be.errstate():
                 for epoch in range(start_epoch, start_epoch + epochs):
                     t0 = time.perf_counter()
                     opt.set_epoch(epoch)
