@@ -1,8 +1,9 @@
 """Plots: each figure is a valid PNG of the size asked for, bad input is named,
-and writes are atomic."""
+writes are atomic, and a saved run directory is redrawn by ``bpnet-plot``."""
 
 from __future__ import annotations
 
+import json
 import struct
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
+from bpnet.plot_cli import plot_main, plot_run  # noqa: E402
 from bpnet.plots import (  # noqa: E402
     plot_confusion_matrix,
     plot_first_layer,
@@ -244,3 +246,74 @@ def test_missing_matplotlib_says_how_to_install(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r"pip install 'bpnet-arrayapi\[plot\]'"):
         plot_history(HISTORY, tmp_path / "h.png")
     assert not (tmp_path / "h.png").exists()
+
+
+# --- plot_run and bpnet-plot -------------------------------------------------
+
+
+def make_run(run_dir: Path, *, predictions=True, first_layer=True) -> Path:
+    run_dir.mkdir()
+    history = dict(HISTORY, dataset="digits", image_shape=[4, 5])
+    history["class_names"] = ["zero", "one", "two"]
+    (run_dir / "history.json").write_text(json.dumps(history))
+    rng = np.random.default_rng(3)
+    if predictions:
+        y_true = np.arange(40) % 3
+        y_pred = np.where(np.arange(40) % 7 == 0, (y_true + 1) % 3, y_true)
+        np.savez(run_dir / "predictions.npz", X_sample=rng.random((9, 20)),
+                 y_true=y_true, y_pred=y_pred)  # fmt: skip
+    if first_layer:
+        np.save(run_dir / "first_layer.npy", rng.standard_normal((20, 6)))
+    return run_dir
+
+
+def test_plot_run_writes_every_picture(tmp_path):
+    run = make_run(tmp_path / "run")
+    written = plot_run(run, dpi=20)
+    names = ["history.png", "samples.png", "confusion.png", "first_layer.png"]
+    assert written == [run / name for name in names]
+    sizes = [png_size(p) for p in written]
+    assert sizes == [(200, 80), (90, 96), (140, 120), (160, 160)]
+
+
+def test_plot_run_with_history_only_into_another_dir(tmp_path):
+    run = make_run(tmp_path / "run", predictions=False, first_layer=False)
+    out = tmp_path / "figures" / "run1"
+    assert plot_run(run, out) == [out / "history.png"]
+    assert sorted(p.name for p in run.iterdir()) == ["history.json"]
+
+
+def test_plot_run_errors_name_the_directory_or_file(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="empty.* holds no history.json"):
+        plot_run(empty)
+    with pytest.raises(FileNotFoundError, match="missing.* is not a directory"):
+        plot_run(tmp_path / "missing")
+    run = make_run(tmp_path / "run", first_layer=False)
+    np.savez(run / "predictions.npz", y_true=np.arange(3))
+    with pytest.raises(ValueError, match=r"predictions.npz: missing array\(s\) y_pred"):
+        plot_run(run)
+    (run / "history.json").write_text("{not json")
+    with pytest.raises(ValueError, match="history.json: not valid JSON"):
+        plot_run(run)
+
+
+def test_plot_main_exit_codes(tmp_path, capsys):
+    run = make_run(tmp_path / "run", predictions=False)
+    out = tmp_path / "out"
+    assert plot_main([str(run), "--out", str(out), "--dpi", "10"]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed == [str(out / "history.png"), str(out / "first_layer.png")]
+    assert png_size(out / "first_layer.png") == (80, 80)
+
+    assert plot_main([str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("bpnet-plot: error: run_dir:") and "missing" in err
+
+    with pytest.raises(FileNotFoundError):
+        plot_main([str(tmp_path / "missing"), "--debug"])
+    assert plot_main([]) == 2  # argparse: DIR is required
+    assert "usage: bpnet-plot" in capsys.readouterr().err
+    assert plot_main(["--help"]) == 0
