@@ -94,7 +94,9 @@ class Dense(Layer):
 
     def forward(self, x: Any, training: bool = False) -> Any:
         self.x = x
-        return x @ self.W + self.b
+        z = x @ self.W
+        z += self.b  # in place on the fresh product: one temporary fewer
+        return z
 
     def backward(self, dy: Any, need_dx: bool = True) -> Any:
         xp = self.xp
@@ -115,11 +117,12 @@ class ReLU(Layer):
     init_name = "he"
 
     def forward(self, x: Any, training: bool = False) -> Any:
-        self.mask = x > 0
-        return self.xp.where(self.mask, x, 0.0)
+        # A 0/1 mask in x's dtype: two multiplies are cheaper than where().
+        self.mask = self.xp.astype(x > 0, x.dtype)
+        return x * self.mask
 
     def backward(self, dy: Any, need_dx: bool = True) -> Any:
-        return self.xp.where(self.mask, dy, 0.0)
+        return dy * self.mask
 
 
 class LeakyReLU(Layer):

@@ -11,7 +11,7 @@ from typing import Any
 
 from array_api_compat import array_namespace as _ns
 
-from bpnet.functional import logsumexp, one_hot, sigmoid, softmax, softplus
+from bpnet.functional import one_hot, sigmoid, softmax, softplus
 
 
 class Loss:
@@ -61,12 +61,17 @@ class SoftmaxCrossEntropy(Loss):
     def loss_and_grad(self, Z: Any, T: Any, need_grad: bool = True) -> tuple[Any, Any]:
         xp = _ns(Z)
         n = Z.shape[0]
-        lse = logsumexp(Z, axis=1)
-        loss = (xp.sum(lse) - xp.sum(T * Z)) / n
+        S = Z - xp.max(Z, axis=1, keepdims=True)  # shifted: exp never overflows
+        E = xp.exp(S)
+        s = xp.sum(E, axis=1, keepdims=True)
+        # rows of T sum to 1, so sum(T * lse) = sum(log s) + sum(T * max)
+        loss = (xp.sum(xp.log(s)) - xp.sum(T * S)) * (1.0 / n)
         if not need_grad:
             return loss, None
-        P = xp.exp(Z - xp.reshape(lse, (-1, 1)))
-        return loss, (P - T) * (1.0 / n)
+        E /= s  # softmax, in place on arrays made here
+        E -= T
+        E *= 1.0 / n
+        return loss, E
 
     def output(self, Z: Any) -> Any:
         return softmax(Z, axis=1)

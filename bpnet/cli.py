@@ -1,0 +1,359 @@
+"""``bpnet-train``: train a network from the command line.
+
+With no arguments it trains a 64-128-10 ReLU network on scikit-learn's
+bundled 8x8 digits and prints its test accuracy. ``--device cuda`` runs the
+same code on a GPU; ``--json`` makes the last line of stdout one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+FULL_BATCH = {"cg": "CG", "tnc": "TNC", "lbfgs": "L-BFGS-B", "l-bfgs-b": "L-BFGS-B"}
+MINIBATCH = ("sgd", "momentum", "nesterov", "adam")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="bpnet-train",
+        description="Train a bpnet MLP on digits, Fashion-MNIST, MNIST or an ex4 .mat file.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    d = p.add_argument_group("data")
+    d.add_argument(
+        "--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"]
+    )
+    d.add_argument("--data", metavar="FILE.mat", help="an ex4-style .mat file (X, y)")
+    d.add_argument("--data-dir", metavar="DIR", help="folder holding the IDX .gz files")
+    d.add_argument(
+        "--test-size",
+        type=float,
+        default=0.2,
+        help="held-out fraction for datasets without a test split",
+    )
+    m = p.add_argument_group("model")
+    m.add_argument(
+        "--hidden",
+        type=int,
+        nargs="*",
+        default=[128],
+        metavar="N",
+        help="hidden layer widths (none for a linear model)",
+    )
+    m.add_argument(
+        "--activation",
+        default="relu",
+        choices=["relu", "leaky_relu", "sigmoid", "tanh"],
+    )
+    m.add_argument("--loss", default="softmax", choices=["softmax", "sigmoid"])
+    m.add_argument(
+        "--dropout",
+        type=float,
+        default=0.0,
+        help="dropout rate after each hidden layer",
+    )
+    m.add_argument(
+        "--init",
+        default=None,
+        choices=["he", "glorot", "uniform"],
+        help="weight initializer (default: He for ReLU, Glorot otherwise)",
+    )
+    t = p.add_argument_group("training")
+    t.add_argument(
+        "--optimizer",
+        default="adam",
+        choices=["sgd", "momentum", "nesterov", "adam", "cg", "tnc", "lbfgs"],
+    )
+    t.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="learning rate (default: 0.003 for adam, 0.1 otherwise)",
+    )
+    t.add_argument(
+        "--epochs",
+        type=int,
+        default=40,
+        help="epochs; for cg/tnc/lbfgs the iteration count",
+    )
+    t.add_argument(
+        "--iterations",
+        type=int,
+        default=None,
+        help="minibatch steps instead of --epochs (rounded up to whole epochs)",
+    )
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument(
+        "--l2", type=float, default=0.0, help="weight penalty l2/(2n) sum W^2"
+    )
+    t.add_argument(
+        "--weight-decay", type=float, default=0.0, help="Adam's decoupled decay"
+    )
+    t.add_argument("--schedule", choices=["none", "cosine", "step"], default="none")
+    t.add_argument("--validation-fraction", type=float, default=0.0)
+    t.add_argument("--early-stopping", action="store_true")
+    t.add_argument("--patience", type=int, default=10)
+    r = p.add_argument_group("run")
+    r.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu, cuda, cuda:N, torch, torch:cuda, array-api-strict",
+    )
+    r.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument(
+        "--out", metavar="DIR", help="write model.npz, history.json and plots here"
+    )
+    r.add_argument(
+        "--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint.npz"
+    )
+    r.add_argument(
+        "--report", action="store_true", help="print a classification report"
+    )
+    r.add_argument(
+        "--json", action="store_true", help="end stdout with one JSON summary line"
+    )
+    r.add_argument("--progress", action="store_true", help="show a progress bar")
+    r.add_argument("--quiet", "-q", action="store_true", help="no per-epoch lines")
+    r.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def _load_data(args: argparse.Namespace) -> Any:
+    from bpnet import data
+
+    if args.data:
+        return data.load_mat_dataset(
+            args.data, test_size=args.test_size, seed=args.seed
+        )
+    if args.dataset == "digits":
+        return data.load_digits(test_size=args.test_size, seed=args.seed)
+    kind = "fashion" if args.dataset == "fashion-mnist" else "mnist"
+    return data.load_mnist(kind=kind, data_dir=args.data_dir)
+
+
+def _build_net(args: argparse.Namespace, n_in: int, n_out: int) -> Any:
+    import bpnet
+    from bpnet.layers import activation
+
+    layers: list[Any] = []
+    width = n_in
+    for h in args.hidden:
+        layers += [bpnet.Dense(width, h, init=args.init), activation(args.activation)]
+        if args.dropout:
+            layers.append(bpnet.Dropout(args.dropout))
+        width = h
+    layers.append(bpnet.Dense(width, n_out, init=args.init))
+    return bpnet.Sequential(
+        layers, device=args.device, dtype=args.dtype, seed=args.seed, loss=args.loss
+    )
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    from bpnet import _validation as check
+
+    for h in args.hidden:
+        if h <= 0:
+            raise ValueError(f"--hidden: expected positive layer widths, got {h}")
+    check.check_int(args.epochs, "--epochs", minimum=1)
+    check.check_int(args.batch_size, "--batch-size", minimum=1)
+    if args.iterations is not None:
+        check.check_int(args.iterations, "--iterations", minimum=1)
+    if args.lr is not None:
+        check.check_positive(args.lr, "--lr")
+    check.check_nonnegative(args.l2, "--l2")
+    if not 0 < args.test_size < 1:
+        raise ValueError(
+            f"--test-size: expected a fraction in (0, 1), got {args.test_size}"
+        )
+
+
+def _optimizer(args: argparse.Namespace, epochs: int) -> Any:
+    import bpnet
+
+    lr = (
+        args.lr if args.lr is not None else (0.003 if args.optimizer == "adam" else 0.1)
+    )
+    schedule = None
+    if args.schedule == "cosine":
+        schedule = bpnet.CosineDecay(epochs)
+    elif args.schedule == "step":
+        schedule = bpnet.StepDecay(max(1, epochs // 3), 0.3)
+    if args.optimizer == "sgd":
+        return bpnet.SGD(lr, schedule=schedule)
+    if args.optimizer in ("momentum", "nesterov"):
+        return bpnet.Momentum(
+            lr, 0.9, nesterov=args.optimizer == "nesterov", schedule=schedule
+        )
+    return bpnet.Adam(lr, weight_decay=args.weight_decay, schedule=schedule)
+
+
+def run(args: argparse.Namespace, out: Any = print) -> dict:
+    """Train as ``args`` say; return the summary dict."""
+    import backends
+    import bpnet
+
+    _check_args(args)
+    backend = backends.get_backend(args.device)  # fails early, before loading data
+    ds = _load_data(args)
+    n_classes = len(ds.classes)
+    net = _build_net(args, ds.X_train.shape[1], n_classes)
+    say = (lambda s: None) if args.quiet else out
+    say(f"device: {backend.describe()}")
+    say(
+        f"dataset: {ds.name}: {ds.X_train.shape[0]} train, {ds.X_test.shape[0]} test, "
+        f"{ds.X_train.shape[1]} features, {n_classes} classes"
+    )
+    say(repr(net))
+    t0 = time.perf_counter()
+    full_batch = args.optimizer in FULL_BATCH
+    if full_batch:
+        result = bpnet.minimize(
+            net,
+            ds.X_train,
+            ds.y_train,
+            l2=args.l2,
+            method=FULL_BATCH[args.optimizer],
+            maxiter=args.epochs,
+            verbose=not args.quiet,
+            print_fn=say,
+        )
+        history = {"loss": list(result.loss_curve)}
+        epochs_run = len(result.loss_curve)
+    else:
+        epochs = args.epochs
+        if args.iterations is not None:
+            steps = math.ceil(ds.X_train.shape[0] / args.batch_size)
+            epochs = math.ceil(args.iterations / steps)
+        h = net.fit(
+            ds.X_train,
+            ds.y_train,
+            epochs=epochs,
+            batch_size=args.batch_size,
+            optimizer=_optimizer(args, epochs),
+            l2=args.l2,
+            validation_data=None
+            if args.validation_fraction
+            else (ds.X_test, ds.y_test),
+            validation_fraction=args.validation_fraction,
+            early_stopping=args.early_stopping,
+            patience=args.patience,
+            verbose=0 if args.quiet else 1,
+            progress=args.progress,
+            print_fn=say,
+        )
+        history = h.to_dict()
+        epochs_run = len(h)
+    seconds = time.perf_counter() - t0
+    train_loss, train_acc = net.evaluate(ds.X_train, ds.y_train, l2=args.l2)
+    _, test_acc = net.evaluate(ds.X_test, ds.y_test)
+    summary = {
+        "device": backend.name,
+        "device_description": backend.describe(),
+        "dataset": ds.name,
+        "hidden": args.hidden,
+        "activation": args.activation,
+        "optimizer": args.optimizer,
+        "epochs": epochs_run,
+        "batch_size": None if full_batch else args.batch_size,
+        "n_parameters": net.n_parameters,
+        "train_accuracy": train_acc,
+        "test_accuracy": test_acc,
+        "final_loss": train_loss,
+        "seconds": seconds,
+        "seconds_per_epoch": seconds / max(epochs_run, 1),
+    }
+    out(
+        f"test accuracy: {test_acc:.4f} (train {train_acc:.4f}, loss {train_loss:.4f}, "
+        f"{seconds:.2f} s on {backend.name})"
+    )
+    y_pred = backend.to_numpy(net.predict(ds.X_test))
+    if args.report:
+        from sklearn.metrics import classification_report
+
+        out(
+            classification_report(
+                ds.y_test, y_pred, target_names=[str(c) for c in ds.classes], digits=4
+            )
+        )
+    if args.out:
+        summary["files"] = _write_run(args.out, net, ds, history, summary, y_pred)
+    return summary
+
+
+def _write_run(
+    out_dir: str, net: Any, ds: Any, history: dict, summary: dict, y_pred: Any
+) -> list[str]:
+    import numpy as np
+
+    from bpnet import io
+
+    path = Path(out_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    files = [io.save(net, path / "model.npz", classes=[str(c) for c in ds.classes])]
+    record = dict(
+        history,
+        dataset=ds.name,
+        image_shape=list(ds.image_shape or []),
+        class_names=[str(c) for c in ds.classes],
+        summary=summary,
+    )
+    io.atomic_write_text(path / "history.json", json.dumps(record, indent=1))
+    files.append(path / "history.json")
+    n = min(25, ds.X_test.shape[0])
+    with open(path / "predictions.npz.tmp", "wb") as fh:
+        np.savez(fh, X_sample=ds.X_test[:n], y_true=ds.y_test, y_pred=y_pred)
+    Path(path / "predictions.npz.tmp").replace(path / "predictions.npz")
+    np.save(path / "first_layer.npy", net.backend.to_numpy(net.parameters()[0]))
+    try:
+        from bpnet.plot_cli import plot_run
+
+        files += plot_run(path)
+    except ImportError as exc:  # matplotlib is an optional extra
+        print(f"bpnet-train: plots skipped: {exc}", file=sys.stderr)
+    return [str(f) for f in files]
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    """Entry point of ``bpnet-train``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        summary = run(args)
+    except KeyboardInterrupt:
+        print("bpnet-train: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line, not a traceback, unless --debug
+        if args.debug or not _is_user_error(exc):
+            raise
+        print(f"bpnet-train: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(summary))
+    return 0
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    import backends
+
+    from bpnet.training import DivergenceError
+
+    return isinstance(
+        exc,
+        (
+            ValueError,
+            TypeError,
+            OSError,
+            backends.BackendUnavailableError,
+            DivergenceError,
+        ),
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(train_main())
