@@ -22,7 +22,7 @@ MINIBATCH = ("sgd", "momentum", "nesterov", "adam")
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bpnet-train",
-        description="Train a bpnet MLP on digits, Fashion-MNIST, MNIST or an ex4 .mat file.",
+        description="Train a bpnet MLP on digits, (Fashion-)MNIST or ex4 .mat data.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     d = p.add_argument_group("data")
@@ -340,7 +340,6 @@ def train_main(argv: list[str] | None = None) -> int:
 
 def _is_user_error(exc: BaseException) -> bool:
     import backends
-
     from bpnet.training import DivergenceError
 
     return isinstance(
