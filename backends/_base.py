@@ -175,6 +175,20 @@ class Backend:
         """A context within which creation and compute happen on ``device``."""
         return contextlib.nullcontext()
 
+    def matmul(self, a: Any, b: Any) -> Any:
+        """``a @ b`` for 2-D arrays; a backend may route it to its own library
+        call (the CuPy backend does while it captures a graph)."""
+        return a @ b
+
+    #: whether ``capture_graph`` can record device work for replay
+    supports_graphs = False
+
+    def capture_graph(self, fn: Any) -> Any:
+        """Record the device work of ``fn()`` once; return a callable that
+        replays it. Only backends with ``supports_graphs`` implement it.
+        """
+        raise NotImplementedError(f"{self.name} cannot capture graphs")
+
     def errstate(self) -> contextlib.AbstractContextManager:
         """Silence floating-point warnings where the caller checks for NaN itself."""
         return contextlib.nullcontext()

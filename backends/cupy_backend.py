@@ -19,6 +19,66 @@ INSTALL_HINT = (
 )
 
 
+class _Gemm:
+    """cuBLAS ``gemm`` called through ctypes, for use inside graph capture.
+
+    CuPy's ``matmul`` refuses to run while a stream is capturing (its cuBLAS
+    wrapper checks and raises), though cuBLAS itself supports capture. Row-major
+    ``C = A @ B`` is computed as column-major ``C^T = B^T A^T``; operands may be
+    C-contiguous or transposed views of C-contiguous arrays.
+    """
+
+    def __init__(self, cupy: Any) -> None:
+        import ctypes
+
+        path = None
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                name = line.rsplit("/", 1)[-1]
+                if name.startswith("libcublas.so"):
+                    path = line.split(None, 5)[-1].strip()
+                    break
+        if path is None:
+            raise OSError("libcublas is not loaded")
+        self._lib = ctypes.CDLL(path)
+        self._ctypes = ctypes
+        self._cupy = cupy
+
+    def __call__(self, a: Any, b: Any, stream_ptr: int) -> Any:
+        ct, cupy = self._ctypes, self._cupy
+        m, k = a.shape
+        n = b.shape[1]
+        c = cupy.empty((m, n), dtype=a.dtype)
+        if a.dtype == cupy.float32:
+            fn, scalar = self._lib.cublasSgemm_v2, ct.c_float
+        else:
+            fn, scalar = self._lib.cublasDgemm_v2, ct.c_double
+        op_b, ld_b = (0, n) if b.flags.c_contiguous else (1, k)
+        op_a, ld_a = (0, k) if a.flags.c_contiguous else (1, m)
+        handle = cupy.cuda.device.get_cublas_handle()
+        self._lib.cublasSetStream_v2(ct.c_void_p(handle), ct.c_void_p(stream_ptr))
+        one, zero = scalar(1.0), scalar(0.0)
+        status = fn(
+            ct.c_void_p(handle),
+            op_b,
+            op_a,
+            n,
+            m,
+            k,
+            ct.byref(one),
+            ct.c_void_p(b.data.ptr),
+            ld_b,
+            ct.c_void_p(a.data.ptr),
+            ld_a,
+            ct.byref(zero),
+            ct.c_void_p(c.data.ptr),
+            n,
+        )
+        if status != 0:
+            raise RuntimeError(f"cuBLAS gemm failed with status {status}")
+        return c
+
+
 def cuda_device_count() -> int:
     """Number of CUDA devices CuPy sees; 0 when CuPy, the driver or a GPU is missing."""
     try:
@@ -96,6 +156,56 @@ class CuPyBackend(Backend):
     @property
     def is_gpu(self) -> bool:
         return True
+
+    supports_graphs = True
+    _capturing = False
+    _gemm: Any = None
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        """``a @ b``; inside graph capture through cuBLAS directly (see _Gemm)."""
+        if not self._capturing:
+            return a @ b
+        if not (a.flags.c_contiguous or a.flags.f_contiguous):
+            a = self._cupy.ascontiguousarray(a)
+        if not (b.flags.c_contiguous or b.flags.f_contiguous):
+            b = self._cupy.ascontiguousarray(b)
+        return self._gemm(a, b, self._cupy.cuda.get_current_stream().ptr)
+
+    def capture_graph(self, fn: Any) -> Any:
+        """Record ``fn()``'s kernels into a CUDA graph; return its replayer.
+
+        ``fn`` must do device work only (no host copies, no synchronization)
+        and update persistent arrays in place. Its temporaries come from a
+        private memory pool that lives as long as the graph, so no other
+        allocation can take memory the graph writes on replay. Kernels must
+        already be compiled (run ``fn`` once eagerly first).
+        """
+        cupy = self._cupy
+        pool = cupy.cuda.MemoryPool()
+        stream = cupy.cuda.Stream(non_blocking=True)
+        mode = getattr(cupy.cuda.runtime, "streamCaptureModeRelaxed", None)
+        with self.context():
+            cupy.cuda.get_current_stream().synchronize()
+            if self._gemm is None:
+                self._gemm = _Gemm(cupy)
+            with cupy.cuda.using_allocator(pool.malloc), stream:
+                stream.begin_capture(*(() if mode is None else (mode,)))
+                self._capturing = True
+                try:
+                    fn()
+                finally:
+                    self._capturing = False
+                    graph = stream.end_capture()
+
+        def replay() -> None:
+            with self.context():
+                # the graph's stream does not wait for the legacy stream
+                cupy.cuda.get_current_stream().synchronize()
+                graph.launch(stream)
+                stream.synchronize()
+
+        replay.resources = (graph, stream, pool)  # type: ignore[attr-defined]
+        return replay
 
     def describe(self) -> str:
         cupy = self._cupy

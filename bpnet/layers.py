@@ -70,6 +70,7 @@ class Dense(Layer):
 
     def build(self, n_in: int, model: Any, init: Initializer | None = None) -> int:
         super().build(n_in, model)
+        self.matmul = model.backend.matmul
         if n_in != self.n_in:
             raise ValueError(
                 f"layers: Dense({self.n_in}, {self.n_out}) receives {n_in} "
@@ -94,15 +95,15 @@ class Dense(Layer):
 
     def forward(self, x: Any, training: bool = False) -> Any:
         self.x = x
-        z = x @ self.W
+        z = self.matmul(x, self.W)
         z += self.b  # in place on the fresh product: one temporary fewer
         return z
 
     def backward(self, dy: Any, need_dx: bool = True) -> Any:
         xp = self.xp
-        self.grads = [self.x.T @ dy, xp.sum(dy, axis=0)]
+        self.grads = [self.matmul(self.x.T, dy), xp.sum(dy, axis=0)]
         # The first layer's input gradient is never used: skip its matmul.
-        return dy @ self.W.T if need_dx else None
+        return self.matmul(dy, self.W.T) if need_dx else None
 
     def get_config(self) -> dict:
         return {"type": "Dense", "n_in": self.n_in, "n_out": self.n_out}

@@ -156,7 +156,7 @@ class Sequential:
                     )
                 arr = self.backend.asarray(arr, dtype=self.dtype)
             converted.append(arr)
-        self._assign(converted)
+        self._assign(self._owned(converted))
 
     def _assign(self, params: list[Any]) -> None:
         it = iter(params)
@@ -169,7 +169,14 @@ class Sequential:
 
     def set_flat_parameters(self, theta: Any) -> None:
         """Set every parameter from a flat vector made by ``get_flat_parameters``."""
-        self._assign(self.backend.unpack(theta, self.shapes, self.dtype))
+        self._assign(self._owned(self.backend.unpack(theta, self.shapes, self.dtype)))
+
+    def _owned(self, arrays: list[Any]) -> list[Any]:
+        """Private copies: optimizers update parameters in place, and must never
+        write into an array the caller still holds (NumPy and PyTorch CPU share
+        memory with host arrays)."""
+        with self.backend.context():
+            return [self.xp.asarray(a, copy=True) for a in arrays]
 
     # --- passes -----------------------------------------------------------
     def _forward(self, X: Any, training: bool = False) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, device
 
 from bpnet import _validation as check
 
@@ -52,7 +52,13 @@ class CosineDecay(Schedule):
 
 
 class Optimizer:
-    """Base class: ``step(params, grads) -> new params``."""
+    """Base class.
+
+    ``update(params, grads)`` changes the parameter arrays in place and does
+    only device work, so a whole training step can be captured and replayed
+    (CUDA graphs); the learning rate lives in a 0-D device array for that
+    reason. ``step(params, grads)`` is the same rule returning new arrays.
+    """
 
     def __init__(self, lr: float, schedule: Schedule | None = None) -> None:
         self.base_lr = check.check_positive(lr, "lr")
@@ -62,19 +68,43 @@ class Optimizer:
         self.lr = self.base_lr
         self.t = 0  # steps taken
         self.state: dict[str, list[Any]] = {}
+        self._lr: Any = None  # 0-D device copy of lr
+        self._t: Any = None  # 0-D device step count (for bias corrections)
+
+    def set_lr(self, lr: float) -> None:
+        self.lr = check.check_positive(lr, "lr")
+        if self._lr is not None:
+            self._lr[...] = self.lr
 
     def set_epoch(self, epoch: int) -> None:
         """Apply the schedule for ``epoch`` (0-based)."""
         if self.schedule is not None:
-            self.lr = self.schedule(self.base_lr, epoch)
+            self.set_lr(self.schedule(self.base_lr, epoch))
+
+    def _prepare(self, params: list[Any]) -> Any:
+        """Namespace of the parameters; creates the device scalars once."""
+        xp = array_namespace(params[0])
+        if self._lr is None:
+            dev = device(params[0])
+            self._lr = xp.asarray(self.lr, dtype=params[0].dtype, device=dev)
+            self._t = xp.asarray(float(self.t), dtype=params[0].dtype, device=dev)
+        return xp
 
     def _zeros(self, name: str, params: list[Any]) -> list[Any]:
         if name not in self.state:
             self.state[name] = [p * 0.0 for p in params]
         return self.state[name]
 
-    def step(self, params: list[Any], grads: list[Any]) -> list[Any]:
+    def update(self, params: list[Any], grads: list[Any]) -> None:
+        """Apply one step to ``params`` in place (device work only)."""
         raise NotImplementedError
+
+    def step(self, params: list[Any], grads: list[Any]) -> list[Any]:
+        """One step on copies of ``params``; returns the new arrays."""
+        new = [p * 1.0 for p in params]
+        self.update(new, grads)
+        self.t += 1
+        return new
 
     def state_dict(self) -> tuple[dict, dict[str, list[Any]]]:
         """(scalars, arrays): what a checkpoint needs to resume exactly."""
@@ -84,6 +114,7 @@ class Optimizer:
         self.t = int(scalars.get("t", 0))
         self.lr = float(scalars.get("lr", self.base_lr))
         self.state = {k: list(v) for k, v in arrays.items()}
+        self._lr = self._t = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lr={self.base_lr})"
@@ -92,10 +123,11 @@ class Optimizer:
 class SGD(Optimizer):
     """Plain minibatch gradient descent: p <- p - lr * g."""
 
-    def step(self, params: list[Any], grads: list[Any]) -> list[Any]:
-        self.t += 1
-        lr = self.lr
-        return [p - lr * g for p, g in zip(params, grads)]
+    def update(self, params: list[Any], grads: list[Any]) -> None:
+        self._prepare(params)
+        lr = self._lr
+        for p, g in zip(params, grads):
+            p -= lr * g
 
 
 class Momentum(Optimizer):
@@ -116,16 +148,18 @@ class Momentum(Optimizer):
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
 
-    def step(self, params: list[Any], grads: list[Any]) -> list[Any]:
-        self.t += 1
-        lr, mu = self.lr, self.momentum
-        vel = self._zeros("velocity", params)
-        out = []
-        for i, (p, g) in enumerate(zip(params, grads)):
-            v = mu * vel[i] - lr * g
-            vel[i] = v
-            out.append(p + (mu * v - lr * g if self.nesterov else v))
-        return out
+    def update(self, params: list[Any], grads: list[Any]) -> None:
+        self._prepare(params)
+        lr, mu = self._lr, self.momentum
+        for p, g, v in zip(params, grads, self._zeros("velocity", params)):
+            step = lr * g
+            v *= mu
+            v -= step
+            if self.nesterov:
+                p += mu * v
+                p -= step
+            else:
+                p += v
 
     def __repr__(self) -> str:
         return (
@@ -154,23 +188,24 @@ class Adam(Optimizer):
         self.eps = check.check_positive(eps, "eps")
         self.weight_decay = check.check_nonnegative(weight_decay, "weight_decay")
 
-    def step(self, params: list[Any], grads: list[Any]) -> list[Any]:
-        self.t += 1
-        b1, b2, t = self.beta1, self.beta2, self.t
+    def update(self, params: list[Any], grads: list[Any]) -> None:
+        xp = self._prepare(params)
+        b1, b2 = self.beta1, self.beta2
         m, v = self._zeros("m", params), self._zeros("v", params)
-        # bias corrections folded into the step size, as in the paper's Alg. 1 note
-        step = self.lr * math.sqrt(1 - b2**t) / (1 - b1**t)
-        eps = self.eps * math.sqrt(1 - b2**t)
-        decay = self.lr * self.weight_decay
-        out = []
-        for i, (p, g) in enumerate(zip(params, grads)):
-            m[i] = b1 * m[i] + (1 - b1) * g
-            v[i] = b2 * v[i] + (1 - b2) * (g * g)
-            if decay:
-                p = p - decay * p
-            xp = array_namespace(p)
-            out.append(p - step * m[i] / (xp.sqrt(v[i]) + eps))
-        return out
+        self._t += 1.0
+        # Bias corrections folded into the step size and epsilon (the paper's
+        # Algorithm 1 note), computed on the device from the device step count.
+        root = xp.sqrt(1.0 - b2**self._t)
+        step = self._lr * root / (1.0 - b1**self._t)
+        eps = self.eps * root
+        for p, g, m_i, v_i in zip(params, grads, m, v):
+            m_i *= b1
+            m_i += (1.0 - b1) * g
+            v_i *= b2
+            v_i += (1.0 - b2) * (g * g)
+            if self.weight_decay:
+                p -= (self.weight_decay * self._lr) * p
+            p -= step * m_i / (xp.sqrt(v_i) + eps)
 
     def __repr__(self) -> str:
         return (
@@ -192,7 +227,8 @@ def get_optimizer(
     """An optimizer by name ('sgd', 'momentum', 'nesterov', 'adam') or instance."""
     if isinstance(optimizer, Optimizer):
         if lr is not None:
-            optimizer.base_lr = optimizer.lr = check.check_positive(lr, "lr")
+            optimizer.base_lr = check.check_positive(lr, "lr")
+            optimizer.set_lr(optimizer.base_lr)
         return optimizer
     if isinstance(optimizer, str):
         name = optimizer.lower()

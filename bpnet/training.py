@@ -202,6 +202,7 @@ def fit(
     history: History | None = None,
     start_epoch: int = 0,
     print_fn: Callable[[str], None] = print,
+    cuda_graph: bool | None = None,
 ) -> History:
     """Train ``net`` with minibatch gradient descent.
 
@@ -238,6 +239,10 @@ def fit(
         A callback returning True stops training after that epoch.
     log_every : int, optional
         Also check the loss for NaN/Inf every this many steps (one readback each).
+    cuda_graph : bool, optional
+        Replay each epoch after the first as one captured CUDA graph where the
+        backend supports it (CuPy). Default: on when supported, off with
+        Dropout or ``log_every``. False forces the plain loop.
 
     Returns
     -------
@@ -271,7 +276,7 @@ def fit(
         if not callable(getattr(cb, "on_epoch_end", cb)):
             raise TypeError(f"callbacks: expected callables, got {cb!r}")
     history = History() if history is None else history
-    be, xp = net.backend, net.xp
+    be = net.backend
 
     with be.context():
         Xd, T = net._prepare(X, y, loss)
@@ -296,49 +301,51 @@ def fit(
         labels_v = _labels(Tv, loss) if Xv is not None else None
         n = Xd.shape[0]
         steps = math.ceil(n / batch_size)
+        epoch_run = _Epoch(
+            net, opt, loss, l2, Xd, T, labels, batch_size, shuffle, track_accuracy
+        )
+        use_graph = _want_graph(cuda_graph, net, log_every)
+        replay = None
         bar = _progress(progress, epochs * steps)
         best = (math.inf, None, None)  # val_loss, epoch, weights
         last_good = _copy(net.parameters())
         wait = 0
         try:
             with _DeferInterrupt() as interrupt, be.errstate():
+
+                def after_step(s: int, L: Any) -> None:
+                    interrupt.check()
+                    if bar is not None:
+                        bar.update(1)
+                    if log_every and (s + 1) % log_every == 0:
+                        if not math.isfinite(float(L)):
+                            _diverged(net, last_good, opt, epoch, s, history)
+
                 for epoch in range(start_epoch, start_epoch + epochs):
                     t0 = time.perf_counter()
                     opt.set_epoch(epoch)
                     if shuffle:
-                        order = be.asarray(net.host_rng.permutation(n))
-                    total = correct = 0.0
-                    params = net.parameters()
-                    for s in range(steps):
-                        lo, hi = s * batch_size, min((s + 1) * batch_size, n)
-                        if shuffle:
-                            idx = order[lo:hi]
-                            Xb, Tb = xp.take(Xd, idx, axis=0), xp.take(T, idx, axis=0)
-                            lb = xp.take(labels, idx, axis=0)
-                        else:
-                            Xb, Tb, lb = Xd[lo:hi, ...], T[lo:hi, ...], labels[lo:hi]
-                        L, grads, Z = net._loss_and_grad(
-                            Xb, Tb, loss, l2, return_logits=True
-                        )
-                        params = opt.step(params, grads)
-                        net._assign(params)
-                        total = total + L * (hi - lo)
-                        if track_accuracy:
-                            correct = correct + _correct(Z, lb)
+                        epoch_run.set_order(be.asarray(net.host_rng.permutation(n)))
+                    if replay is not None:
+                        replay()  # the whole epoch as one CUDA graph
+                        opt.t += steps
                         interrupt.check()
                         if bar is not None:
-                            bar.update(1)
-                        if log_every and (s + 1) % log_every == 0:
-                            if not math.isfinite(float(L)):
-                                _diverged(net, last_good, opt, epoch, s, history)
+                            bar.update(steps)
+                    else:
+                        epoch_run(after_step)
+                        if use_graph:  # kernels are compiled now: capture the rest
+                            replay = be.capture_graph(lambda: epoch_run(None))
                     be.synchronize()
-                    train_loss = float(total) / n
+                    train_loss = float(epoch_run.loss_sum) / n
                     if not math.isfinite(train_loss):
                         _diverged(net, last_good, opt, epoch, steps - 1, history)
                     logs: dict[str, Any] = {
                         "epoch": epoch + 1,
                         "loss": train_loss,
-                        "accuracy": float(correct) / n if track_accuracy else None,
+                        "accuracy": (
+                            float(epoch_run.correct) / n if track_accuracy else None
+                        ),
                         "lr": opt.lr,
                     }
                     if Xv is not None:
@@ -378,6 +385,82 @@ def fit(
                     f"restored the weights of epoch {history.best_epoch}"
                 )
     return history
+
+
+class _Epoch:
+    """One epoch of minibatch steps: device work only, parameters updated in
+    place, loss and correct counts summed into 0-D device arrays. Called
+    directly, or captured once and replayed as a CUDA graph.
+    """
+
+    def __init__(
+        self,
+        net: Any,
+        opt: Optimizer,
+        loss: Loss,
+        l2: float,
+        X: Any,
+        T: Any,
+        labels: Any,
+        batch_size: int,
+        shuffle: bool,
+        track_accuracy: bool,
+    ) -> None:
+        self.net, self.opt, self.loss, self.l2 = net, opt, loss, l2
+        self.X, self.T, self.labels = X, T, labels
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.track_accuracy = track_accuracy
+        xp, dev = net.xp, net.backend.device
+        with net.backend.context():
+            self.loss_sum = xp.zeros((), dtype=net.dtype, device=dev)
+            self.correct = xp.zeros((), dtype=net.dtype, device=dev)
+        self.order: Any = None
+
+    def set_order(self, order: Any) -> None:
+        # Copied into one buffer so a captured graph keeps reading it.
+        if self.order is None:
+            self.order = order
+        else:
+            self.order[...] = order
+
+    def __call__(self, after_step: Callable[[int, Any], None] | None) -> None:
+        net, xp, opt, loss, l2 = self.net, self.net.xp, self.opt, self.loss, self.l2
+        X, T, labels, bs = self.X, self.T, self.labels, self.batch_size
+        n = X.shape[0]
+        params = net.parameters()
+        self.loss_sum[...] = 0.0
+        self.correct[...] = 0.0
+        for s in range(math.ceil(n / bs)):
+            lo, hi = s * bs, min((s + 1) * bs, n)
+            if self.shuffle:
+                idx = self.order[lo:hi]
+                Xb, Tb = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
+                lb = xp.take(labels, idx, axis=0)
+            else:
+                Xb, Tb, lb = X[lo:hi, ...], T[lo:hi, ...], labels[lo:hi]
+            L, grads, Z = net._loss_and_grad(Xb, Tb, loss, l2, return_logits=True)
+            opt.update(params, grads)
+            self.loss_sum += L * float(hi - lo)
+            if self.track_accuracy:
+                self.correct += _correct(Z, lb)
+            if after_step is not None:
+                opt.t += 1
+                after_step(s, L)
+
+
+def _want_graph(cuda_graph: bool | None, net: Any, log_every: int | None) -> bool:
+    from bpnet.layers import Dropout
+
+    supported = net.backend.supports_graphs
+    if cuda_graph is None:
+        dropout = any(isinstance(layer, Dropout) for layer in net.layers)
+        return supported and not dropout and not log_every
+    if cuda_graph and not supported:
+        raise ValueError(
+            f"cuda_graph: the {net.backend.name!r} backend cannot capture graphs; "
+            "use cuda_graph=None or False"
+        )
+    return bool(cuda_graph)
 
 
 def _diverged(
