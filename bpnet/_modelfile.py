@@ -438,6 +438,8 @@ def read_model_file(
             raise _fail(path, str(exc)) from exc.__cause__
         except MemoryError:
             raise
+        except zipfile.BadZipFile as exc:
+            raise _fail(path, f"damaged ({exc}); restore it from a copy") from exc
         except Exception as exc:  # whatever a damaged archive makes zipfile raise
             raise _fail(
                 path, f"damaged or not a model file ({type(exc).__name__}: {exc})"

@@ -338,17 +338,20 @@ def _config_shapes(config: Any) -> list[tuple[int, ...]]:
         kind = layer.get("type") if isinstance(layer, dict) else None
         if kind != "Dense":
             if i == 0:
-                raise ModelFileError(f"its first layer is {kind!r:.40}, not Dense")
+                raise ModelFileError(
+                    f"its config's first layer is {kind!r:.40}, not Dense"
+                )
             continue
         n_in, n_out = layer.get("n_in"), layer.get("n_out")
         if not all(type(v) is int and v > 0 for v in (n_in, n_out)):
             raise ModelFileError(
-                f"layer {i} is Dense without positive integer widths: {layer!r:.80}"
+                f"config layers[{i}]: Dense needs positive integer widths, got "
+                f"{layer!r:.80}"
             )
         if width is not None and n_in != width:
             raise ModelFileError(
-                f"layer {i} Dense({n_in}, {n_out}) receives {width} features from "
-                "the layer before it; the layers do not chain"
+                f"config layers[{i}]: Dense({n_in}, {n_out}) receives {width} "
+                "features from the layer before it; the layers do not chain"
             )
         shapes += [(n_in, n_out), (n_out,)]
         width = n_out
