@@ -1,0 +1,400 @@
+"""Saving and loading models: files that are safe to load from strangers and
+survive crashes.
+
+A model file is a NumPy ``.npz`` archive read without pickle, plus a JSON
+metadata document (see ``bpnet._modelfile`` for the layout and the checks).
+Writes are atomic: a crash leaves the previous file whole. Every problem with
+a file's contents raises ``ModelFileError`` (a ``ValueError``) naming the file
+and what is wrong; a missing file raises the usual ``FileNotFoundError``.
+
+>>> import bpnet, bpnet.io
+>>> net = bpnet.Sequential([bpnet.Dense(4, 8), bpnet.ReLU(), bpnet.Dense(8, 3)])
+>>> path = bpnet.io.save(net, "model.npz", classes=["a", "b", "c"])  # doctest: +SKIP
+>>> same = bpnet.io.load(path, device="cpu")  # doctest: +SKIP
+
+What is stored for an object is decided by its *kind*: ``Sequential`` is
+built in, and other model types plug in with ``register_kind``.
+
+A checkpoint is a model file with training state added: arrays under
+``extra_arrays`` (stored as ``"state/NAME"``) and a JSON ``training`` dict::
+
+    scalars, state = optimizer.state_dict()
+    save(net, "ckpt.npz",
+         extra_arrays={f"{k}/{i}": a for k, v in state.items()
+                       for i, a in enumerate(v)},
+         training={"epoch": epoch, "optimizer": scalars, "history": history})
+    net, arrays, training = load_checkpoint("ckpt.npz", device="cuda")
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backends import get_backend
+from bpnet._atomic import atomic_write_bytes, atomic_write_text, check_path
+from bpnet._modelfile import (
+    FORMAT_VERSION,
+    MAX_BYTES,
+    MAX_ELEMENTS,
+    ModelFileError,
+    _check_name,
+    _fail,
+    _resolve,
+    read_model_file,
+    write_model_file,
+)
+from bpnet.model import Sequential
+
+__all__ = [
+    "FORMAT_VERSION",
+    "ModelFileError",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "load",
+    "load_checkpoint",
+    "read_model_file",
+    "register_kind",
+    "save",
+    "sequential_from_arrays",
+    "sequential_to_arrays",
+    "write_model_file",
+]
+
+STATE_PREFIX = "state/"
+
+Saver = Callable[[Any], tuple[dict[str, np.ndarray], dict[str, Any]]]
+Loader = Callable[[dict[str, np.ndarray], dict[str, Any], Any, Any], Any]
+
+
+@dataclass(frozen=True)
+class _Kind:
+    name: str
+    types: tuple[type, ...]
+    saver: Saver
+    loader: Loader
+
+
+_KINDS: dict[str, _Kind] = {}
+
+
+def register_kind(
+    name: str, saver: Saver, loader: Loader, *, types: type | tuple[type, ...]
+) -> None:
+    """Teach ``save`` and ``load`` a model type.
+
+    Parameters
+    ----------
+    name : str
+        Stored as the file's ``"kind"``; ``load`` picks the loader by it (and
+        by nothing else in the file: no module is imported from a file).
+    saver : callable
+        ``saver(obj) -> (arrays, metadata)``: host NumPy arrays (names without
+        the ``"state/"`` prefix) and a JSON-ready dict describing ``obj``.
+    loader : callable
+        ``loader(arrays, metadata, backend, dtype) -> obj``: rebuilds the
+        object on ``backend`` (a ``backends.Backend``); ``dtype`` is None
+        (keep the saved one) or what the caller asked for. It raises
+        ``ModelFileError`` (or ``ValueError``/``TypeError``/``KeyError``,
+        which ``load`` turns into one) when the contents do not fit.
+    types : type or tuple of types
+        ``save`` uses this kind for instances of these types and their
+        subclasses (the most specific registered type wins).
+
+    Registering a name again replaces the earlier entry.
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name: expected a non-empty str, got {name!r}")
+    for what, fn in (("saver", saver), ("loader", loader)):
+        if not callable(fn):
+            raise TypeError(f"{what}: expected a callable, got {fn!r}")
+    types = types if isinstance(types, tuple) else (types,)
+    if not types or not all(isinstance(t, type) for t in types):
+        raise TypeError(f"types: expected a class or a tuple of classes, got {types}")
+    _KINDS[name] = _Kind(name, types, saver, loader)
+
+
+def _kind_of(model: Any) -> _Kind:
+    for cls in type(model).__mro__:
+        for kind in reversed(_KINDS.values()):
+            if cls in kind.types:
+                return kind
+    raise TypeError(
+        f"model: expected one of the savable types "
+        f"({', '.join(sorted(_KINDS))}), got {type(model).__name__}"
+    )
+
+
+def _to_host(x: Any, backend: Any, what: str) -> np.ndarray:
+    if isinstance(x, (np.ndarray, np.generic)):
+        return np.asarray(x)
+    if backend is not None and backend.owns(x):
+        return backend.to_numpy(x)
+    raise TypeError(
+        f"{what}: expected a NumPy array or an array on the model's device, "
+        f"got {type(x).__module__}.{type(x).__name__}"
+    )
+
+
+def _check_classes(classes: Any) -> list:
+    if isinstance(classes, np.ndarray):
+        classes = classes.tolist()
+    ok = isinstance(classes, (list, tuple)) and all(
+        isinstance(c, (str, int, float, bool)) for c in classes
+    )
+    if not ok:
+        raise TypeError(
+            f"classes: expected a list of class labels (str or numbers), "
+            f"got {classes!r:.80}"
+        )
+    return list(classes)
+
+
+def save(
+    model: Any,
+    path: str | os.PathLike[str],
+    *,
+    extra_arrays: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+    **extra_metadata: Any,
+) -> Path:
+    """Save ``model`` to a model file, atomically.
+
+    Parameters
+    ----------
+    model : Sequential or a registered kind
+    path : str or os.PathLike
+        ``.npz`` is appended when the name has another suffix (or none). An
+        existing file is replaced only once the new one is complete.
+    extra_arrays : dict of str to array, optional
+        Training state to resume from (e.g. optimizer moments): NumPy arrays
+        or arrays on the model's device, stored as ``"state/NAME"``.
+    training : dict, optional
+        JSON-ready training state (epoch, optimizer scalars, history).
+    **extra_metadata
+        More JSON-ready metadata, e.g. ``classes=["T-shirt", ...]`` (a list
+        of labels, checked) or ``description="..."``.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    path = check_path(path)
+    kind = _kind_of(model)
+    arrays, metadata = kind.saver(model)
+    arrays, metadata = dict(arrays), {"kind": kind.name, **metadata}
+    clash = sorted(set(extra_metadata) & (set(metadata) | {"training"}))
+    if clash:
+        raise ValueError(
+            f"extra metadata: the keys {clash} are used by the {kind.name} model "
+            "file itself; rename them"
+        )
+    if "classes" in extra_metadata:
+        extra_metadata["classes"] = _check_classes(extra_metadata["classes"])
+    metadata.update(extra_metadata)
+    if training is not None:
+        if not isinstance(training, dict):
+            raise TypeError(f"training: expected a dict, got {training!r:.60}")
+        metadata["training"] = training
+    if extra_arrays is not None:
+        if not isinstance(extra_arrays, dict):
+            raise TypeError(
+                f"extra_arrays: expected a dict of name -> array, got "
+                f"{type(extra_arrays).__name__}"
+            )
+        backend = getattr(model, "backend", None)
+        for name, arr in extra_arrays.items():
+            key = STATE_PREFIX + _check_name(name, "extra_arrays")
+            arrays[key] = _to_host(arr, backend, f"extra_arrays[{name!r}]")
+    return write_model_file(path, arrays, metadata)
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str],
+    device: Any = None,
+    dtype: Any = None,
+    *,
+    max_bytes: int = MAX_BYTES,
+    max_elements: int = MAX_ELEMENTS,
+) -> tuple[Any, dict[str, np.ndarray], dict[str, Any]]:
+    """Load a model and the training state saved with it.
+
+    Parameters are those of ``load``.
+
+    Returns
+    -------
+    model : object
+        As ``load`` returns it.
+    extra_arrays : dict of str to numpy.ndarray
+        The ``extra_arrays`` given to ``save``, by their names (without the
+        ``"state/"`` prefix), as host arrays: copy them to the model's device
+        with ``model.backend.asarray``.
+    training : dict
+        The ``training`` dict given to ``save`` ({} when there was none).
+    """
+    backend = get_backend(device)
+    if dtype is not None:
+        backend.dtype(dtype)  # an unknown or unsupported dtype fails here
+    path = _resolve(check_path(path))
+    arrays, meta = read_model_file(path, max_bytes, max_elements)
+    name = meta.get("kind")
+    if not isinstance(name, str) or name not in _KINDS:
+        raise _fail(
+            path,
+            f"holds a model of kind {name!r:.60}, which this bpnet cannot rebuild "
+            f"(known: {', '.join(sorted(_KINDS))}; is the module that registers "
+            "it imported?)",
+        )
+    training = meta.get("training", {})
+    if not isinstance(training, dict):
+        raise _fail(path, "its 'training' metadata is not a JSON object")
+    payload = {k: v for k, v in arrays.items() if not k.startswith(STATE_PREFIX)}
+    state = {
+        k[len(STATE_PREFIX) :]: v
+        for k, v in arrays.items()
+        if k.startswith(STATE_PREFIX)
+    }
+    try:
+        model = _KINDS[name].loader(payload, meta, backend, dtype)
+    except ModelFileError as exc:
+        if exc.path is not None:
+            raise
+        raise _fail(path, str(exc)) from exc
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise _fail(path, f"does not describe a valid {name}: {exc}") from exc
+    return model, state, training
+
+
+def load(
+    path: str | os.PathLike[str],
+    device: Any = None,
+    dtype: Any = None,
+    *,
+    max_bytes: int = MAX_BYTES,
+    max_elements: int = MAX_ELEMENTS,
+) -> Any:
+    """Load a model saved with ``save``, rebuilt on ``device``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; ``path + ".npz"`` is tried when ``path`` does not exist.
+    device : str or Backend, default "cpu"
+        Where the parameters go: ``"cpu"``, ``"cuda"``, ``"torch"``, ...
+    dtype : {"float32", "float64"}, optional
+        Default: the dtype the model was saved in.
+    max_bytes, max_elements : int
+        Size limits, see ``read_model_file``.
+
+    Returns
+    -------
+    model : Sequential or a registered kind
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ModelFileError
+        The file is damaged, unsafe, from a newer bpnet, or its arrays do
+        not fit the network its config describes.
+    backends.BackendUnavailableError
+        ``device`` is not usable here, or cannot hold the dtype.
+    """
+    return load_checkpoint(
+        path, device, dtype, max_bytes=max_bytes, max_elements=max_elements
+    )[0]
+
+
+# --- Sequential ---------------------------------------------------------------
+def sequential_to_arrays(net: Sequential) -> tuple[dict[str, np.ndarray], dict]:
+    """``Sequential`` -> ({"param_0": W1, "param_1": b1, ...}, {"config", "dtype"}).
+
+    The arrays are host copies of ``net.parameters()``, in the model's dtype.
+    """
+    if not isinstance(net, Sequential):
+        raise TypeError(f"net: expected a bpnet.Sequential, got {type(net).__name__}")
+    arrays = {
+        f"param_{i}": net.backend.to_numpy(p) for i, p in enumerate(net.parameters())
+    }
+    return arrays, {"config": net.get_config(), "dtype": net.dtype_name}
+
+
+def _config_shapes(config: Any) -> list[tuple[int, ...]]:
+    """The parameter shapes a config describes, checked to chain; computed
+    without building anything, so an absurd config costs nothing.
+    """
+    layers = config.get("layers") if isinstance(config, dict) else None
+    if not isinstance(layers, list) or not layers:
+        raise ModelFileError("its metadata has no network config with a layer list")
+    shapes: list[tuple[int, ...]] = []
+    width = None
+    for i, layer in enumerate(layers):
+        kind = layer.get("type") if isinstance(layer, dict) else None
+        if kind != "Dense":
+            if i == 0:
+                raise ModelFileError(
+                    f"its config's first layer is {kind!r:.40}, not Dense"
+                )
+            continue
+        n_in, n_out = layer.get("n_in"), layer.get("n_out")
+        if not all(type(v) is int and v > 0 for v in (n_in, n_out)):
+            raise ModelFileError(
+                f"config layers[{i}]: Dense needs positive integer widths, got "
+                f"{layer!r:.80}"
+            )
+        if width is not None and n_in != width:
+            raise ModelFileError(
+                f"config layers[{i}]: Dense({n_in}, {n_out}) receives {width} "
+                "features from the layer before it; the layers do not chain"
+            )
+        shapes += [(n_in, n_out), (n_out,)]
+        width = n_out
+    return shapes
+
+
+def sequential_from_arrays(
+    arrays: dict[str, np.ndarray],
+    metadata: dict[str, Any],
+    device: Any = "cpu",
+    dtype: Any = None,
+) -> Sequential:
+    """Rebuild a ``Sequential`` from ``sequential_to_arrays``' output.
+
+    The config's layers must chain and ``arrays`` must be exactly
+    ``param_0 .. param_{N-1}`` with the shapes the config gives; otherwise
+    ``ModelFileError``. ``dtype=None`` keeps the saved dtype.
+    """
+    config = metadata.get("config")
+    shapes = _config_shapes(config)
+    names = [f"param_{i}" for i in range(len(shapes))]
+    if set(arrays) != set(names):
+        raise ModelFileError(
+            f"its config needs the {len(names)} arrays param_0..param_"
+            f"{len(names) - 1}, the file has {sorted(arrays)[:10]}"
+        )
+    for name, shape in zip(names, shapes):
+        arr = arrays[name]
+        if arr.shape != shape or arr.dtype.kind != "f":
+            raise ModelFileError(
+                f"array {name!r} is {arr.dtype} of shape {arr.shape}, but the "
+                f"config needs floating point of shape {shape}"
+            )
+    saved = metadata.get("dtype", config.get("dtype"))
+    if saved not in ("float32", "float64"):
+        raise ModelFileError(f"unknown dtype {saved!r:.40} in its metadata")
+    net = Sequential.from_config(config, device=device, dtype=dtype or saved)
+    if net.shapes != shapes:  # pragma: no cover - _config_shapes mirrors _build
+        raise ModelFileError(f"the rebuilt network has shapes {net.shapes}")
+    net.set_parameters([arrays[name] for name in names])
+    return net
+
+
+register_kind(
+    "Sequential", sequential_to_arrays, sequential_from_arrays, types=Sequential
+)
