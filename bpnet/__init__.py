@@ -8,6 +8,7 @@ from bpnet.ex4 import from_thetas, to_thetas
 from bpnet.fullbatch import minimize
 from bpnet.gates import Add, Multiply
 from bpnet.gradcheck import check_gradients, numerical_gradient
+from bpnet.io import ModelFileError, load, save
 from bpnet.layers import Dense, Dropout, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
 from bpnet.losses import (
     Loss,
@@ -27,12 +28,15 @@ __all__ = [
     "CosineDecay",
     "DivergenceError",
     "History",
+    "ModelFileError",
     "Momentum",
     "Optimizer",
     "StepDecay",
     "evaluate",
     "fit",
+    "load",
     "minimize",
+    "save",
     "Add",
     "Dense",
     "Dropout",
