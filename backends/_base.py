@@ -55,6 +55,14 @@ class DeviceRandom:
         """Uniform [0, 1) numbers of ``shape`` on the backend's device."""
         return self.backend.asarray(self._host.random(shape), dtype=dtype)
 
+    def get_state(self) -> Any:
+        """JSON-ready state (for exact resumes), or None where not available."""
+        return self._host.bit_generator.state
+
+    def set_state(self, state: Any) -> None:
+        if state is not None:
+            self._host.bit_generator.state = state
+
 
 class Backend:
     """Where arrays live: an Array API namespace plus a device.

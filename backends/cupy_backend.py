@@ -101,6 +101,12 @@ class _CuPyRandom(DeviceRandom):
         with self.backend.context():
             return self._gen.random(shape, dtype=dtype)
 
+    def get_state(self) -> Any:
+        return None  # CuPy's generator state lives on the device, unexported
+
+    def set_state(self, state: Any) -> None:
+        pass
+
 
 class CuPyBackend(Backend):
     library = "cupy"

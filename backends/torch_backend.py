@@ -24,6 +24,15 @@ class _TorchRandom(DeviceRandom):
             shape, generator=self._gen, dtype=dtype, device=self.backend.device
         )
 
+    def get_state(self) -> Any:
+        return self._gen.get_state().tolist()
+
+    def set_state(self, state: Any) -> None:
+        import torch
+
+        if state is not None:
+            self._gen.set_state(torch.tensor(state, dtype=torch.uint8))
+
 
 class TorchBackend(Backend):
     library = "torch"

@@ -4,6 +4,7 @@ The same network, losses and backprop run on NumPy (CPU), CuPy (CUDA GPU),
 PyTorch and array-api-strict; ``backends`` picks where the arrays live.
 """
 
+from bpnet.checkpoint import resume
 from bpnet.ex4 import from_thetas, to_thetas
 from bpnet.fullbatch import minimize
 from bpnet.gates import Add, Multiply
@@ -36,6 +37,7 @@ __all__ = [
     "fit",
     "load",
     "minimize",
+    "resume",
     "save",
     "Add",
     "Dense",

@@ -203,6 +203,8 @@ def fit(
     start_epoch: int = 0,
     print_fn: Callable[[str], None] = print,
     cuda_graph: bool | None = None,
+    checkpoint: Any = None,
+    resume: bool = False,
 ) -> History:
     """Train ``net`` with minibatch gradient descent.
 
@@ -239,6 +241,14 @@ def fit(
         A callback returning True stops training after that epoch.
     log_every : int, optional
         Also check the loss for NaN/Inf every this many steps (one readback each).
+    checkpoint : str or Path, optional
+        Write a checkpoint there after every epoch (atomically: a crash or a
+        kill never leaves a broken file; the previous one stays loadable).
+    resume : bool
+        With ``checkpoint``: if that file exists, restore the weights,
+        optimizer state, random generators and history from it and train up
+        to ``epochs`` in total. Same seed and data: the same final weights as
+        a run that never stopped.
     cuda_graph : bool, optional
         Replay each epoch after the first as one captured CUDA graph where the
         backend supports it (CuPy). Default: on when supported, off with
@@ -296,6 +306,25 @@ def fit(
                 "early_stopping: needs validation data; pass validation_data or "
                 "validation_fraction > 0"
             )
+        if resume and checkpoint is None:
+            raise ValueError("resume: needs checkpoint=PATH to resume from")
+        if resume and _exists(checkpoint):
+            from bpnet.checkpoint import restore
+
+            records, done = restore(checkpoint, net, opt)
+            history = History(records)
+            start_epoch, epochs = done, max(0, epochs - done)
+        fit_config = {
+            "epochs": start_epoch + epochs,
+            "batch_size": batch_size,
+            "l2": l2,
+            "loss": type(loss).__name__,
+            "validation_fraction": fraction,
+            "early_stopping": early_stopping,
+            "patience": patience,
+            "min_delta": min_delta,
+            "shuffle": shuffle,
+        }
         track_accuracy = not isinstance(loss, MeanSquaredError) or T.shape[1] > 1
         labels = _labels(T, loss)
         labels_v = _labels(Tv, loss) if Xv is not None else None
@@ -357,6 +386,12 @@ def fit(
                     logs["seconds"] = time.perf_counter() - t0
                     history.append(logs)
                     last_good = _copy(net.parameters())
+                    if checkpoint is not None:
+                        from bpnet.checkpoint import save_checkpoint
+
+                        save_checkpoint(
+                            checkpoint, net, opt, history, epoch + 1, fit_config
+                        )
                     if verbose:
                         print_fn(_epoch_line(logs, start_epoch + epochs))
                     if bar is not None:
@@ -446,6 +481,13 @@ class _Epoch:
             if after_step is not None:
                 opt.t += 1
                 after_step(s, L)
+
+
+def _exists(path: Any) -> bool:
+    import os
+
+    p = os.fspath(path)
+    return os.path.exists(p) or os.path.exists(p + ".npz")
 
 
 def _want_graph(cuda_graph: bool | None, net: Any, log_every: int | None) -> bool:

@@ -1,0 +1,150 @@
+"""Checkpoints that resume exactly: weights, optimizer state, both random
+generators, the epoch count and the history, in one atomic model file.
+
+On the CPU with the same seed, a run stopped after any epoch and resumed ends
+with the same weights as one that never stopped (CuPy's dropout generator
+keeps its state on the device and is the one exception).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from bpnet import io
+from bpnet.optimizers import (
+    SGD,
+    Adam,
+    CosineDecay,
+    Momentum,
+    Optimizer,
+    Schedule,
+    StepDecay,
+)
+
+
+def _schedule_config(schedule: Schedule | None) -> dict | None:
+    if isinstance(schedule, StepDecay):
+        return {
+            "type": "StepDecay",
+            "step_size": schedule.step_size,
+            "gamma": schedule.gamma,
+        }
+    if isinstance(schedule, CosineDecay):
+        return {
+            "type": "CosineDecay",
+            "epochs": schedule.epochs,
+            "min_lr": schedule.min_lr,
+        }
+    return None
+
+
+def optimizer_config(opt: Optimizer) -> dict:
+    """Enough to rebuild ``opt`` (its state is stored separately)."""
+    config: dict[str, Any] = {
+        "type": type(opt).__name__,
+        "lr": opt.base_lr,
+        "schedule": _schedule_config(opt.schedule),
+    }
+    if isinstance(opt, Momentum):
+        config.update(momentum=opt.momentum, nesterov=opt.nesterov)
+    if isinstance(opt, Adam):
+        config.update(
+            beta1=opt.beta1, beta2=opt.beta2, eps=opt.eps, weight_decay=opt.weight_decay
+        )
+    return config
+
+
+def optimizer_from_config(config: dict) -> Optimizer:
+    kinds = {"SGD": SGD, "Momentum": Momentum, "Adam": Adam}
+    kw = {k: v for k, v in config.items() if k not in ("type", "schedule")}
+    sched = config.get("schedule")
+    if sched:
+        cls = {"StepDecay": StepDecay, "CosineDecay": CosineDecay}[sched["type"]]
+        kw["schedule"] = cls(**{k: v for k, v in sched.items() if k != "type"})
+    return kinds[config["type"]](**kw)
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    net: Any,
+    opt: Optimizer,
+    history: Any,
+    epoch: int,
+    fit_config: dict,
+) -> None:
+    """Write everything ``restore`` needs after ``epoch`` epochs (atomic)."""
+    scalars, state = opt.state_dict()
+    arrays = {f"opt/{k}/{i}": a for k, v in state.items() for i, a in enumerate(v)}
+    io.save(
+        net,
+        path,
+        extra_arrays=arrays,
+        training={
+            "epoch": epoch,
+            "optimizer": optimizer_config(opt),
+            "optimizer_scalars": scalars,
+            "host_rng": net.host_rng.get_state(),
+            "device_rng": net.device_rng.get_state(),
+            "history": history.to_dict(),
+            "fit": fit_config,
+        },
+    )
+
+
+def restore(path: str | os.PathLike[str], net: Any, opt: Optimizer) -> tuple[dict, int]:
+    """Load a checkpoint's state into ``net`` and ``opt``; return
+    (history dict, epochs completed)."""
+    saved, arrays, training = io.load_checkpoint(
+        path, device=net.backend, dtype=net.dtype_name
+    )
+    if saved.shapes != net.shapes:
+        raise ValueError(
+            f"resume: the checkpoint {os.fspath(path)!r} holds a network with "
+            f"parameter shapes {saved.shapes}, this one has {net.shapes}"
+        )
+    net.set_parameters(saved.parameters())
+    state: dict[str, list] = {}
+    for key in sorted(
+        arrays, key=lambda k: (k.rsplit("/", 1)[0], int(k.rsplit("/", 1)[1]))
+    ):
+        _, name, _ = key.split("/")
+        state.setdefault(name, []).append(net.backend.asarray(arrays[key], net.dtype))
+    opt.load_state_dict(training.get("optimizer_scalars", {}), state)
+    if training.get("host_rng") is not None:
+        net.host_rng.set_state(training["host_rng"])
+    net.device_rng.set_state(training.get("device_rng"))
+    return training.get("history", {}), int(training.get("epoch", 0))
+
+
+def resume(
+    path: str | os.PathLike[str],
+    X: Any,
+    y: Any,
+    *,
+    device: Any = None,
+    epochs: int | None = None,
+    **fit_kwargs: Any,
+) -> tuple[Any, Any]:
+    """Rebuild the network and optimizer saved in checkpoint ``path`` and train
+    on ``X``, ``y`` up to the run's total epochs (or ``epochs``).
+
+    Returns (net, history). ``fit_kwargs`` override the saved fit arguments.
+    """
+    from bpnet.training import fit
+
+    net, _, training = io.load_checkpoint(path, device=device)
+    if "fit" not in training:
+        raise ValueError(
+            f"resume: {os.fspath(path)!r} is a model file, not a checkpoint"
+        )
+    kwargs = dict(training["fit"])
+    kwargs.update(fit_kwargs)
+    kwargs["optimizer"] = optimizer_from_config(training["optimizer"])
+    saved_total = kwargs.pop("epochs")
+    total = saved_total if epochs is None else epochs
+    # A fresh network with the run's seed: the validation split and the
+    # generators then replay exactly what the first run drew.
+    fresh = type(net).from_config(net.get_config(), device=net.backend)
+    history = fit(fresh, X, y, epochs=total, checkpoint=path, resume=True, **kwargs)
+    return fresh, history

@@ -1,0 +1,121 @@
+"""Checkpoints: a run stopped and resumed ends where an unbroken run ends."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import bpnet
+
+
+def _data(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(150, 6)).astype(np.float32), rng.integers(0, 3, 150)
+
+
+def _net(device="cpu", seed=5):
+    return bpnet.Sequential(
+        [bpnet.Dense(6, 16), bpnet.ReLU(), bpnet.Dropout(0.2), bpnet.Dense(16, 3)],
+        device=device,
+        seed=seed,
+    )
+
+
+def _opt():
+    return bpnet.Adam(0.01, schedule=bpnet.StepDecay(2, 0.5))
+
+
+KW = dict(batch_size=16, validation_fraction=0.2)
+
+
+def test_resume_equals_uninterrupted(tmp_path, backend):
+    if backend.name.startswith("cuda"):
+        pytest.skip("CuPy's dropout generator state is not exported")
+    X, y = _data()
+    full = _net(backend)
+    h_full = full.fit(X, y, epochs=5, optimizer=_opt(), **KW)
+
+    ck = tmp_path / "ck.npz"
+    _net(backend).fit(X, y, epochs=2, optimizer=_opt(), checkpoint=ck, **KW)
+    net, h = bpnet.resume(ck, X, y, device=backend, epochs=5)
+    assert h.loss == h_full.loss and len(h) == 5
+    for a, b in zip(full.parameters(), net.parameters()):
+        np.testing.assert_array_equal(backend.to_numpy(a), backend.to_numpy(b))
+
+
+def test_fit_resume_flag_continues_from_the_file(tmp_path):
+    X, y = _data()
+    ck = tmp_path / "run.npz"
+    _net().fit(X, y, epochs=3, optimizer=_opt(), checkpoint=ck, **KW)
+    again = _net()
+    h = again.fit(X, y, epochs=4, optimizer=_opt(), checkpoint=ck, resume=True, **KW)
+    assert len(h) == 4 and h.lr == [0.01, 0.01, 0.005, 0.005]
+    full = _net()
+    full.fit(X, y, epochs=4, optimizer=_opt(), **KW)
+    for a, b in zip(full.parameters(), again.parameters()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_checkpoint_loads_as_a_model(tmp_path):
+    X, y = _data()
+    net = _net()
+    net.fit(X, y, epochs=1, checkpoint=tmp_path / "c.npz")
+    loaded = bpnet.load(tmp_path / "c.npz")
+    np.testing.assert_array_equal(loaded.forward(X), net.forward(X))
+
+
+def test_resume_refuses_a_plain_model_file_and_a_missing_checkpoint_path(tmp_path):
+    X, y = _data()
+    net = _net()
+    bpnet.save(net, tmp_path / "m.npz")
+    with pytest.raises(ValueError, match="is a model file, not a checkpoint"):
+        bpnet.resume(tmp_path / "m.npz", X, y)
+    with pytest.raises(ValueError, match="resume: needs checkpoint"):
+        net.fit(X, y, resume=True)
+
+
+def test_resume_refuses_a_checkpoint_of_another_shape(tmp_path):
+    X, y = _data()
+    other = bpnet.Sequential([bpnet.Dense(6, 3)])
+    other.fit(X, y, epochs=1, checkpoint=tmp_path / "o.npz")
+    with pytest.raises(ValueError, match="parameter shapes"):
+        _net().fit(X, y, epochs=2, checkpoint=tmp_path / "o.npz", resume=True)
+
+
+def test_sigkill_while_writing_leaves_the_previous_checkpoint(tmp_path):
+    """A real process, killed with SIGKILL in the middle of a checkpoint write."""
+    ck = tmp_path / "ck.npz"
+    script = textwrap.dedent(f"""
+        import os, signal
+        import numpy as np
+        import bpnet
+        from bpnet import _modelfile
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(150, 6)).astype(np.float32)
+        y = rng.integers(0, 3, 150)
+        net = bpnet.Sequential([bpnet.Dense(6, 16), bpnet.ReLU(), bpnet.Dense(16, 3)])
+        real = _modelfile.np.lib.format.write_array
+        calls = []
+        def dying(*args, **kwargs):
+            calls.append(1)
+            if len(calls) > 6:  # the second checkpoint, half written
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(*args, **kwargs)
+        _modelfile.np.lib.format.write_array = dying
+        net.fit(X, y, epochs=5, checkpoint={str(ck)!r})
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert proc.returncode == -9, proc.stderr.decode()
+    net, _, training = bpnet.io.load_checkpoint(ck)
+    assert training["epoch"] == 1
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "ck.npz"]
+    X, y = _data()
+    h = _net_plain().fit(X, y, epochs=3, checkpoint=ck, resume=True)
+    assert len(h) == 3 and h.loss[1:] != []
+    assert all(name.startswith(".") or "tmp" in name for name in leftovers)
+
+
+def _net_plain():
+    return bpnet.Sequential([bpnet.Dense(6, 16), bpnet.ReLU(), bpnet.Dense(16, 3)])
