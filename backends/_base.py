@@ -197,6 +197,10 @@ class Backend:
         """
         raise NotImplementedError(f"{self.name} cannot capture graphs")
 
+    def is_out_of_memory(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is this library's out-of-memory error."""
+        return isinstance(exc, MemoryError)
+
     def errstate(self) -> contextlib.AbstractContextManager:
         """Silence floating-point warnings where the caller checks for NaN itself."""
         return contextlib.nullcontext()

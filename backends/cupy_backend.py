@@ -153,6 +153,9 @@ class CuPyBackend(Backend):
         with self.context():
             return self._cupy.asnumpy(array)
 
+    def is_out_of_memory(self, exc: BaseException) -> bool:
+        return isinstance(exc, (MemoryError, self._cupy.cuda.memory.OutOfMemoryError))
+
     def synchronize(self) -> None:
         self.device.synchronize()
 

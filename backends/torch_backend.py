@@ -85,6 +85,10 @@ class TorchBackend(Backend):
     def to_numpy(self, array: Any) -> np.ndarray:
         return array.detach().cpu().numpy()
 
+    def is_out_of_memory(self, exc: BaseException) -> bool:
+        oom = getattr(self._torch, "OutOfMemoryError", MemoryError)
+        return isinstance(exc, (MemoryError, oom))
+
     def synchronize(self) -> None:
         if self.device.type == "cuda":
             self._torch.cuda.synchronize(self.device)

@@ -408,6 +408,15 @@ def fit(
                                 stop = True
                     if stop:
                         break
+        except Exception as exc:
+            if be.is_out_of_memory(exc):
+                net._assign(last_good)
+                raise MemoryError(
+                    f"batch_size: the device {be.name!r} ran out of memory training "
+                    f"with batch_size={batch_size}; try a smaller batch_size (the "
+                    "weights of the last finished epoch were kept)"
+                ) from exc
+            raise
         finally:
             if bar is not None:
                 bar.close()

@@ -251,3 +251,21 @@ def test_evaluate_matches_loss_and_grad():
     L, acc = bpnet.evaluate(net, X, y, batch_size=7)
     assert L == pytest.approx(net.loss_and_grad(X, y)[0], rel=1e-12)
     assert acc == pytest.approx((np.asarray(net.predict(X)) == y).mean())
+
+
+def test_out_of_memory_suggests_a_smaller_batch(monkeypatch):
+    X, y = _blobs()
+    net = _net()
+    before = [p.copy() for p in net.parameters()]
+    calls = []
+
+    def exhausted(Z, T, need_grad=True):
+        calls.append(1)
+        raise MemoryError("out of memory allocating 4 GiB")
+
+    monkeypatch.setattr(net.loss, "loss_and_grad", exhausted)
+    with pytest.raises(MemoryError, match="batch_size: .* smaller batch_size"):
+        net.fit(X, y, epochs=2, batch_size=64)
+    assert calls
+    for a, b in zip(before, net.parameters()):
+        np.testing.assert_array_equal(a, b)
