@@ -228,6 +228,7 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
         epochs_run = len(result.loss_curve)
     else:
         epochs = args.epochs
+        fraction = args.validation_fraction or (0.1 if args.early_stopping else 0.0)
         if args.iterations is not None:
             steps = math.ceil(ds.X_train.shape[0] / args.batch_size)
             epochs = math.ceil(args.iterations / steps)
@@ -238,10 +239,10 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
             batch_size=args.batch_size,
             optimizer=_optimizer(args, epochs),
             l2=args.l2,
-            validation_data=None
-            if args.validation_fraction
-            else (ds.X_test, ds.y_test),
-            validation_fraction=args.validation_fraction,
+            # The test split is only watched, never used to stop: early
+            # stopping holds out part of the training data instead.
+            validation_data=None if fraction else (ds.X_test, ds.y_test),
+            validation_fraction=fraction,
             early_stopping=args.early_stopping,
             patience=args.patience,
             verbose=0 if args.quiet else 1,
