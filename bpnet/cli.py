@@ -158,6 +158,13 @@ def _build_net(args: argparse.Namespace, n_in: int, n_out: int) -> Any:
 def _check_args(args: argparse.Namespace) -> None:
     from bpnet import _validation as check
 
+    if args.resume and not Path(args.resume).exists():
+        raise FileNotFoundError(f"--resume: no checkpoint at {args.resume}")
+    if args.resume and args.optimizer in FULL_BATCH:
+        raise ValueError(
+            "--resume: applies to minibatch optimizers, not --optimizer "
+            f"{args.optimizer}"
+        )
     for h in args.hidden:
         if h <= 0:
             raise ValueError(f"--hidden: expected positive layer widths, got {h}")
@@ -201,6 +208,8 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
 
     _check_args(args)
     backend = backends.get_backend(args.device)  # fails early, before loading data
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
     ds = _load_data(args)
     n_classes = len(ds.classes)
     net = _build_net(args, ds.X_train.shape[1], n_classes)
@@ -248,6 +257,8 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
             verbose=0 if args.quiet else 1,
             progress=args.progress,
             print_fn=say,
+            checkpoint=_checkpoint_path(args),
+            resume=bool(args.resume),
         )
         history = h.to_dict()
         epochs_run = len(h)
@@ -286,6 +297,12 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
     if args.out:
         summary["files"] = _write_run(args.out, net, ds, history, summary, y_pred)
     return summary
+
+
+def _checkpoint_path(args: argparse.Namespace) -> Path | None:
+    if args.resume:
+        return Path(args.resume)
+    return Path(args.out) / "checkpoint.npz" if args.out else None
 
 
 def _write_run(

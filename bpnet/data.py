@@ -128,7 +128,9 @@ def _split_dataset(X, y, name, test_size, seed, classes, image_shape) -> Dataset
     if not isinstance(test_size, (int, float)) or not 0 < test_size < 1:
         raise ValueError(f"test_size: expected a fraction in (0, 1), got {test_size!r}")
     counts = np.bincount(y)
-    stratify = y if counts[counts > 0].min() >= 2 else None
+    n_classes, n_test = int((counts > 0).sum()), int(np.ceil(test_size * len(y)))
+    fits = counts[counts > 0].min() >= 2 and n_classes <= min(n_test, len(y) - n_test)
+    stratify = y if fits else None
     X_tr, X_te, y_tr, y_te = train_test_split(
         X, y, test_size=test_size, random_state=seed, stratify=stratify
     )
@@ -304,6 +306,8 @@ def load_mat(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     from scipy.io import loadmat
 
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
     try:
         raw = loadmat(path)
     except FileNotFoundError:

@@ -13,6 +13,11 @@ from typing import Any
 from bpnet import _validation as check
 from bpnet.losses import Loss, get_loss
 
+
+class _Stop(Exception):
+    """Raised from the iteration callback to end a TNC run at maxiter."""
+
+
 METHODS = {"cg": "CG", "tnc": "TNC", "l-bfgs-b": "L-BFGS-B", "lbfgs": "L-BFGS-B"}
 
 
@@ -76,26 +81,38 @@ def minimize(
             last["loss"] = float(L)
             return last["loss"], be.pack(grads)
 
-        def on_iteration(*args: Any) -> None:
+        def on_iteration(xk: Any, *args: Any) -> None:
+            last["x"] = xk.copy()
             curve.append(last["loss"])
             if verbose:
                 print_fn(f"Iteration {len(curve):4d} | cost: {last['loss']:.6f}")
             if callback is not None:
                 callback(len(curve), last["loss"])
+            if len(curve) >= maxiter:
+                raise _Stop  # TNC counts evaluations, not iterations
 
         options: dict[str, Any] = {"maxiter": maxiter}
         if method == "TNC":
-            options = {"maxfun": maxiter}
+            options = {"maxfun": 100 * maxiter}
         t0 = time.perf_counter()
-        result = optimize.minimize(
-            objective,
-            net.get_flat_parameters(),
-            jac=True,
-            method=method,
-            tol=tol,
-            options=options,
-            callback=on_iteration,
-        )
+        try:
+            result = optimize.minimize(
+                objective,
+                net.get_flat_parameters(),
+                jac=True,
+                method=method,
+                tol=tol,
+                options=options,
+                callback=on_iteration,
+            )
+        except _Stop:
+            result = optimize.OptimizeResult(
+                x=last["x"],
+                fun=curve[-1],
+                nit=len(curve),
+                success=False,
+                message=f"stopped after maxiter={maxiter} iterations",
+            )
         net.set_flat_parameters(result.x)
         result.loss_curve = curve
         result.seconds = time.perf_counter() - t0

@@ -1,0 +1,175 @@
+"""bpnet-train end to end, in a subprocess, as a user runs it."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.io
+
+import bpnet
+from bpnet.cli import train_main
+
+
+def _run(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "bpnet.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_short_digits_run_with_json_and_out(tmp_path):
+    proc = _run("--epochs", "8", "--json", "--out", str(tmp_path / "run"), "--report")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    for key in (
+        "device",
+        "dataset",
+        "epochs",
+        "train_accuracy",
+        "test_accuracy",
+        "final_loss",
+        "seconds",
+        "seconds_per_epoch",
+    ):
+        assert key in summary
+    assert summary["device"] == "cpu" and summary["dataset"] == "digits"
+    assert summary["epochs"] == 8 and summary["test_accuracy"] > 0.9
+    assert "precision" in proc.stdout and "Epoch 8/8" in proc.stdout
+    run = tmp_path / "run"
+    for name in (
+        "model.npz",
+        "history.json",
+        "history.png",
+        "samples.png",
+        "first_layer.png",
+        "confusion.png",
+    ):
+        assert (run / name).stat().st_size > 0, name
+    net = bpnet.load(run / "model.npz")
+    from bpnet.data import load_digits
+
+    ds = load_digits()
+    assert net.evaluate(ds.X_test, ds.y_test)[1] == pytest.approx(
+        summary["test_accuracy"]
+    )
+    history = json.loads((run / "history.json").read_text())
+    assert len(history["loss"]) == 8
+
+
+def test_missing_gpu_exits_2_with_one_line():
+    from conftest import CUDA_REASON
+
+    if CUDA_REASON is None:
+        pytest.skip("a CUDA device is present here")
+    proc = _run("--device", "cuda", "--epochs", "1")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bpnet-train: error: device: 'cuda'")
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--epochs", "0"], "--epochs: expected an integer >= 1, got 0"),
+        (["--batch-size", "-3"], "--batch-size"),
+        (["--lr", "nan"], "--lr: expected a finite number > 0"),
+        (["--hidden", "0"], "--hidden: expected positive"),
+        (["--device", "tpu"], "device: expected one of"),
+        (["--data", "/nonexistent/ex4data1.mat"], "no such file"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(args, match, capsys):
+    assert train_main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0]
+
+
+def test_debug_shows_the_traceback():
+    with pytest.raises(ValueError, match="--epochs"):
+        train_main(["--epochs", "0", "--debug"])
+
+
+@pytest.mark.parametrize("optimizer", ["cg", "tnc", "lbfgs"])
+def test_full_batch_optimizers(optimizer, capsys):
+    code = train_main(
+        [
+            "--optimizer",
+            optimizer,
+            "--epochs",
+            "30",
+            "--hidden",
+            "25",
+            "--activation",
+            "sigmoid",
+            "--loss",
+            "sigmoid",
+            "--l2",
+            "1",
+            "--quiet",
+            "--json",
+        ]
+    )
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["test_accuracy"] > 0.85 and summary["batch_size"] is None
+
+
+def test_ex4_mat_file(tmp_path, capsys):
+    from bpnet.data import load_digits
+
+    ds = load_digits()
+    X = np.vstack([ds.X_train, ds.X_test])[:500]
+    y = np.concatenate([ds.y_train, ds.y_test])[:500]
+    y = np.where(y == 0, 10, y).reshape(-1, 1)  # ex4's labels: 1..10
+    scipy.io.savemat(tmp_path / "ex4.mat", {"X": X, "y": y})
+    assert (
+        train_main(
+            ["--data", str(tmp_path / "ex4.mat"), "--epochs", "15", "--quiet", "--json"]
+        )
+        == 0
+    )
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["dataset"] == "ex4" and summary["test_accuracy"] > 0.85
+
+
+def test_iterations_round_up_to_epochs(capsys):
+    assert (
+        train_main(["--iterations", "100", "--batch-size", "100", "--quiet", "--json"])
+        == 0
+    )
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["epochs"] == 7  # 1437 samples / 100 = 15 steps per epoch
+
+
+def test_resume_continues_a_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train_main(["--epochs", "3", "--quiet", "--out", str(out)]) == 0
+    assert (out / "checkpoint.npz").exists()
+    assert (
+        train_main(
+            [
+                "--epochs",
+                "5",
+                "--quiet",
+                "--json",
+                "--out",
+                str(out),
+                "--resume",
+                str(out / "checkpoint.npz"),
+            ]
+        )
+        == 0
+    )
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["epochs"] == 5
+    straight = tmp_path / "straight"
+    assert (
+        train_main(["--epochs", "5", "--quiet", "--json", "--out", str(straight)]) == 0
+    )
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again["final_loss"] == summary["final_loss"]

@@ -1,0 +1,186 @@
+import gzip
+import hashlib
+
+import numpy as np
+import pytest
+import scipy.io
+
+from bpnet import data
+from bpnet.data import DataError
+
+
+def _write_idx(path, array, gz=True):
+    codes = {np.uint8: 0x08, np.int32: 0x0C, np.float32: 0x0D}
+    a = np.asarray(array)
+    header = bytes([0, 0, codes[a.dtype.type], a.ndim])
+    header += np.asarray(a.shape, dtype=">u4").tobytes()
+    payload = header + a.astype(a.dtype.newbyteorder(">")).tobytes()
+    with (gzip.open if gz else open)(path, "wb") as fh:
+        fh.write(payload)
+    return path
+
+
+def test_digits_are_scaled_and_stratified():
+    ds = data.load_digits()
+    assert ds.X_train.shape == (1437, 64) and ds.X_test.shape == (360, 64)
+    assert (
+        ds.X_train.dtype == np.float32 and 0 <= ds.X_train.min() < ds.X_train.max() <= 1
+    )
+    assert ds.y_train.dtype == np.int64 and set(ds.y_test) == set(range(10))
+    counts = np.bincount(ds.y_test)
+    assert counts.max() - counts.min() <= 2  # stratified
+    assert ds.image_shape == (8, 8)
+    again = data.load_digits()
+    np.testing.assert_array_equal(again.y_test, ds.y_test)
+
+
+@pytest.mark.parametrize("gz", [True, False])
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(5, dtype=np.uint8),
+        np.arange(24, dtype=np.uint8).reshape(2, 3, 4),
+        np.array([[-1, 2], [3, 4]], dtype=np.int32),
+        np.array([0.5, -2.0], dtype=np.float32),
+    ],
+)
+def test_read_idx_round_trip(tmp_path, array, gz):
+    path = _write_idx(tmp_path / ("a.idx" + (".gz" if gz else "")), array, gz)
+    got = data.read_idx(path)
+    np.testing.assert_array_equal(got, array)
+    assert got.shape == array.shape
+
+
+def test_read_idx_rejects_damaged_files(tmp_path):
+    good = _write_idx(tmp_path / "g.gz", np.arange(100, dtype=np.uint8).reshape(10, 10))
+    blob = gzip.open(good).read()
+    cases = {
+        "truncated": blob[:-7],
+        "magic": b"\x01\x02" + blob[2:],
+        "type": blob[:2] + b"\x42" + blob[3:],
+        "header": blob[:6],
+        "huge": blob[:4] + np.asarray([2**31, 2**31], ">u4").tobytes(),
+        "extra": blob + b"\x00",
+    }
+    for name, payload in cases.items():
+        p = tmp_path / f"{name}.idx"
+        p.write_bytes(payload)
+        with pytest.raises(DataError, match=str(p.name)):
+            data.read_idx(p)
+    (tmp_path / "notgz.gz").write_bytes(b"plain bytes")
+    with pytest.raises(DataError, match="cannot be read"):
+        data.read_idx(tmp_path / "notgz.gz")
+
+
+def _fake_mnist(folder, n_train=12, n_test=5):
+    rng = np.random.default_rng(0)
+    folder.mkdir(exist_ok=True)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        _write_idx(
+            folder / f"{split}-images-idx3-ubyte.gz",
+            rng.integers(0, 256, size=(n, 28, 28)).astype(np.uint8),
+        )
+        _write_idx(
+            folder / f"{split}-labels-idx1-ubyte.gz",
+            (np.arange(n) % 10).astype(np.uint8),
+        )
+    return folder
+
+
+def test_load_mnist_from_a_folder(tmp_path):
+    folder = _fake_mnist(tmp_path / "m")
+    ds = data.load_mnist("mnist", data_dir=folder, verify=False)
+    assert ds.X_train.shape == (12, 784) and ds.X_test.shape == (5, 784)
+    assert ds.X_train.dtype == np.float32 and ds.X_train.max() <= 1.0
+    raw = data.read_idx(folder / "train-images-idx3-ubyte.gz")
+    np.testing.assert_allclose(ds.X_train[3], raw[3].ravel() / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(ds.y_test, np.arange(5) % 10)
+    with pytest.raises(DataError, match="SHA-256 .* does not match"):
+        data.load_mnist("mnist", data_dir=folder)  # not the real MNIST bytes
+
+
+def test_missing_files_say_where_to_put_them(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="missing .*train-images.*--data-dir"):
+        data.load_mnist("fashion", data_dir=tmp_path / "empty")
+    with pytest.raises(DataError, match="not a folder"):
+        data.load_mnist("fashion", data_dir=tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="kind: expected 'mnist' or 'fashion'"):
+        data.load_mnist("cifar")
+
+
+def test_download_checks_sha256_and_writes_atomically(tmp_path, monkeypatch):
+    real = _fake_mnist(tmp_path / "src")
+    files = {p.name: p.read_bytes() for p in real.iterdir()}
+    sums = {name: hashlib.sha256(b).hexdigest() for name, b in files.items()}
+    monkeypatch.setitem(
+        data.SOURCES, "mnist", {"mirrors": ("mirror/",), "sha256": sums}
+    )
+    monkeypatch.setenv("BPNET_DATA_DIR", str(tmp_path / "cache"))
+    served = []
+
+    def fake_download(url, timeout=30.0):
+        served.append(url)
+        return files[url.removeprefix("mirror/")]
+
+    monkeypatch.setattr(data, "_download", fake_download)
+    ds = data.load_mnist("mnist")
+    assert len(served) == 4 and ds.X_train.shape == (12, 784)
+    data.load_mnist("mnist")
+    assert len(served) == 4  # cached, verified, not fetched again
+
+    tampered = dict(files)
+    tampered["t10k-labels-idx1-ubyte.gz"] = b"evil"
+    monkeypatch.setattr(data, "_download", lambda url, timeout=30.0: tampered[url[7:]])
+    monkeypatch.setenv("BPNET_DATA_DIR", str(tmp_path / "cache2"))
+    with pytest.raises(DataError, match="SHA-256 .* != expected"):
+        data.load_mnist("mnist")
+    assert not (tmp_path / "cache2" / "mnist" / "t10k-labels-idx1-ubyte.gz").exists()
+
+
+def test_real_fashion_mnist(fashion_dir):
+    ds = data.load_mnist("fashion", data_dir=fashion_dir)
+    assert ds.X_train.shape == (60000, 784) and ds.X_test.shape == (10000, 784)
+    assert ds.y_train.min() == 0 and ds.y_train.max() == 9
+    assert np.bincount(ds.y_test).tolist() == [1000] * 10
+    assert ds.classes[0] == "T-shirt/top" and ds.image_shape == (28, 28)
+
+
+def test_load_mat(tmp_path):
+    X = np.random.default_rng(0).random((20, 16))
+    y = np.arange(1, 21).reshape(-1, 1) % 10
+    y[y == 0] = 10  # ex4 writes digit 0 as label 10
+    scipy.io.savemat(tmp_path / "d.mat", {"X": X, "y": y})
+    out = data.load_mat(tmp_path / "d.mat")
+    np.testing.assert_array_equal(out["X"], X)
+    assert out["y"].tolist() == (np.arange(1, 21) % 10).tolist()
+    ds = data.load_mat_dataset(tmp_path / "d.mat", test_size=0.25)
+    assert ds.X_train.shape == (15, 16) and ds.image_shape == (4, 4)
+
+    scipy.io.savemat(
+        tmp_path / "w.mat", {"Theta1": np.ones((3, 5)), "Theta2": np.ones((2, 4))}
+    )
+    assert set(data.load_mat(tmp_path / "w.mat")) == {"Theta1", "Theta2"}
+    with pytest.raises(DataError, match="weights only"):
+        data.load_mat_dataset(tmp_path / "w.mat")
+
+    scipy.io.savemat(tmp_path / "n.mat", {"A": np.ones(3)})
+    with pytest.raises(DataError, match=r"expected X and y .* found \['A'\]"):
+        data.load_mat(tmp_path / "n.mat")
+    scipy.io.savemat(tmp_path / "x.mat", {"X": X})
+    with pytest.raises(DataError, match="has X but not the other"):
+        data.load_mat(tmp_path / "x.mat")
+    (tmp_path / "bad.mat").write_bytes(b"not a mat file")
+    with pytest.raises(DataError, match="not a readable .mat"):
+        data.load_mat(tmp_path / "bad.mat")
+
+
+def test_one_hot_and_load_dataset():
+    np.testing.assert_array_equal(
+        data.one_hot(np.array([2, 0]), 3), [[0, 0, 1], [1, 0, 0]]
+    )
+    with pytest.raises(ValueError, match=r"labels in \[0, 2\]"):
+        data.one_hot(np.array([3]), 3)
+    with pytest.raises(ValueError, match="dataset: expected"):
+        data.load_dataset("imagenet")
+    assert data.load_dataset("digits").name == "digits"
