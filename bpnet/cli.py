@@ -19,8 +19,15 @@ FULL_BATCH = {"cg": "CG", "tnc": "TNC", "lbfgs": "L-BFGS-B", "l-bfgs-b": "L-BFGS
 MINIBATCH = ("sgd", "momentum", "nesterov", "adam")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (and exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="bpnet-train",
         description="Train a bpnet MLP on digits, (Fashion-)MNIST or ex4 .mat data.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

@@ -173,3 +173,20 @@ def test_resume_continues_a_run(tmp_path, capsys):
     )
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert again["final_loss"] == summary["final_loss"]
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--activation", "swish"], "argument --activation: invalid choice: 'swish'"),
+        (["--optimizer", "rmsprop"], "argument --optimizer: invalid choice"),
+        (["--epochs", "ten"], "argument --epochs: invalid int value"),
+        (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+    ],
+)
+def test_usage_mistakes_are_one_line(args, match, capsys):
+    with pytest.raises(SystemExit) as info:
+        train_main(args)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0]
