@@ -71,6 +71,7 @@ class Dense(Layer):
     def build(self, n_in: int, model: Any, init: Initializer | None = None) -> int:
         super().build(n_in, model)
         self.matmul = model.backend.matmul
+        self.device = model.backend.device
         if n_in != self.n_in:
             raise ValueError(
                 f"layers: Dense({self.n_in}, {self.n_out}) receives {n_in} "
@@ -101,7 +102,11 @@ class Dense(Layer):
 
     def backward(self, dy: Any, need_dx: bool = True) -> Any:
         xp = self.xp
-        self.grads = [self.matmul(self.x.T, dy), xp.sum(dy, axis=0)]
+        # Column sums as a product with ones: several times faster than a sum
+        # over axis 0 for these shapes on CPU BLAS, and one more GEMM on GPUs.
+        ones = xp.ones((1, dy.shape[0]), dtype=dy.dtype, device=self.device)
+        db = xp.reshape(self.matmul(ones, dy), (-1,))
+        self.grads = [self.matmul(self.x.T, dy), db]
         # The first layer's input gradient is never used: skip its matmul.
         return self.matmul(dy, self.W.T) if need_dx else None
 
