@@ -38,6 +38,12 @@ class TorchBackend(Backend):
     library = "torch"
 
     def __init__(self, device: str = "cpu") -> None:
+        head, _, index = device.partition(":")
+        if not (device == "cpu" or (head == "cuda" and (not index or index.isdigit()))):
+            raise ValueError(
+                f"device: expected 'torch', 'torch:cpu', 'torch:cuda' or "
+                f"'torch:cuda:N', got 'torch:{device}'"
+            )
         try:
             import array_api_compat.torch as xp_torch
             import torch
@@ -47,25 +53,20 @@ class TorchBackend(Backend):
                 "install it with: pip install 'bpnet-arrayapi[torch]'"
             ) from exc
         self._torch = torch
-        if device.startswith("cuda"):
+        if head == "cuda":
             if not torch.cuda.is_available():
                 raise BackendUnavailableError(
                     f"device: 'torch:{device}' asked for a CUDA GPU, but PyTorch "
                     "found none (torch.cuda.is_available() is False)"
                 )
-            dev = torch.device(device if ":" in device else "cuda:0")
+            dev = torch.device(device if index else "cuda:0")
             if dev.index >= torch.cuda.device_count():
                 raise BackendUnavailableError(
                     f"device: 'torch:{device}' does not exist; this machine has "
                     f"{torch.cuda.device_count()} CUDA device(s)"
                 )
-        elif device == "cpu":
-            dev = torch.device("cpu")
         else:
-            raise ValueError(
-                f"device: expected 'torch', 'torch:cpu', 'torch:cuda' or "
-                f"'torch:cuda:N', got 'torch:{device}'"
-            )
+            dev = torch.device("cpu")
         self.xp = xp_torch
         self.device = dev
         self.name = "torch" if dev.type == "cpu" else f"torch:{dev}"
