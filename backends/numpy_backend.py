@@ -46,6 +46,8 @@ class NumPyBackend(Backend):
             from threadpoolctl import threadpool_info
 
             libs = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+            # numpy's own BLAS first (scipy may bring a second one)
+            libs.sort(key=lambda i: "numpy" not in str(i.get("filepath", "")))
             if libs:
                 blas = f", {libs[0].get('internal_api')} {libs[0].get('version')}"
         except Exception:  # threadpoolctl is optional

@@ -190,3 +190,47 @@ def test_usage_mistakes_are_one_line(args, match, capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and match in err[0]
+
+
+def test_sigkill_then_resume_from_the_command_line(tmp_path):
+    """Kill a real bpnet-train with SIGKILL while it writes checkpoints every
+    epoch; the checkpoint left behind loads, and --resume finishes the run."""
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bpnet.cli",
+            "--epochs",
+            "100000",
+            "--quiet",
+            "--batch-size",
+            "512",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    ck = out / "checkpoint.npz"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if ck.exists() and bpnet.io.load_checkpoint(ck)[2]["epoch"] >= 3:
+            break
+        time.sleep(0.05)
+    time.sleep(0.037)  # land somewhere in an epoch or a checkpoint write
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    net, _, training = bpnet.io.load_checkpoint(ck)
+    done = training["epoch"]
+    assert done >= 3
+    code = train_main(
+        ["--resume", str(ck), "--epochs", str(done + 2), "--quiet", "--out", str(out)]
+    )
+    assert code == 0
+    assert bpnet.io.load_checkpoint(ck)[2]["epoch"] == done + 2

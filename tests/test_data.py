@@ -112,7 +112,7 @@ def test_missing_files_say_where_to_put_them(tmp_path):
 def test_download_checks_sha256_and_writes_atomically(tmp_path, monkeypatch):
     real = _fake_mnist(tmp_path / "src")
     files = {p.name: p.read_bytes() for p in real.iterdir()}
-    sums = {name: hashlib.sha256(b).hexdigest() for name, b in files.items()}
+    sums = {name: (hashlib.sha256(b).hexdigest(),) for name, b in files.items()}
     monkeypatch.setitem(
         data.SOURCES, "mnist", {"mirrors": ("mirror/",), "sha256": sums}
     )
