@@ -133,6 +133,7 @@ COLUMNS = (
     ("device", "device"),
     ("first call s", "first_call_s"),
     ("s/epoch", "epoch_s_median"),
+    ("each", "epoch_s"),
     ("x GEMM", "ratio_gemm"),
     ("x torch", "ratio_torch"),
     ("test acc", "test_accuracy"),
@@ -149,6 +150,8 @@ def _cell(row: dict, key: str) -> str:
         return "-"
     if isinstance(v, str):
         return v
+    if isinstance(v, list):
+        return " ".join(f"{t:.3g}" for t in v) or "-"
     if key.startswith("ratio"):
         return f"{v:.2f}"
     if key == "test_accuracy":
@@ -235,11 +238,17 @@ METHOD = """\
 How the numbers are taken:
 
 - Every peer trains the same network from the same initial weights (bpnet's
-  seed-0 draw) on the same float32 data (X in [0, 1]); each shuffles with its
-  own generator. One warm-up epoch, then the timed epochs; `s/epoch` is the
-  median. `first call s` is the wall time from building the model (data already
-  on the host) to the end of the warm-up epoch: device context, data copy,
-  kernel compilation or CUDA-graph capture, and the first epoch itself.
+  draw for the seed) on the same float32 data (X in [0, 1]); each shuffles with
+  its own generator. One warm-up epoch, then the timed epochs: `each` lists
+  them, `s/epoch` is their median. `first call s` is the wall time from
+  building the model (data already on the host) to the end of the warm-up
+  epoch: device context, data copy, kernel compilation or CUDA-graph capture,
+  and the first epoch itself.
+- Each child limits its BLAS and OpenMP pools to `--threads` threads
+  (threadpoolctl and OMP/OPENBLAS/MKL_NUM_THREADS; `torch.set_num_threads` for
+  PyTorch). `OPENBLAS_CORETYPE` and `OPENBLAS_L2_SIZE` are removed first (the
+  script re-executes itself without them): set for old OpenBLAS builds, they
+  slow a current NumPy.
 - On a GPU the device is synchronized before each clock reading.
 - `x GEMM` divides by the GEMM bound: only the matrix products one epoch needs
   (per batch, X @ W for each layer, A.T @ dZ for each layer, dZ @ W.T for all
@@ -280,7 +289,8 @@ def markdown(report: dict) -> str:
         "",
         f"Device `{s['device']}`, {s['epochs']} timed epochs after one warm-up"
         + (f", first {s['subset']} training samples" if s["subset"] else "")
-        + f", CG maxiter {s['maxiter']}.",
+        + (f", CG maxiter {s['maxiter']}" if "C" in s["configs"] else "")
+        + f", seed {s.get('seed', 0)}.",
         "",
         "## Machine",
         "",
