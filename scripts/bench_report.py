@@ -113,6 +113,7 @@ def add_ratios(rows: list[dict]) -> None:
                 gemm["epoch_s"] = [t * ref_nfev for t in gemm["epoch_s"]]
                 gemm["epoch_s_median"] = gemm["extra"]["seconds_per_eval"] * ref_nfev
                 gemm["extra"]["nfev"] = ref_nfev
+                gemm["extra"]["nfev_from"] = ref["peer"]
         for r in group:
             r["ratio_gemm"] = r["ratio_torch"] = None
             if r["peer"] == "gemm" or r["epoch_s_median"] is None:
@@ -167,17 +168,21 @@ def _unit(config: str) -> str:
 
 def _notes(rows: list[dict]) -> list[str]:
     notes = []
+    ref = next(
+        (r["extra"]["nfev_from"] for r in rows if "nfev_from" in r.get("extra", {})),
+        "the reference run",
+    )
     for r in rows:
         if r["status"] != "ok":
             notes.append(f"{r['peer']}: {r['status']}: {r['reason']}")
         elif r["peer"] == "gemm":
+            e = r["extra"]
             notes.append(
-                f"gemm: {r['extra']['library']}, "
-                f"{r['extra']['gflop_per_epoch']:.3g} GFLOP per epoch"
+                f"gemm: {e['library']}, {e['gflop_per_epoch']:.3g} GFLOP per "
                 + (
-                    f" (per evaluation; x{r['extra']['nfev']} evaluations)"
-                    if "nfev" in r["extra"]
-                    else ""
+                    f"evaluation, times {e['nfev']} evaluations ({e['nfev_from']}'s)"
+                    if "nfev" in e
+                    else "epoch"
                 )
             )
         elif "nfev" in r["extra"]:
@@ -185,8 +190,8 @@ def _notes(rows: list[dict]) -> list[str]:
             notes.append(
                 f"{r['peer']}: {nfev} function evaluations"
                 if nfev
-                else f"{r['peer']}: function evaluations not reported; x GEMM "
-                "assumes the same number as the reference run"
+                else f"{r['peer']}: reports no count of function evaluations; "
+                f"its x GEMM uses {ref}'s count"
             )
         gpu = r.get("extra", {}).get("gpu_peak_mb") or r.get("extra", {}).get(
             "gpu_pool_mb"
@@ -214,16 +219,20 @@ def text_table(report: dict) -> str:
     return "\n".join(out)
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def machine_lines(m: dict) -> list[str]:
     blas = "; ".join(
         f"{b['internal_api']} {b['version']} ({b['architecture']}, "
-        f"{b['num_threads']} threads)"
+        f"{_plural(b['num_threads'], 'thread')})"
         for b in m["blas"]
     )
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
     lines = [
         f"- CPU: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable), "
-        f"{m['threads']} threads per run",
+        f"{_plural(m['threads'], 'thread')} per run",
         f"- BLAS (threadpoolctl): {blas or 'none found'}",
         f"- GPU: {m['gpu'] or 'none used'}",
         f"- OS: {m['os']}",
