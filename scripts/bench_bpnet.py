@@ -1,0 +1,140 @@
+"""bpnet's own runners for ``bench.py``: ``bpnet.fit`` for the minibatch
+configurations and ``bpnet.minimize`` (scipy CG) for the full-batch one.
+
+Each is written against the public API only, and says "unavailable" when
+that API is missing from the bpnet it imports.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from bench_common import Unavailable, initial_params, result
+
+
+def _import_bpnet(*names: str) -> Any:
+    try:
+        import bpnet
+    except ImportError as exc:
+        raise Unavailable(f"bpnet cannot be imported ({exc})") from exc
+    missing = [n for n in names if not hasattr(bpnet, n)]
+    if missing:
+        raise Unavailable(
+            f"this bpnet ({bpnet.__file__}) has no "
+            + ", ".join("bpnet." + n for n in missing)
+        )
+    return bpnet
+
+
+def _network(bpnet: Any, cfg: dict, device: str, dtype: str, seed: int) -> Any:
+    sizes = cfg["sizes"]
+    sigmoid = cfg["activation"] == "sigmoid"
+    layers: list[Any] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        if i:
+            layers.append(bpnet.Sigmoid() if sigmoid else bpnet.ReLU())
+        layers.append(bpnet.Dense(n_in, n_out, init="uniform" if sigmoid else None))
+    from backends import BackendUnavailableError
+
+    try:
+        net = bpnet.Sequential(
+            layers,
+            device=device,
+            dtype=dtype,
+            seed=seed,
+            loss="sigmoid" if sigmoid else None,
+        )
+    except BackendUnavailableError as exc:
+        raise Unavailable(str(exc)) from exc
+    # the same numbers every peer starts from (bpnet's own draw, made explicit)
+    net.set_parameters(initial_params(cfg, seed))
+    return net
+
+
+def _gpu_extra(net: Any) -> dict:
+    extra = {"backend": net.backend.describe()}
+    if net.backend.is_gpu and net.backend.library == "cupy":
+        import cupy
+
+        pool = cupy.get_default_memory_pool()
+        extra["gpu_pool_mb"] = pool.total_bytes() / 2**20
+    return extra
+
+
+def run_bpnet(cfg: dict, data: tuple, s: dict) -> dict:
+    """One ``bpnet.fit`` call of 1 + epochs epochs; per-epoch times from its
+    History (``seconds``, measured after a device synchronize)."""
+    if cfg["method"] == "cg":
+        return run_bpnet_cg(cfg, data, s)
+    bpnet = _import_bpnet("fit", "SGD")
+    X, y, Xte, yte = data
+    t0 = time.perf_counter()
+    net = _network(bpnet, cfg, s["device"], "float32", s["seed"])
+    be = net.backend
+    # data on the device once, as for the PyTorch peer
+    Xd, yd = be.asarray(X, dtype="float32"), be.asarray(y)
+    hist = bpnet.fit(
+        net,
+        Xd,
+        yd,
+        epochs=1 + s["epochs"],
+        batch_size=cfg["batch_size"],
+        optimizer=bpnet.SGD(lr=cfg["lr"]),
+        shuffle=True,
+        verbose=0,
+    )
+    be.synchronize()
+    total = time.perf_counter() - t0
+    seconds = list(hist["seconds"])
+    if len(seconds) != 1 + s["epochs"]:
+        raise RuntimeError(
+            f"bpnet.fit ran {len(seconds)} epochs, expected {1 + s['epochs']}"
+        )
+    times = seconds[1:]
+    pred = be.to_numpy(net.predict(be.asarray(Xte, dtype="float32")))
+    return result(
+        total - sum(times),
+        times,
+        float(np.mean(pred == yte)),
+        device=be.name,
+        train_loss=float(hist["loss"][-1]),
+        bpnet=bpnet.__file__,
+        **_gpu_extra(net),
+    )
+
+
+def run_bpnet_cg(cfg: dict, data: tuple, s: dict) -> dict:
+    """``bpnet.minimize`` with scipy's CG, restarted from the same weights
+    1 + epochs times; float64 like the NumPy ex4 peer."""
+    bpnet = _import_bpnet("minimize")
+    X, y, Xte, yte = data
+    t0 = time.perf_counter()
+    net = _network(bpnet, cfg, s["device"], "float64", s["seed"])
+    be = net.backend
+    init = initial_params(cfg, s["seed"])
+    Xd, yd = be.asarray(X, dtype="float64"), be.asarray(y)
+    setup = time.perf_counter() - t0
+    runs = []
+    for _ in range(1 + s["epochs"]):
+        net.set_parameters(init)
+        be.synchronize()
+        t = time.perf_counter()
+        res = bpnet.minimize(
+            net, Xd, yd, loss="sigmoid", method="CG", maxiter=s["maxiter"], l2=cfg["l2"]
+        )
+        be.synchronize()
+        runs.append(time.perf_counter() - t)
+    pred = be.to_numpy(net.predict(be.asarray(Xte, dtype="float64")))
+    return result(
+        setup + runs[0],
+        runs[1:],
+        float(np.mean(pred == yte)),
+        device=be.name,
+        nfev=int(getattr(res, "nfev", 0)) or None,
+        nit=int(getattr(res, "nit", 0)) or None,
+        loss=float(res.fun),
+        bpnet=bpnet.__file__,
+        **_gpu_extra(net),
+    )

@@ -1,0 +1,145 @@
+"""What every runner of ``bench.py`` shares: the configurations, the data,
+the initial weights (drawn exactly as bpnet draws them) and the epoch timer.
+
+Every runner takes a config (``CONFIGS``), the data ``(X, y, X_test,
+y_test)`` and the settings, and returns ``result(...)``: ``first_call_s``
+(from building the model to the end of the warm-up epoch), ``epoch_s`` (one
+entry per timed epoch), ``test_accuracy``, ``device`` and ``extra``. A runner
+whose library is missing raises ``Unavailable``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CONFIGS: dict[str, dict[str, Any]] = {
+    "A": {
+        "data": "fashion",
+        "sizes": (784, 128, 10),
+        "activation": "relu",
+        "batch_size": 256,
+        "lr": 0.1,
+        "method": "sgd",
+        "label": "784-128-10 ReLU, batch 256, SGD lr 0.1 (Fashion-MNIST)",
+    },
+    "B": {
+        "data": "fashion",
+        "sizes": (784, 512, 512, 10),
+        "activation": "relu",
+        "batch_size": 128,
+        "lr": 0.1,
+        "method": "sgd",
+        "label": "784-512-512-10 ReLU, batch 128, SGD lr 0.1 (Fashion-MNIST)",
+    },
+    "C": {
+        "data": "digits",
+        "sizes": (64, 25, 10),
+        "activation": "sigmoid",
+        "batch_size": None,
+        "lr": None,
+        "method": "cg",
+        "l2": 1.0,
+        "label": "64-25-10 sigmoid, full batch, scipy CG, l2 1.0 (8x8 digits)",
+    },
+}
+
+SGD_PEERS = ("bpnet", "torch", "sklearn", "numpy", "gemm")
+CG_PEERS = ("bpnet", "scipy-cg", "gemm")
+
+
+class Unavailable(RuntimeError):
+    """The peer's library (or the bpnet API it needs) is missing here."""
+
+
+# --- data --------------------------------------------------------------------
+def _read_idx_gz(path: Path, offset: int) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        return np.frombuffer(f.read(), dtype=np.uint8, offset=offset)
+
+
+def load_fashion(data_dir: str | Path) -> tuple[np.ndarray, ...]:
+    """Fashion-MNIST as (X_train, y_train, X_test, y_test): float32 X in [0, 1]
+    of shape (n, 784), int64 labels; and the name of the reader used."""
+    try:
+        from bpnet.data import load_mnist
+    except ImportError:
+        load_mnist = None
+    if load_mnist is not None:
+        ds = load_mnist(kind="fashion", data_dir=data_dir)
+        import inspect
+
+        reader = f"bpnet.data.load_mnist ({inspect.getfile(load_mnist)})"
+        return ds.X_train, ds.y_train, ds.X_test, ds.y_test, reader
+    d = Path(data_dir)
+    out = []
+    for split in ("train", "t10k"):
+        images = _read_idx_gz(d / f"{split}-images-idx3-ubyte.gz", 16)
+        labels = _read_idx_gz(d / f"{split}-labels-idx1-ubyte.gz", 8)
+        X = images.reshape(len(labels), 784).astype(np.float32) / np.float32(255.0)
+        out += [X, labels.astype(np.int64)]
+    return (*out, "local IDX reader")
+
+
+def load_digits_split() -> tuple[np.ndarray, ...]:
+    """scikit-learn's 8x8 digits, pixels / 16, stratified 80/20 split (seed 0)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    Xtr, Xte, ytr, yte = train_test_split(
+        X, y.astype(np.int64), test_size=0.2, random_state=0, stratify=y
+    )
+    return Xtr, ytr, Xte, yte, "sklearn.datasets.load_digits"
+
+
+# --- shared initial weights -----------------------------------------------
+def initial_params(cfg: dict, seed: int = 0) -> list[np.ndarray]:
+    """[W1, b1, W2, b2, ...] (W of shape (in, out)) exactly as
+    ``bpnet.Sequential(..., seed=seed)`` draws them: He normal before a ReLU
+    and Glorot uniform for the output layer, zero biases; ex4's uniform
+    +-0.12 Theta (bias column first) for the sigmoid network."""
+    rng = np.random.default_rng(seed)
+    sizes = cfg["sizes"]
+    params = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        if cfg["activation"] == "sigmoid":
+            theta = rng.uniform(-0.12, 0.12, size=(n_out, n_in + 1))
+            params += [theta[:, 1:].T.copy(), theta[:, 0].copy()]
+            continue
+        if i < len(sizes) - 2:
+            W = rng.normal(0.0, math.sqrt(2.0 / n_in), size=(n_in, n_out))
+        else:
+            a = math.sqrt(6.0 / (n_in + n_out))
+            W = rng.uniform(-a, a, size=(n_in, n_out))
+        params += [W, np.zeros(n_out)]
+    return params
+
+
+def timed_epochs(epoch, n_timed: int, sync=lambda: None) -> tuple[float, list]:
+    """Run the warm-up epoch and ``n_timed`` more; return (first, [timed])."""
+    times = []
+    for _ in range(1 + n_timed):
+        sync()
+        t0 = time.perf_counter()
+        epoch()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return times[0], times[1:]
+
+
+def result(first, times, acc, device="cpu", **extra) -> dict:
+    """The record every runner returns (see the module docstring)."""
+    return {
+        "first_call_s": first,
+        "epoch_s": list(times),
+        "test_accuracy": acc,
+        "device": device,
+        "extra": extra,
+    }

@@ -1,0 +1,349 @@
+"""The peers ``bench.py`` sets beside bpnet, one runner each: a hand-written
+NumPy MLP, scikit-learn's MLPClassifier, PyTorch eager, the GEMM bound, and
+ex4's NumPy cost function through scipy's CG. Each runs in its own process
+(see ``bench.py``), so its library is imported only there.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+from bench_common import Unavailable, initial_params, result, timed_epochs
+
+
+# --- NumPy: the DNNClassifier notebook's method, vectorized ----------------
+def numpy_sgd_epoch(params, X, y, order, batch_size, lr):
+    """One epoch of minibatch SGD on a ReLU MLP with softmax cross-entropy.
+
+    ``params`` is [W1, b1, W2, b2, ...] (float32), updated in place.
+    """
+    Ws, bs = params[0::2], params[1::2]
+    last = len(Ws) - 1
+    for lo in range(0, X.shape[0], batch_size):
+        idx = order[lo : lo + batch_size]
+        A, labels = X[idx], y[idx]
+        m = A.shape[0]
+        # forward: keep every layer's input and pre-activation for backward
+        inputs, zs = [], []
+        for i, (W, b) in enumerate(zip(Ws, bs)):
+            inputs.append(A)
+            Z = A @ W + b
+            zs.append(Z)
+            A = np.maximum(Z, 0) if i < last else Z
+        # softmax cross-entropy: dL/dZ = (softmax(Z) - onehot(y)) / m
+        Z = zs[-1] - zs[-1].max(axis=1, keepdims=True)
+        P = np.exp(Z)
+        P /= P.sum(axis=1, keepdims=True)
+        P[np.arange(m), labels] -= 1
+        dZ = P / m
+        # backward and update, last layer first
+        for i in range(last, -1, -1):
+            dW = inputs[i].T @ dZ
+            db = dZ.sum(axis=0)
+            if i > 0:
+                dZ = (dZ @ Ws[i].T) * (zs[i - 1] > 0)
+            Ws[i] -= lr * dW
+            bs[i] -= lr * db
+
+
+def numpy_predict(params, X):
+    A = X
+    Ws, bs = params[0::2], params[1::2]
+    for i, (W, b) in enumerate(zip(Ws, bs)):
+        A = A @ W + b
+        if i < len(Ws) - 1:
+            A = np.maximum(A, 0)
+    return A.argmax(axis=1)
+
+
+def run_numpy(cfg, data, s):
+    X, y, Xte, yte = data
+    t0 = time.perf_counter()
+    params = [p.astype(np.float32) for p in initial_params(cfg, s["seed"])]
+    rng = np.random.default_rng(s["seed"])
+
+    def epoch():
+        order = rng.permutation(X.shape[0])
+        numpy_sgd_epoch(params, X, y, order, cfg["batch_size"], cfg["lr"])
+
+    setup = time.perf_counter() - t0
+    first, times = timed_epochs(epoch, s["epochs"])
+    acc = float(np.mean(numpy_predict(params, Xte) == yte))
+    return result(setup + first, times, acc)
+
+
+# --- scikit-learn ----------------------------------------------------------
+def run_sklearn(cfg, data, s):
+    try:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier
+    except ImportError as exc:
+        raise Unavailable("scikit-learn is not installed") from exc
+    X, y, Xte, yte = data
+    t0 = time.perf_counter()
+    clf = MLPClassifier(
+        hidden_layer_sizes=tuple(cfg["sizes"][1:-1]),
+        activation="relu",
+        solver="sgd",
+        learning_rate="constant",
+        learning_rate_init=cfg["lr"],
+        momentum=0.0,
+        nesterovs_momentum=False,
+        batch_size=cfg["batch_size"],
+        alpha=0.0,
+        max_iter=1,
+        shuffle=True,
+        random_state=s["seed"],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        # One step on a single batch builds the arrays; then the shared
+        # initial weights are copied in place (the optimizer holds these
+        # very arrays, so rebinding them would detach it).
+        first_batch = slice(0, cfg["batch_size"])
+        clf.partial_fit(X[first_batch], y[first_batch], classes=np.arange(10))
+        init = initial_params(cfg, s["seed"])
+        for W, b, W0, b0 in zip(clf.coefs_, clf.intercepts_, init[0::2], init[1::2]):
+            W[...] = W0
+            b[...] = b0
+        setup = time.perf_counter() - t0
+        first, times = timed_epochs(lambda: clf.partial_fit(X, y), s["epochs"])
+    acc = float(clf.score(Xte, yte))
+    return result(setup + first, times, acc, dtype=str(clf.coefs_[0].dtype))
+
+
+# --- PyTorch eager --------------------------------------------------------
+def run_torch(cfg, data, s):
+    try:
+        import torch
+    except ImportError as exc:
+        raise Unavailable("PyTorch is not installed") from exc
+    cuda = s["device"] == "cuda"
+    if cuda and not torch.cuda.is_available():
+        raise Unavailable("PyTorch sees no CUDA device")
+    torch.set_num_threads(s["threads"])
+    X, y, Xte, yte = data
+    dev = torch.device("cuda" if cuda else "cpu")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    t0 = time.perf_counter()
+    init = initial_params(cfg, s["seed"])
+    layers: list[Any] = []
+    for i, (W, b) in enumerate(zip(init[0::2], init[1::2])):
+        lin = torch.nn.Linear(*W.shape)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(W.T.astype(np.float32)))
+            lin.bias.copy_(torch.from_numpy(b.astype(np.float32)))
+        layers += [lin, torch.nn.ReLU()] if i < len(init) // 2 - 1 else [lin]
+    model = torch.nn.Sequential(*layers).to(dev)
+    Xt, yt = torch.from_numpy(X).to(dev), torch.from_numpy(y).to(dev)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"])
+    crit = torch.nn.CrossEntropyLoss()
+    rng = np.random.default_rng(s["seed"])
+    n, bs = X.shape[0], cfg["batch_size"]
+
+    def epoch():
+        order = torch.from_numpy(rng.permutation(n)).to(dev)
+        for lo in range(0, n, bs):
+            idx = order[lo : lo + bs]
+            opt.zero_grad(set_to_none=True)
+            loss = crit(model(Xt.index_select(0, idx)), yt.index_select(0, idx))
+            loss.backward()
+            opt.step()
+
+    sync()
+    setup = time.perf_counter() - t0
+    first, times = timed_epochs(epoch, s["epochs"], sync)
+    with torch.no_grad():
+        pred = model(torch.from_numpy(Xte).to(dev)).argmax(dim=1).cpu().numpy()
+    extra = {"version": torch.__version__, "num_threads": torch.get_num_threads()}
+    if cuda:
+        extra["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        extra["gpu"] = torch.cuda.get_device_name()
+    return result(
+        setup + first,
+        times,
+        float(np.mean(pred == yte)),
+        device=str(dev),
+        **extra,
+    )
+
+
+# --- the GEMM bound ----------------------------------------------------------
+def gemm_products(sizes, batch: int) -> list[tuple[tuple, bool, tuple, bool]]:
+    """The matrix products one training step of ``batch`` rows needs, as
+    (left shape, left transposed, right shape, right transposed) with the
+    shapes as stored: X @ W for each layer, A.T @ dZ for each layer, and
+    dZ @ W.T for all but the first layer."""
+    products = []
+    for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        products.append(((batch, n_in), False, (n_in, n_out), False))
+        products.append(((batch, n_in), True, (batch, n_out), False))
+        if layer > 0:
+            products.append(((batch, n_out), False, (n_in, n_out), True))
+    return products
+
+
+def _gemm_library(device: str) -> tuple[Any, Any, str]:
+    """(make array from host, synchronize, name) for ``device``."""
+    if device == "cpu":
+        return np.ascontiguousarray, lambda: None, "numpy"
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() > 0:
+            return cupy.asarray, cupy.cuda.Device(0).synchronize, "cupy"
+    except Exception:  # CuPy missing, or no driver: try PyTorch
+        pass
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return (
+                lambda a: torch.from_numpy(a).to("cuda"),
+                torch.cuda.synchronize,
+                "torch",
+            )
+    except ImportError:
+        pass
+    raise Unavailable("neither CuPy nor PyTorch sees a CUDA device")
+
+
+def run_gemm(cfg, data, s):
+    n = data[0].shape[0]
+    make, sync, lib = _gemm_library(s["device"])
+    full_batch = cfg["method"] == "cg"
+    dtype = np.float64 if full_batch else np.float32
+    if full_batch:  # one evaluation; bench.py multiplies by each row's nfev
+        batches = [n]
+    else:
+        bs = cfg["batch_size"]
+        batches = [bs] * (n // bs) + ([n % bs] if n % bs else [])
+    rng = np.random.default_rng(0)
+    t0 = time.perf_counter()
+    ops: dict[int, list] = {}
+    flops = 0
+    for b in batches:
+        if b not in ops:
+            ops[b] = []
+            for a_shape, a_t, b_shape, b_t in gemm_products(cfg["sizes"], b):
+                L = make(rng.standard_normal(a_shape).astype(dtype))
+                R = make(rng.standard_normal(b_shape).astype(dtype))
+                L, R = (L.T if a_t else L), (R.T if b_t else R)
+                out = make(np.zeros((L.shape[0], R.shape[1]), dtype=dtype))
+                ops[b].append((L, R, out))
+        flops += sum(2 * L.shape[0] * L.shape[1] * R.shape[1] for L, R, _ in ops[b])
+    if lib == "torch":
+        import torch
+
+        matmul = torch.matmul
+    elif lib == "cupy":
+        import cupy
+
+        matmul = cupy.matmul
+    else:
+        matmul = np.matmul
+
+    def epoch():
+        for b in batches:
+            for L, R, out in ops[b]:
+                matmul(L, R, out=out)
+
+    sync()
+    setup = time.perf_counter() - t0
+    # full-batch products are short: time more repetitions of them
+    first, times = timed_epochs(epoch, s["epochs"] * (20 if full_batch else 1), sync)
+    extra = {"library": lib, "gflop_per_epoch": flops / 1e9}
+    if full_batch:  # one "epoch" per 20 evaluations: their median
+        times = [float(np.median(times[i : i + 20])) for i in range(0, len(times), 20)]
+        extra["seconds_per_eval"] = float(np.median(times))
+    return result(setup + first, times, None, device=s["device"], **extra)
+
+
+# --- ex4: NumPy cost and gradient through scipy's CG ------------------------
+def _softplus(z):
+    return np.logaddexp(0.0, z)
+
+
+def _sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def _thetas(theta, sizes):
+    (n0, n1, n2), k = sizes, sizes[1] * (sizes[0] + 1)
+    return theta[:k].reshape(n1, n0 + 1), theta[k:].reshape(n2, n1 + 1)
+
+
+def ex4_cost_grad(theta, sizes, X, Y, lam):
+    """ex4's nnCostFunction, vectorized: J and the unrolled gradient."""
+    T1, T2 = _thetas(theta, sizes)
+    m = X.shape[0]
+    A1 = np.hstack([np.ones((m, 1)), X])
+    Z2 = A1 @ T1.T
+    A2 = np.hstack([np.ones((m, 1)), _sigmoid(Z2)])
+    Z3 = A2 @ T2.T
+    # -[y log h + (1 - y) log(1 - h)], written stably on the logits
+    J = np.sum(Y * _softplus(-Z3) + (1 - Y) * _softplus(Z3)) / m
+    J += lam / (2 * m) * (np.sum(T1[:, 1:] ** 2) + np.sum(T2[:, 1:] ** 2))
+    d3 = _sigmoid(Z3) - Y
+    g2 = A2[:, 1:]
+    d2 = (d3 @ T2[:, 1:]) * g2 * (1 - g2)
+    G1, G2 = d2.T @ A1 / m, d3.T @ A2 / m
+    G1[:, 1:] += lam / m * T1[:, 1:]
+    G2[:, 1:] += lam / m * T2[:, 1:]
+    return J, np.concatenate([G1.ravel(), G2.ravel()])
+
+
+def ex4_predict(theta, sizes, X):
+    T1, T2 = _thetas(theta, sizes)
+    ones = np.ones((X.shape[0], 1))
+    A2 = _sigmoid(np.hstack([ones, X]) @ T1.T)
+    return (np.hstack([ones, A2]) @ T2.T).argmax(axis=1)
+
+
+def run_scipy_cg(cfg, data, s):
+    try:
+        from scipy import optimize
+    except ImportError as exc:
+        raise Unavailable("SciPy is not installed") from exc
+    X, y, Xte, yte = data
+    t0 = time.perf_counter()
+    init = initial_params(cfg, s["seed"])
+    # ex4's unrolled Theta1, Theta2 (bias column first): the same numbers
+    theta0 = np.concatenate(
+        [np.column_stack([b, W.T]).ravel() for W, b in zip(init[0::2], init[1::2])]
+    )
+    args = (cfg["sizes"], X, np.eye(cfg["sizes"][-1])[y], cfg["l2"])
+    setup = time.perf_counter() - t0
+    runs = []
+    for _ in range(1 + s["epochs"]):
+        t = time.perf_counter()
+        res = optimize.minimize(
+            ex4_cost_grad,
+            theta0,
+            args=args,
+            jac=True,
+            method="CG",
+            options={"maxiter": s["maxiter"]},
+        )
+        runs.append(time.perf_counter() - t)
+    acc = float(np.mean(ex4_predict(res.x, cfg["sizes"], Xte) == yte))
+    return result(
+        setup + runs[0],
+        runs[1:],
+        acc,
+        nfev=int(res.nfev),
+        nit=int(res.nit),
+        loss=float(res.fun),
+    )
+
+
+PEERS = {
+    "numpy": run_numpy,
+    "sklearn": run_sklearn,
+    "torch": run_torch,
+    "gemm": run_gemm,
+    "scipy-cg": run_scipy_cg,
+}

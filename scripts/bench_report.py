@@ -1,0 +1,320 @@
+"""The machine block, the ratios, the text table and the Markdown report of
+``bench.py``."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import subprocess
+import sys
+from typing import Any
+
+from bench_common import CONFIGS
+
+PACKAGES = (
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "torch",
+    "cupy-cuda12x",
+    "cupy-cuda13x",
+    "array-api-compat",
+    "threadpoolctl",
+    "bpnet-arrayapi",
+)
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _gpu(device: str) -> str | None:
+    if device != "cuda":
+        return None
+    try:
+        out = subprocess.run(
+            [
+                "nvidia-smi",
+                "--query-gpu=name,memory.total,driver_version",
+                "--format=csv,noheader",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return out.stdout.strip().splitlines()[0] if out.returncode == 0 else None
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return None
+
+
+def machine_info(device: str, threads: int, unset: list[str]) -> dict[str, Any]:
+    """CPU, cores, BLAS as threadpoolctl sees it (under the thread limit the
+    runs use), GPU, library versions, and the variables removed."""
+    import threadpoolctl
+
+    with threadpoolctl.threadpool_limits(threads):
+        import numpy  # noqa: F401  (loads the BLAS that threadpoolctl reports)
+
+        blas = [
+            {
+                k: info.get(k)
+                for k in ("internal_api", "version", "architecture", "num_threads")
+            }
+            for info in threadpoolctl.threadpool_info()
+            if info.get("user_api") == "blas"
+        ]
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = os.cpu_count()
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "cores_usable": affinity,
+        "threads": threads,
+        "blas": blas,
+        "gpu": _gpu(device),
+        "os": f"{platform.system()} {platform.release()}",
+        "versions": versions,
+        "env_unset": unset,
+        "executable": sys.executable,
+    }
+
+
+def add_ratios(rows: list[dict]) -> None:
+    """Fill ``ratio_gemm`` and ``ratio_torch`` on every row that can have them.
+
+    A ratio is taken only between rows on the same device. For the full-batch
+    configuration the GEMM bound is its per-evaluation time times the row's
+    number of function evaluations (the scipy peer's, where the row has none).
+    """
+    for config in {r["config"] for r in rows}:
+        group = [r for r in rows if r["config"] == config and r["status"] == "ok"]
+        by_peer = {r["peer"]: r for r in group}
+        gemm, torch = by_peer.get("gemm"), by_peer.get("torch")
+        if gemm is not None and "seconds_per_eval" in gemm["extra"]:
+            ref = by_peer.get("scipy-cg") or by_peer.get("bpnet")
+            ref_nfev = ref["extra"].get("nfev") if ref else None
+            if ref_nfev:  # shown as the bound of a whole run, like the others
+                gemm["epoch_s"] = [t * ref_nfev for t in gemm["epoch_s"]]
+                gemm["epoch_s_median"] = gemm["extra"]["seconds_per_eval"] * ref_nfev
+                gemm["extra"]["nfev"] = ref_nfev
+                gemm["extra"]["nfev_from"] = ref["peer"]
+        for r in group:
+            r["ratio_gemm"] = r["ratio_torch"] = None
+            if r["peer"] == "gemm" or r["epoch_s_median"] is None:
+                continue
+            if gemm is not None and gemm["device"] == r["device"]:
+                bound = gemm["epoch_s_median"]
+                if "seconds_per_eval" in gemm["extra"]:
+                    nfev = r["extra"].get("nfev") or gemm["extra"].get("nfev")
+                    bound = gemm["extra"]["seconds_per_eval"] * nfev if nfev else None
+                if bound:
+                    r["ratio_gemm"] = r["epoch_s_median"] / bound
+            if torch is not None and r is not torch and torch["device"] == r["device"]:
+                r["ratio_torch"] = r["epoch_s_median"] / torch["epoch_s_median"]
+
+
+COLUMNS = (
+    ("peer", "peer"),
+    ("device", "device"),
+    ("first call s", "first_call_s"),
+    ("s/epoch", "epoch_s_median"),
+    ("each", "epoch_s"),
+    ("x GEMM", "ratio_gemm"),
+    ("x torch", "ratio_torch"),
+    ("test acc", "test_accuracy"),
+    ("peak RSS MB", "peak_rss_mb"),
+    ("train +RSS MB", "train_rss_mb"),
+)
+
+
+def _cell(row: dict, key: str) -> str:
+    if row["status"] != "ok" and key not in ("peer", "device"):
+        return row["status"] if key == "first_call_s" else ""
+    v = row.get(key)
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    if isinstance(v, list):
+        return " ".join(f"{t:.3g}" for t in v) or "-"
+    if key.startswith("ratio"):
+        return f"{v:.2f}"
+    if key == "test_accuracy":
+        return f"{v:.4f}"
+    if key.endswith("_mb"):
+        return f"{v:.0f}"
+    return f"{v:.4f}" if v < 1 else f"{v:.3f}"
+
+
+def _unit(config: str) -> str:
+    return "s/run" if CONFIGS[config]["method"] == "cg" else "s/epoch"
+
+
+def _notes(rows: list[dict]) -> list[str]:
+    notes = []
+    ref = next(
+        (r["extra"]["nfev_from"] for r in rows if "nfev_from" in r.get("extra", {})),
+        "the reference run",
+    )
+    for r in rows:
+        if r["status"] != "ok":
+            notes.append(f"{r['peer']}: {r['status']}: {r['reason']}")
+        elif r["peer"] == "gemm":
+            e = r["extra"]
+            notes.append(
+                f"gemm: {e['library']}, {e['gflop_per_epoch']:.3g} GFLOP per "
+                + (
+                    f"evaluation, times {e['nfev']} evaluations ({e['nfev_from']}'s)"
+                    if "nfev" in e
+                    else "epoch"
+                )
+            )
+        elif "nfev" in r["extra"]:
+            nfev = r["extra"]["nfev"]
+            notes.append(
+                f"{r['peer']}: {nfev} function evaluations"
+                if nfev
+                else f"{r['peer']}: reports no count of function evaluations; "
+                f"its x GEMM uses {ref}'s count"
+            )
+        gpu = r.get("extra", {}).get("gpu_peak_mb") or r.get("extra", {}).get(
+            "gpu_pool_mb"
+        )
+        if gpu:
+            notes.append(f"{r['peer']}: GPU memory {gpu:.0f} MB")
+    return notes
+
+
+def text_table(report: dict) -> str:
+    """A plain-text table per configuration, for the terminal."""
+    out = []
+    for config in report["settings"]["configs"]:
+        rows = [r for r in report["results"] if r["config"] == config]
+        header = [h if k != "epoch_s_median" else _unit(config) for h, k in COLUMNS]
+        cells = [[_cell(r, k) for _, k in COLUMNS] for r in rows]
+        widths = [
+            max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(header)
+        ]
+        out.append(f"\n{config}: {CONFIGS[config]['label']}")
+        out.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+        out.append("  ".join("-" * w for w in widths))
+        out += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+        out += [f"  {n}" for n in _notes(rows)]
+    return "\n".join(out)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def machine_lines(m: dict) -> list[str]:
+    blas = "; ".join(
+        f"{b['internal_api']} {b['version']} ({b['architecture']}, "
+        f"{_plural(b['num_threads'], 'thread')})"
+        for b in m["blas"]
+    )
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    lines = [
+        f"- CPU: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable), "
+        f"{_plural(m['threads'], 'thread')} per run",
+        f"- BLAS (threadpoolctl): {blas or 'none found'}",
+        f"- GPU: {m['gpu'] or 'none used'}",
+        f"- OS: {m['os']}",
+        f"- Versions: {versions}",
+    ]
+    if m["env_unset"]:
+        lines.append(f"- Removed from the environment: {', '.join(m['env_unset'])}")
+    return lines
+
+
+METHOD = """\
+How the numbers are taken:
+
+- Every peer trains the same network from the same initial weights (bpnet's
+  draw for the seed) on the same float32 data (X in [0, 1]); each shuffles with
+  its own generator. One warm-up epoch, then the timed epochs: `each` lists
+  them, `s/epoch` is their median. `first call s` is the wall time from
+  building the model (data already on the host) to the end of the warm-up
+  epoch: device context, data copy, kernel compilation or CUDA-graph capture,
+  and the first epoch itself.
+- Each child limits its BLAS and OpenMP pools to `--threads` threads
+  (threadpoolctl and OMP/OPENBLAS/MKL_NUM_THREADS; `torch.set_num_threads` for
+  PyTorch). `OPENBLAS_CORETYPE` and `OPENBLAS_L2_SIZE` are removed first (the
+  script re-executes itself without them): set for old OpenBLAS builds, they
+  slow a current NumPy.
+- On a GPU the device is synchronized before each clock reading.
+- `x GEMM` divides by the GEMM bound: only the matrix products one epoch needs
+  (per batch, X @ W for each layer, A.T @ dZ for each layer, dZ @ W.T for all
+  but the first layer, the last partial batch included), on preallocated
+  random matrices with the same library on the same device. `x torch` divides
+  by PyTorch eager on the same device. Ratios are only taken on one device.
+- bpnet: one `bpnet.fit(..., epochs=1 + N)` call with the data already on the
+  device; per-epoch times are fit's own History `seconds` (it synchronizes
+  before reading the clock and includes its per-epoch loss/accuracy readback).
+- Full-batch config: one `s/run` is one minimize of `maxiter` CG iterations,
+  restarted from the initial weights each time, in float64; the GEMM bound is
+  the products of one evaluation times the number of evaluations.
+- Memory: every peer runs in its own child process (`subprocess`), so each
+  peak is that peer's alone. `peak RSS MB` is the child's
+  `getrusage(RUSAGE_SELF).ru_maxrss`: interpreter, libraries and data
+  included. `train +RSS MB` is the rise of the peak while training: the
+  child resets its high-water mark (`/proc/self/clear_refs`) once data and
+  libraries are loaded and reads `VmHWM` minus `VmRSS` at the reset after the
+  run (blank where the kernel does not allow the reset). GPU memory is
+  PyTorch's `max_memory_allocated`, or the bytes CuPy's pool holds at the end.
+- The machine is shared: timings are noisy, compare within one run only.
+"""
+
+
+def markdown(report: dict) -> str:
+    """The report as Markdown: tables, machine block, exact command, method."""
+    s = report["settings"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "bpnet beside PyTorch eager, scikit-learn's MLPClassifier, a NumPy MLP, "
+        "ex4's NumPy cost through scipy CG, and the GEMM bound, all trained in "
+        "one run of `scripts/bench.py`.",
+        "",
+        "```",
+        report["command"],
+        "```",
+        "",
+        f"Device `{s['device']}`, {s['epochs']} timed epochs after one warm-up"
+        + (f", first {s['subset']} training samples" if s["subset"] else "")
+        + (f", CG maxiter {s['maxiter']}" if "C" in s["configs"] else "")
+        + f", seed {s.get('seed', 0)}.",
+        "",
+        "## Machine",
+        "",
+        *machine_lines(report["machine"]),
+    ]
+    for config in s["configs"]:
+        rows = [r for r in report["results"] if r["config"] == config]
+        header = [h if k != "epoch_s_median" else _unit(config) for h, k in COLUMNS]
+        lines += ["", f"## {config}: {CONFIGS[config]['label']}", ""]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "|".join(" --- " for _ in header) + "|")
+        for r in rows:
+            lines.append("| " + " | ".join(_cell(r, k) for _, k in COLUMNS) + " |")
+        notes = _notes(rows)
+        if notes:
+            lines += [""] + [f"- {n}" for n in notes]
+    lines += ["", "## Method", "", METHOD]
+    return "\n".join(lines)
