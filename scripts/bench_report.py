@@ -55,6 +55,15 @@ def _gpu(device: str) -> str | None:
         return None
 
 
+def _same_device(a: str, b: str) -> bool:
+    """'cuda' and 'cuda:0' name the same GPU; 'cpu' only itself."""
+
+    def norm(d: str) -> str:
+        return "cuda:0" if d == "cuda" else d
+
+    return norm(str(a)) == norm(str(b))
+
+
 def machine_info(device: str, threads: int, unset: list[str]) -> dict[str, Any]:
     """CPU, cores, BLAS as threadpoolctl sees it (under the thread limit the
     runs use), GPU, library versions, and the variables removed."""
@@ -118,14 +127,18 @@ def add_ratios(rows: list[dict]) -> None:
             r["ratio_gemm"] = r["ratio_torch"] = None
             if r["peer"] == "gemm" or r["epoch_s_median"] is None:
                 continue
-            if gemm is not None and gemm["device"] == r["device"]:
+            if gemm is not None and _same_device(gemm["device"], r["device"]):
                 bound = gemm["epoch_s_median"]
                 if "seconds_per_eval" in gemm["extra"]:
                     nfev = r["extra"].get("nfev") or gemm["extra"].get("nfev")
                     bound = gemm["extra"]["seconds_per_eval"] * nfev if nfev else None
                 if bound:
                     r["ratio_gemm"] = r["epoch_s_median"] / bound
-            if torch is not None and r is not torch and torch["device"] == r["device"]:
+            if (
+                torch is not None
+                and r is not torch
+                and _same_device(torch["device"], r["device"])
+            ):
                 r["ratio_torch"] = r["epoch_s_median"] / torch["epoch_s_median"]
 
 

@@ -200,22 +200,19 @@ def test_sigkill_then_resume_from_the_command_line(tmp_path):
     import time
 
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bpnet.cli",
-            "--epochs",
-            "100000",
-            "--quiet",
-            "--batch-size",
-            "512",
-            "--out",
-            str(out),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "bpnet.cli",
+        "--epochs",
+        "100000",
+        "--quiet",
+        "--batch-size",
+        "512",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ck = out / "checkpoint.npz"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
