@@ -17,12 +17,20 @@ from bpnet.model import Sequential
 
 
 def from_thetas(
-    thetas: list[Any], device: Any = "cpu", dtype: Any = "float64", seed: int = 0
+    thetas: list[Any],
+    device: Any = "cpu",
+    dtype: Any = "float64",
+    seed: int = 0,
+    ex4_labels: bool = False,
 ) -> Sequential:
     """Build ex4's sigmoid network from Theta1, Theta2, ... (host arrays).
 
     Returns ``Sequential([Dense, Sigmoid, ..., Dense])`` with
     ``SigmoidCrossEntropy`` as its loss: ``predict_proba`` gives ex4's h.
+
+    ``ex4_labels=True``: the last Theta's rows are ex4's labels 1..10 (10 for
+    digit 0); reorder them so output j is digit j, matching ``bpnet.data``'s
+    labels 0..9 (``load_mat`` maps 10 to 0).
     """
     if not isinstance(thetas, (list, tuple)) or not thetas:
         raise ValueError(
@@ -42,6 +50,8 @@ def from_thetas(
                 f"{mats[-1].shape[0]} rows, plus the bias), got shape {a.shape}"
             )
         mats.append(a.astype(np.float64))
+    if ex4_labels:
+        mats[-1] = np.roll(mats[-1], 1, axis=0)  # label 10 (digit 0) first
     layers: list[Any] = []
     for i, a in enumerate(mats):
         if i:
@@ -57,10 +67,16 @@ def from_thetas(
     return net
 
 
-def to_thetas(net: Sequential) -> list[np.ndarray]:
-    """The network's Dense layers as ex4 Theta matrices (out, in + 1), float64."""
+def to_thetas(net: Sequential, ex4_labels: bool = False) -> list[np.ndarray]:
+    """The network's Dense layers as ex4 Theta matrices (out, in + 1), float64.
+
+    ``ex4_labels=True`` undoes ``from_thetas(..., ex4_labels=True)``.
+    """
     params = [net.backend.to_numpy(p).astype(np.float64) for p in net.parameters()]
-    return [
+    thetas = [
         np.concatenate([b.reshape(-1, 1), W.T], axis=1)
         for W, b in zip(params[0::2], params[1::2])
     ]
+    if ex4_labels:
+        thetas[-1] = np.roll(thetas[-1], -1, axis=0)
+    return thetas

@@ -59,3 +59,16 @@ def test_thetas_that_do_not_chain_are_refused():
         bpnet.from_thetas([np.zeros(5)])
     with pytest.raises(ValueError, match="thetas"):
         bpnet.from_thetas([])
+
+
+def test_ex4_label_order_puts_digit_zero_first():
+    theta1, theta2 = np.random.default_rng(5).normal(size=(6, 5)), np.zeros((10, 7))
+    theta2[:, 0] = np.arange(1, 11)  # bias of ex4's label j is j: label 10 wins
+    net = bpnet.from_thetas([theta1, theta2], ex4_labels=True)
+    X = np.zeros((1, 4))
+    assert int(np.asarray(net.predict(X))[0]) == 9  # label 9 -> digit 9
+    theta2[9, 0] = 20.0  # now ex4's label 10, digit 0, wins
+    net = bpnet.from_thetas([theta1, theta2], ex4_labels=True)
+    assert int(np.asarray(net.predict(X))[0]) == 0
+    back = bpnet.to_thetas(net, ex4_labels=True)
+    np.testing.assert_array_equal(back[1], theta2)
