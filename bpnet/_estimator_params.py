@@ -1,0 +1,189 @@
+"""What ``MLPClassifier``'s parameters mean: their checks, and the network and
+optimizer they describe (scikit-learn's architecture and initialization).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from bpnet.layers import Dense, Layer, ReLU, Sigmoid, Tanh
+from bpnet.losses import SigmoidCrossEntropy, SoftmaxCrossEntropy
+from bpnet.model import Sequential
+from bpnet.optimizers import SGD, Adam, Momentum, Optimizer
+
+HIDDEN_ACTIVATIONS: dict[str, type[Layer] | None] = {
+    "identity": None,
+    "logistic": Sigmoid,
+    "tanh": Tanh,
+    "relu": ReLU,
+}
+STOCHASTIC_SOLVERS = ("sgd", "adam")
+FULL_BATCH_SOLVERS = {"lbfgs": "L-BFGS-B", "cg": "CG", "tnc": "TNC"}
+
+
+def _real(value: Any, name: str, expected: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name}: expected {expected}, got {value!r}")
+    v = float(value)
+    if math.isnan(v):
+        raise ValueError(f"{name}: expected {expected}, got {value!r}")
+    return v
+
+
+def _positive(value: Any, name: str) -> None:
+    v = _real(value, name, "a finite number > 0")
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
+
+
+def _nonnegative(value: Any, name: str) -> None:
+    v = _real(value, name, "a finite number >= 0")
+    if not (math.isfinite(v) and v >= 0):
+        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+
+
+def _unit_interval(value: Any, name: str) -> float:
+    v = _real(value, name, "a number in [0, 1)")
+    if not 0.0 <= v < 1.0:
+        raise ValueError(f"{name}: expected a number in [0, 1), got {value!r}")
+    return v
+
+
+def _integer(value: Any, name: str, minimum: int = 1) -> None:
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, numbers.Integral)
+        or value < minimum
+    ):
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+
+
+def hidden_sizes(value: Any) -> tuple[int, ...]:
+    """``hidden_layer_sizes`` as a tuple of positive ints (an int is one layer)."""
+    sizes = [value] if isinstance(value, numbers.Integral) else value
+    try:
+        sizes = list(sizes)
+    except TypeError:
+        sizes = None
+    if sizes is None or not all(
+        isinstance(s, numbers.Integral)
+        and not isinstance(s, (bool, np.bool_))
+        and s >= 1
+        for s in sizes
+    ):
+        raise ValueError(
+            "hidden_layer_sizes: expected a positive integer or a sequence of "
+            f"positive integers, got {value!r}"
+        )
+    return tuple(int(s) for s in sizes)
+
+
+def check_params(est: Any) -> None:
+    """Raise ValueError naming the first bad parameter (checked at fit time,
+    as scikit-learn does, so that ``set_params`` and ``clone`` never raise).
+    """
+    hidden_sizes(est.hidden_layer_sizes)
+    if est.activation not in HIDDEN_ACTIVATIONS:
+        raise ValueError(
+            f"activation: expected one of {sorted(HIDDEN_ACTIVATIONS)}, got "
+            f"{est.activation!r}"
+        )
+    solvers = [*STOCHASTIC_SOLVERS, *FULL_BATCH_SOLVERS]
+    if est.solver not in solvers:
+        raise ValueError(f"solver: expected one of {solvers}, got {est.solver!r}")
+    _nonnegative(est.alpha, "alpha")
+    if not (isinstance(est.batch_size, str) and est.batch_size == "auto"):
+        _integer(est.batch_size, "batch_size")
+    _positive(est.learning_rate_init, "learning_rate_init")
+    _integer(est.max_iter, "max_iter")
+    _nonnegative(est.tol, "tol")
+    if est.n_iter_no_change != math.inf:
+        _integer(est.n_iter_no_change, "n_iter_no_change")
+    for name in ("shuffle", "early_stopping", "nesterovs_momentum"):
+        if not isinstance(getattr(est, name), (bool, np.bool_)):
+            raise ValueError(
+                f"{name}: expected True or False, got {getattr(est, name)!r}"
+            )
+    if not isinstance(est.verbose, (bool, np.bool_)):
+        _integer(est.verbose, "verbose", minimum=0)
+    fraction = _unit_interval(est.validation_fraction, "validation_fraction")
+    if est.early_stopping and fraction == 0.0:
+        raise ValueError(
+            "validation_fraction: expected a number in (0, 1) with "
+            f"early_stopping=True, got {est.validation_fraction!r}"
+        )
+    for name in ("momentum", "beta_1", "beta_2"):
+        _unit_interval(getattr(est, name), name)
+    _positive(est.epsilon, "epsilon")
+    if est.dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype: expected 'float32' or 'float64', got {est.dtype!r}")
+    if not isinstance(est.device, str):
+        raise ValueError(
+            f"device: expected a name such as 'cpu', 'cuda' or 'torch', got "
+            f"{est.device!r}"
+        )
+    check_random_state(est.random_state)  # ValueError for anything unusable
+
+
+def seed_from(random_state: Any) -> int | None:
+    """The network's seed: ``random_state`` itself, or drawn from it."""
+    if random_state is None:
+        return None
+    if isinstance(random_state, numbers.Integral):
+        return int(random_state)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def _uniform_init(factor: float) -> Any:
+    """scikit-learn's initializer: W and b uniform in +-sqrt(factor / (in + out))."""
+
+    def init(fan_in: int, fan_out: int, rng: Any) -> tuple[Any, Any]:
+        bound = math.sqrt(factor / (fan_in + fan_out))
+        W = rng.uniform(-bound, bound, (fan_in, fan_out))
+        return W, rng.uniform(-bound, bound, (fan_out,))
+
+    return init
+
+
+def build_network(
+    est: Any,
+    n_features: int,
+    n_outputs: int,
+    softmax: bool,
+    device: Any,
+    dtype: str,
+) -> Sequential:
+    """Dense layers of widths n_features, *hidden_layer_sizes, n_outputs with
+    the hidden activation between them, ending in logits for a softmax or
+    sigmoid loss; weights drawn as scikit-learn draws them.
+    """
+    widths = [n_features, *hidden_sizes(est.hidden_layer_sizes), n_outputs]
+    act = HIDDEN_ACTIVATIONS[est.activation]
+    init = _uniform_init(2.0 if est.activation == "logistic" else 6.0)
+    layers: list[Layer] = []
+    for i in range(len(widths) - 1):
+        layers.append(Dense(widths[i], widths[i + 1], init=init))
+        if i < len(widths) - 2 and act is not None:
+            layers.append(act())
+    return Sequential(
+        layers,
+        device=device,
+        dtype=dtype,
+        seed=seed_from(est.random_state),
+        loss=SoftmaxCrossEntropy() if softmax else SigmoidCrossEntropy(),
+    )
+
+
+def make_optimizer(est: Any) -> Optimizer:
+    """Adam, or SGD with (Nesterov) momentum, with the estimator's settings."""
+    lr = float(est.learning_rate_init)
+    if est.solver == "adam":
+        return Adam(lr, float(est.beta_1), float(est.beta_2), float(est.epsilon))
+    if est.momentum == 0:
+        return SGD(lr)
+    return Momentum(lr, float(est.momentum), bool(est.nesterovs_momentum))

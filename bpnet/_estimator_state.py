@@ -1,0 +1,206 @@
+"""A fitted ``MLPClassifier`` as host arrays plus JSON-ready metadata, and back.
+
+Used for pickling (device arrays and array-library modules do not pickle) and
+by ``bpnet.io`` for model files. The arrays are the weights (``coef_i``,
+``intercept_i``) and the optimizer's moments (``optimizer/NAME/i``), so that
+``partial_fit`` resumes exactly after a round trip.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+from sklearn.preprocessing import LabelBinarizer
+
+from backends import get_backend
+
+FORMAT = "bpnet.MLPClassifier"
+_LABEL_DTYPES = "biufU"
+
+
+def _json_param(name: str, value: Any) -> Any:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if value is None or isinstance(value, str):
+        return value
+    if name == "hidden_layer_sizes":
+        return [int(v) for v in value]
+    if name == "random_state":
+        return None  # a RandomState instance: its stream is not reproducible here
+    raise TypeError(f"{name}: {value!r} cannot be stored in a model file")
+
+
+def _number(x: Any) -> float | None:
+    return None if x is None else float(x)
+
+
+def get_state(est: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """(arrays, metadata) for a fitted estimator; host copies only."""
+    net = est.net_
+    be = net.backend
+    arrays: dict[str, np.ndarray] = {}
+    for i, (W, b) in enumerate(zip(est.coefs_, est.intercepts_)):
+        arrays[f"coef_{i}"] = np.asarray(W)
+        arrays[f"intercept_{i}"] = np.asarray(b)
+    classes = np.asarray(est.classes_)
+    if classes.dtype.kind == "O" and all(isinstance(c, str) for c in classes):
+        classes_dtype = "object"
+    elif classes.dtype.kind in _LABEL_DTYPES:
+        classes_dtype = classes.dtype.str
+    else:
+        raise TypeError(
+            f"classes_: labels of dtype {classes.dtype} cannot be stored; use "
+            "numbers or strings"
+        )
+    opt_meta = None
+    opt = getattr(est, "_optimizer", None)
+    if opt is not None:
+        scalars, moments = opt.state_dict()
+        opt_meta = {"scalars": dict(scalars), "moments": {}}
+        for name, values in moments.items():
+            opt_meta["moments"][name] = len(values)
+            for i, v in enumerate(values):
+                arrays[f"optimizer/{name}/{i}"] = be.to_numpy(v)
+    params = {k: _json_param(k, v) for k, v in est.get_params(deep=False).items()}
+    names = getattr(est, "feature_names_in_", None)
+    metadata = {
+        "format": FORMAT,
+        "params": params,
+        "device": be.name,
+        "dtype": net.dtype_name,
+        "classes": classes.tolist(),
+        "classes_dtype": classes_dtype,
+        "y_type": est._label_binarizer.y_type_,
+        "n_features_in": int(est.n_features_in_),
+        "feature_names_in": None if names is None else [str(n) for n in names],
+        "n_outputs": int(est.n_outputs_),
+        "n_iter": int(est.n_iter_),
+        "t": int(est.t_),
+        "loss": _number(getattr(est, "loss_", None)),
+        "loss_curve": [float(v) for v in est.loss_curve_],
+        "best_loss": _number(est.best_loss_),
+        "no_improvement_count": int(est._no_improvement_count),
+        "validation_scores": (
+            None
+            if est.validation_scores_ is None
+            else [float(v) for v in est.validation_scores_]
+        ),
+        "best_validation_score": _number(est.best_validation_score_),
+        "optimizer": opt_meta,
+        # where the batch order continues (partial_fit after a round trip)
+        "host_rng": net.host_rng.get_state(),
+    }
+    # The metadata's own kind marker must not collide with the model file's.
+    return arrays, {"estimator": metadata}
+
+
+def _label_binarizer(y_type: str, classes: np.ndarray) -> LabelBinarizer:
+    """A fitted LabelBinarizer equal to the one fit saw."""
+    if y_type == "multilabel-indicator":
+        k = len(classes)
+        return LabelBinarizer().fit(np.vstack([np.eye(k, dtype=int), np.zeros(k, int)]))
+    lb = LabelBinarizer().fit(classes)
+    if lb.y_type_ != y_type:
+        raise ValueError(
+            f"metadata: target type {y_type!r} does not fit {len(classes)} classes"
+        )
+    return lb
+
+
+def restore(
+    est: Any,
+    arrays: dict[str, np.ndarray],
+    wrapped: dict[str, Any],
+    device: Any = None,
+    dtype: str | None = None,
+) -> None:
+    """Set the fitted attributes and build ``net_`` on ``device`` in ``dtype``
+    (default: where and how it was saved).
+    """
+    meta = wrapped["estimator"] if "estimator" in wrapped else wrapped
+    if meta.get("format") != FORMAT:
+        raise ValueError(
+            f"metadata: not an MLPClassifier state ({meta.get('format')!r})"
+        )
+    classes_dtype = meta["classes_dtype"]
+    classes = np.asarray(
+        meta["classes"], dtype=object if classes_dtype == "object" else None
+    )
+    if classes_dtype != "object":
+        classes = classes.astype(np.dtype(classes_dtype))
+    est._label_binarizer = _label_binarizer(meta["y_type"], classes)
+    est.classes_ = classes
+    est.n_features_in_ = int(meta["n_features_in"])
+    if meta.get("feature_names_in") is not None:
+        est.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
+    net = est._build_net(
+        est.n_features_in_,
+        int(meta["n_outputs"]),
+        meta["y_type"],
+        device=meta["device"] if device is None else device,
+        dtype=meta["dtype"] if dtype is None else dtype,
+    )
+    n_dense = len(net.parameters()) // 2
+    names = [f"{kind}_{i}" for i in range(n_dense) for kind in ("coef", "intercept")]
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise ValueError(f"arrays: missing {missing} for {n_dense} layers")
+    net.set_parameters([arrays[n] for n in names])
+    if meta.get("host_rng") is not None:
+        net.host_rng.set_state(meta["host_rng"])
+    est.net_ = net
+    est.n_iter_ = int(meta["n_iter"])
+    est.t_ = int(meta["t"])
+    if meta.get("loss") is not None:
+        est.loss_ = float(meta["loss"])
+    est.loss_curve_ = [float(v) for v in meta["loss_curve"]]
+    est.best_loss_ = _number(meta["best_loss"])
+    est._no_improvement_count = int(meta["no_improvement_count"])
+    scores = meta["validation_scores"]
+    est.validation_scores_ = None if scores is None else [float(v) for v in scores]
+    est.best_validation_score_ = _number(meta["best_validation_score"])
+    est._optimizer = None
+    opt_meta = meta.get("optimizer")
+    if opt_meta is not None:
+        opt = est._make_optimizer()
+        be = net.backend
+        moments = {
+            name: [
+                be.asarray(np.array(arrays[f"optimizer/{name}/{i}"]), dtype=net.dtype)
+                for i in range(int(count))
+            ]
+            for name, count in opt_meta["moments"].items()
+        }
+        opt.load_state_dict(opt_meta["scalars"], moments)
+        est._optimizer = opt
+    est._sync_host()
+
+
+def from_state(
+    cls: type,
+    arrays: dict[str, np.ndarray],
+    metadata: dict[str, Any],
+    device: Any = "cpu",
+    dtype: str | None = None,
+) -> Any:
+    """A new fitted ``cls`` on ``device`` from ``get_state``'s output."""
+    meta = metadata["estimator"] if "estimator" in metadata else metadata
+    params = dict(meta["params"])
+    if isinstance(params.get("hidden_layer_sizes"), list):
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    if params.get("n_iter_no_change") is not None and math.isinf(
+        float(params["n_iter_no_change"])
+    ):
+        params["n_iter_no_change"] = math.inf
+    params["device"] = get_backend(device).name
+    params["dtype"] = meta["dtype"] if dtype is None else dtype
+    est = cls(**params)
+    restore(est, arrays, metadata, device=params["device"], dtype=params["dtype"])
+    return est
