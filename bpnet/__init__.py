@@ -4,7 +4,9 @@ The same network, losses and backprop run on NumPy (CPU), CuPy (CUDA GPU),
 PyTorch and array-api-strict; ``backends`` picks where the arrays live.
 """
 
+from bpnet import metrics
 from bpnet.checkpoint import resume
+from bpnet.estimator import MLPClassifier
 from bpnet.ex4 import from_thetas, to_thetas
 from bpnet.fullbatch import minimize
 from bpnet.gates import Add, Multiply
@@ -36,6 +38,7 @@ __all__ = [
     "evaluate",
     "fit",
     "load",
+    "metrics",
     "minimize",
     "resume",
     "save",
@@ -45,6 +48,7 @@ __all__ = [
     "Layer",
     "LeakyReLU",
     "Loss",
+    "MLPClassifier",
     "MeanSquaredError",
     "Multiply",
     "ReLU",
