@@ -4,16 +4,15 @@ write, and checks of host data at the boundary.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import stat
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bpnet._atomic import atomic_open
 
 _INSTALL_HINT = "pip install 'bpnet-arrayapi[plot]'"
 
@@ -34,25 +33,10 @@ def new_figure(figsize: tuple[float, float], dpi: float) -> Any:
 
 
 def save_png(fig: Any, path: str | os.PathLike[str], dpi: float) -> Path:
-    """Write ``fig`` to ``path`` as PNG through a temporary file and os.replace."""
+    """Write ``fig`` to ``path`` as PNG, atomically (temporary file, then rename)."""
     path = Path(path)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(
-            f"path: directory {str(path.parent)!r} does not exist; create it first"
-        )
-    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=dpi)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path) as fh:
+        fig.savefig(fh, format="png", dpi=dpi)
     return path
 
 

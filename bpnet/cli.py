@@ -318,6 +318,7 @@ def _write_run(
     import numpy as np
 
     from bpnet import io
+    from bpnet._atomic import atomic_open
 
     path = Path(out_dir)
     path.mkdir(parents=True, exist_ok=True)
@@ -332,10 +333,10 @@ def _write_run(
     io.atomic_write_text(path / "history.json", json.dumps(record, indent=1))
     files.append(path / "history.json")
     n = min(25, ds.X_test.shape[0])
-    with open(path / "predictions.npz.tmp", "wb") as fh:
+    with atomic_open(path / "predictions.npz") as fh:
         np.savez(fh, X_sample=ds.X_test[:n], y_true=ds.y_test, y_pred=y_pred)
-    Path(path / "predictions.npz.tmp").replace(path / "predictions.npz")
-    np.save(path / "first_layer.npy", net.backend.to_numpy(net.parameters()[0]))
+    with atomic_open(path / "first_layer.npy") as fh:
+        np.save(fh, net.backend.to_numpy(net.parameters()[0]))
     try:
         from bpnet.plot_cli import plot_run
 
