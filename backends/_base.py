@@ -99,8 +99,17 @@ class Backend:
             name = dtype
             dt = getattr(self.xp, dtype)
         else:
-            dt = dtype
-            name = self.dtype_name(dt)
+            try:  # a NumPy dtype or scalar type, e.g. numpy.float32
+                name = np.dtype(dtype).name
+            except TypeError:
+                name = None
+            if name in _DTYPE_NAMES:
+                dt = getattr(self.xp, name)
+            elif name is not None and name not in ("int64", "int32", "bool"):
+                raise ValueError(f"dtype: expected 'float32' or 'float64', got {name}")
+            else:
+                dt = dtype
+                name = self.dtype_name(dt)
         if not self.supports(dt):
             raise BackendUnavailableError(
                 f"dtype: {name} is not supported on device {self.name!r} "

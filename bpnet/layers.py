@@ -8,6 +8,7 @@ parameter gradients in ``grads`` (parallel to ``params``).
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 from bpnet.functional import sigmoid
@@ -59,11 +60,11 @@ class Dense(Layer):
     def __init__(self, n_in: int, n_out: int, init: str | Initializer | None = None):
         super().__init__()
         for name, v in (("n_in", n_in), ("n_out", n_out)):
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
                 raise ValueError(
                     f"Dense {name}: expected a positive integer, got {v!r}"
                 )
-        self.n_in, self.n_out = n_in, n_out
+        self.n_in, self.n_out = int(n_in), int(n_out)
         self.init = None if init is None else get_initializer(init)
         self._init_name = init if isinstance(init, str) or init is None else "custom"
         self.x: Any = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from backends import HostRandom, get_backend
@@ -60,8 +61,12 @@ class Sequential:
             )
         if len({id(layer) for layer in layers}) != len(layers):
             raise ValueError("layers: the same layer object appears twice")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+        ):
             raise TypeError(f"seed: expected an integer or None, got {seed!r}")
+        if seed is not None:
+            seed = int(seed)
         self.layers = list(layers)
         self.backend = get_backend(device)
         self.xp = self.backend.xp

@@ -100,8 +100,14 @@ def test_float64_on_a_device_without_it_is_a_clear_error():
 
 
 def test_unknown_dtype_name():
-    with pytest.raises(ValueError, match="dtype: expected 'float32' or 'float64'"):
-        get_backend("cpu").dtype("float16")
+    for bad in ("float16", np.float16, np.dtype("complex64")):
+        with pytest.raises(ValueError, match="dtype: expected 'float32' or 'float64'"):
+            get_backend("cpu").dtype(bad)
+
+
+def test_numpy_dtypes_are_accepted(backend):
+    for dt, name in ((np.float32, "float32"), (np.dtype("float64"), "float64")):
+        assert backend.dtype_name(backend.dtype(dt)) == name
 
 
 def test_host_random_is_the_numpy_generator():

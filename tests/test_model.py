@@ -143,6 +143,11 @@ def test_one_hot_targets_equal_integer_labels(backend):
     assert net.loss_and_grad(X, y)[0] == net.loss_and_grad(X, np.eye(3)[y])[0]
 
 
+def test_numpy_integers_are_integers():
+    net = bpnet.Sequential([bpnet.Dense(np.int64(6), np.int32(2))], seed=np.int64(4))
+    assert net.shapes == [(6, 2), (2,)] and net.seed == 4
+
+
 def test_repr_lists_layers_shapes_and_counts():
     text = repr(_mlp())
     assert "Dense(6, 8)" in text and "ReLU" in text and "total: 83 parameters" in text
