@@ -6,7 +6,6 @@ PyTorch and array-api-strict; ``backends`` picks where the arrays live.
 
 from bpnet import metrics
 from bpnet.checkpoint import resume
-from bpnet.estimator import MLPClassifier
 from bpnet.ex4 import from_thetas, to_thetas
 from bpnet.fullbatch import minimize
 from bpnet.gates import Add, Multiply
@@ -24,6 +23,17 @@ from bpnet.optimizers import SGD, Adam, CosineDecay, Momentum, Optimizer, StepDe
 from bpnet.training import DivergenceError, History, evaluate, fit
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # MLPClassifier needs scikit-learn and scipy (the `train` extra): import it
+    # on first use so that `import bpnet` needs only numpy and array-api-compat.
+    if name == "MLPClassifier":
+        from bpnet.estimator import MLPClassifier
+
+        return MLPClassifier
+    raise AttributeError(f"module 'bpnet' has no attribute {name!r}")
+
 
 __all__ = [
     "SGD",

@@ -82,6 +82,17 @@ class _Kind:
 
 _KINDS: dict[str, _Kind] = {}
 
+# bpnet's own kinds that live in modules with heavier dependencies, imported
+# on first use. The module names are fixed here, never read from a file.
+_LAZY_KINDS = {"MLPClassifier": "bpnet.estimator"}
+
+
+def _ensure_kind(name: Any) -> None:
+    if isinstance(name, str) and name not in _KINDS and name in _LAZY_KINDS:
+        import importlib
+
+        importlib.import_module(_LAZY_KINDS[name])
+
 
 def register_kind(
     name: str, saver: Saver, loader: Loader, *, types: type | tuple[type, ...]
@@ -244,6 +255,7 @@ def load_checkpoint(
     path = _resolve(check_path(path))
     arrays, meta = read_model_file(path, max_bytes, max_elements)
     name = meta.get("kind")
+    _ensure_kind(name)
     if not isinstance(name, str) or name not in _KINDS:
         raise _fail(
             path,

@@ -46,3 +46,53 @@ def test_the_check_would_catch_an_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("import numpy as np\nfrom array_api_compat.cupy import asarray\n")
     assert {"numpy", "cupy"} <= _imports(bad)
+
+
+def test_the_core_needs_only_numpy_and_array_api_compat(tmp_path):
+    """`pip install bpnet-arrayapi` without extras: import, build, train, save."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import sys
+        for name in ("scipy", "sklearn", "matplotlib", "tqdm", "torch"):
+            sys.modules[name] = None  # any import of these now fails
+        import numpy as np
+        import bpnet
+        rng = np.random.default_rng(0)
+        X, y = rng.normal(size=(60, 4)).astype(np.float32), rng.integers(0, 3, 60)
+        net = bpnet.Sequential([bpnet.Dense(4, 8), bpnet.ReLU(), bpnet.Dense(8, 3)])
+        net.fit(X, y, epochs=3, optimizer="adam")
+        bpnet.save(net, {str(tmp_path / "m.npz")!r})
+        back = bpnet.load({str(tmp_path / "m.npz")!r})
+        assert (np.asarray(back.predict(X)) == np.asarray(net.predict(X))).all()
+        print("ok")
+    """)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_an_estimator_file_loads_in_a_fresh_process(tmp_path):
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), np.array(["a", "b"] * 20)
+    clf = bpnet.MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=20)
+    clf.fit(X, y)
+    clf.save(tmp_path / "c.npz")
+    code = (
+        "import bpnet, sys; m = bpnet.load(sys.argv[1]); "
+        "print(type(m).__name__, m.classes_.tolist())"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "c.npz")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.stdout.strip() == "MLPClassifier ['a', 'b']", proc.stderr
