@@ -75,6 +75,7 @@ def test_the_core_needs_only_numpy_and_array_api_compat(tmp_path):
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_an_estimator_file_loads_in_a_fresh_process(tmp_path):
     import subprocess
     import sys
