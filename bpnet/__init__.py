@@ -6,10 +6,12 @@ PyTorch and array-api-strict; ``backends`` picks where the arrays live.
 
 from bpnet import metrics
 from bpnet.checkpoint import resume
+from bpnet.epoch import evaluate
 from bpnet.ex4 import from_thetas, to_thetas
 from bpnet.fullbatch import minimize
 from bpnet.gates import Add, Multiply
 from bpnet.gradcheck import check_gradients, numerical_gradient
+from bpnet.history import DivergenceError, History
 from bpnet.io import ModelFileError, load, save
 from bpnet.layers import Dense, Dropout, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
 from bpnet.losses import (
@@ -20,7 +22,7 @@ from bpnet.losses import (
 )
 from bpnet.model import Sequential
 from bpnet.optimizers import SGD, Adam, CosineDecay, Momentum, Optimizer, StepDecay
-from bpnet.training import DivergenceError, History, evaluate, fit
+from bpnet.training import fit
 
 __version__ = "0.1.0"
 

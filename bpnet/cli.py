@@ -366,7 +366,7 @@ def train_main(argv: list[str] | None = None) -> int:
 
 def _is_user_error(exc: BaseException) -> bool:
     import backends
-    from bpnet.training import DivergenceError
+    from bpnet.history import DivergenceError
 
     return isinstance(
         exc,

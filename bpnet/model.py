@@ -288,7 +288,7 @@ class Sequential:
 
     def evaluate(self, X: Any, y: Any, **kwargs: Any) -> tuple[float, float]:
         """(mean loss, accuracy) on ``X``, ``y``; see ``bpnet.evaluate``."""
-        from bpnet.training import evaluate
+        from bpnet.epoch import evaluate
 
         return evaluate(self, X, y, **kwargs)
 

@@ -15,60 +15,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from array_api_compat import array_namespace
-
 from bpnet import _validation as check
+from bpnet.epoch import _copy, _Epoch, _evaluate_device, _labels
+from bpnet.history import DivergenceError, History
 from bpnet.losses import Loss, MeanSquaredError, get_loss
 from bpnet.optimizers import Optimizer, get_optimizer
-
-
-class DivergenceError(ArithmeticError):
-    """The loss became NaN or Inf; the network holds its last good weights."""
-
-    def __init__(self, message: str, history: History) -> None:
-        super().__init__(message)
-        self.history = history
-
-
-class History:
-    """Per-epoch records: loss, accuracy, val_loss, val_accuracy, lr, seconds.
-
-    ``history["loss"]`` or ``history.loss``; ``to_dict()`` is JSON-ready.
-    """
-
-    KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
-
-    def __init__(self, records: dict[str, list] | None = None) -> None:
-        self.history: dict[str, list] = {k: [] for k in self.KEYS}
-        if records:
-            for k, v in records.items():
-                self.history[k] = list(v)
-        self.stopped_early = False
-        self.best_epoch: int | None = None
-
-    def append(self, logs: dict[str, float | None]) -> None:
-        for k in self.KEYS:
-            v = logs.get(k)
-            if v is not None:
-                self.history[k].append(v)
-
-    def __getitem__(self, key: str) -> list:
-        return self.history[key]
-
-    def __getattr__(self, key: str) -> list:
-        if key != "history" and key in self.__dict__.get("history", {}):
-            return self.history[key]
-        raise AttributeError(key)
-
-    def __len__(self) -> int:
-        return len(self.history["loss"])
-
-    def to_dict(self) -> dict[str, list]:
-        return {k: list(v) for k, v in self.history.items() if v}
-
-    def __repr__(self) -> str:
-        last = {k: v[-1] for k, v in self.history.items() if v}
-        return f"History({len(self)} epochs, last={last})"
 
 
 class _DeferInterrupt:
@@ -103,59 +54,6 @@ def _call_callbacks(callbacks: Sequence[Any], epoch: int, logs: dict, net: Any) 
         if fn(epoch, logs, net) is True:
             stop = True
     return stop
-
-
-def _copy(params: list[Any]) -> list[Any]:
-    return [p * 1.0 for p in params]
-
-
-def _labels(T: Any, loss: Loss) -> Any:
-    xp = array_namespace(T)
-    if T.shape[1] == 1:
-        return xp.astype(T[:, 0] > 0.5, xp.int64)
-    return xp.argmax(T, axis=1)
-
-
-def _correct(Z: Any, labels: Any) -> Any:
-    """Number of correct predictions in a batch, as a 0-D device array."""
-    xp = array_namespace(Z)
-    if Z.shape[1] == 1:
-        pred = xp.astype(Z[:, 0] > 0.0, xp.int64)
-    else:
-        pred = xp.argmax(Z, axis=1)
-    return xp.sum(xp.astype(pred == labels, Z.dtype))
-
-
-def evaluate(
-    net: Any,
-    X: Any,
-    y: Any,
-    loss: str | Loss | None = None,
-    l2: float = 0.0,
-    batch_size: int = 4096,
-) -> tuple[float, float]:
-    """(mean loss, accuracy) of ``net`` on ``X``, ``y``, in inference mode."""
-    loss = net.loss if loss is None else get_loss(loss)
-    with net.backend.context():
-        Xd, T = net._prepare(X, y, loss)
-        L, correct = _evaluate_device(net, Xd, T, _labels(T, loss), loss, batch_size)
-        n = Xd.shape[0]
-        L = L / n + (net._l2_penalty(l2, n) if l2 else 0.0)
-        return float(L), float(correct) / n
-
-
-def _evaluate_device(
-    net: Any, X: Any, T: Any, labels: Any, loss: Loss, batch_size: int
-) -> tuple[Any, Any]:
-    """Summed loss and correct count on the device (no synchronization)."""
-    n = X.shape[0]
-    total = correct = 0.0
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        Z = net._forward(X[start:stop, ...], training=False)
-        total = total + loss.forward(Z, T[start:stop, ...]) * (stop - start)
-        correct = correct + _correct(Z, labels[start:stop])
-    return total, correct
 
 
 def _split(net: Any, X: Any, T: Any, fraction: float) -> tuple[Any, Any, Any, Any]:
@@ -429,67 +327,6 @@ def fit(
                     f"restored the weights of epoch {history.best_epoch}"
                 )
     return history
-
-
-class _Epoch:
-    """One epoch of minibatch steps: device work only, parameters updated in
-    place, loss and correct counts summed into 0-D device arrays. Called
-    directly, or captured once and replayed as a CUDA graph.
-    """
-
-    def __init__(
-        self,
-        net: Any,
-        opt: Optimizer,
-        loss: Loss,
-        l2: float,
-        X: Any,
-        T: Any,
-        labels: Any,
-        batch_size: int,
-        shuffle: bool,
-        track_accuracy: bool,
-    ) -> None:
-        self.net, self.opt, self.loss, self.l2 = net, opt, loss, l2
-        self.X, self.T, self.labels = X, T, labels
-        self.batch_size, self.shuffle = batch_size, shuffle
-        self.track_accuracy = track_accuracy
-        xp, dev = net.xp, net.backend.device
-        with net.backend.context():
-            self.loss_sum = xp.zeros((), dtype=net.dtype, device=dev)
-            self.correct = xp.zeros((), dtype=net.dtype, device=dev)
-        self.order: Any = None
-
-    def set_order(self, order: Any) -> None:
-        # Copied into one buffer so a captured graph keeps reading it.
-        if self.order is None:
-            self.order = order
-        else:
-            self.order[...] = order
-
-    def __call__(self, after_step: Callable[[int, Any], None] | None) -> None:
-        net, xp, opt, loss, l2 = self.net, self.net.xp, self.opt, self.loss, self.l2
-        X, T, labels, bs = self.X, self.T, self.labels, self.batch_size
-        n = X.shape[0]
-        params = net.parameters()
-        self.loss_sum[...] = 0.0
-        self.correct[...] = 0.0
-        for s in range(math.ceil(n / bs)):
-            lo, hi = s * bs, min((s + 1) * bs, n)
-            if self.shuffle:
-                idx = self.order[lo:hi]
-                Xb, Tb = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
-                lb = xp.take(labels, idx, axis=0)
-            else:
-                Xb, Tb, lb = X[lo:hi, ...], T[lo:hi, ...], labels[lo:hi]
-            L, grads, Z = net._loss_and_grad(Xb, Tb, loss, l2, return_logits=True)
-            opt.update(params, grads)
-            self.loss_sum += L * float(hi - lo)
-            if self.track_accuracy:
-                self.correct += _correct(Z, lb)
-            if after_step is not None:
-                opt.t += 1
-                after_step(s, L)
 
 
 def _exists(path: Any) -> bool:

@@ -1,0 +1,131 @@
+"""One epoch of minibatch steps on the device, and evaluation.
+
+Device work only: batches gathered with ``take`` from a permutation buffer,
+parameters updated in place, loss and correct counts summed into 0-D device
+arrays. ``fit`` calls an epoch directly or captures it once as a CUDA graph.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from array_api_compat import array_namespace
+
+from bpnet.losses import Loss, get_loss
+from bpnet.optimizers import Optimizer
+
+
+def _copy(params: list[Any]) -> list[Any]:
+    return [p * 1.0 for p in params]
+
+
+def _labels(T: Any, loss: Loss) -> Any:
+    xp = array_namespace(T)
+    if T.shape[1] == 1:
+        return xp.astype(T[:, 0] > 0.5, xp.int64)
+    return xp.argmax(T, axis=1)
+
+
+def _correct(Z: Any, labels: Any) -> Any:
+    """Number of correct predictions in a batch, as a 0-D device array."""
+    xp = array_namespace(Z)
+    if Z.shape[1] == 1:
+        pred = xp.astype(Z[:, 0] > 0.0, xp.int64)
+    else:
+        pred = xp.argmax(Z, axis=1)
+    return xp.sum(xp.astype(pred == labels, Z.dtype))
+
+
+def evaluate(
+    net: Any,
+    X: Any,
+    y: Any,
+    loss: str | Loss | None = None,
+    l2: float = 0.0,
+    batch_size: int = 4096,
+) -> tuple[float, float]:
+    """(mean loss, accuracy) of ``net`` on ``X``, ``y``, in inference mode."""
+    loss = net.loss if loss is None else get_loss(loss)
+    with net.backend.context():
+        Xd, T = net._prepare(X, y, loss)
+        L, correct = _evaluate_device(net, Xd, T, _labels(T, loss), loss, batch_size)
+        n = Xd.shape[0]
+        L = L / n + (net._l2_penalty(l2, n) if l2 else 0.0)
+        return float(L), float(correct) / n
+
+
+def _evaluate_device(
+    net: Any, X: Any, T: Any, labels: Any, loss: Loss, batch_size: int
+) -> tuple[Any, Any]:
+    """Summed loss and correct count on the device (no synchronization)."""
+    n = X.shape[0]
+    total = correct = 0.0
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        Z = net._forward(X[start:stop, ...], training=False)
+        total = total + loss.forward(Z, T[start:stop, ...]) * (stop - start)
+        correct = correct + _correct(Z, labels[start:stop])
+    return total, correct
+
+
+class _Epoch:
+    """One epoch of minibatch steps: device work only, parameters updated in
+    place, loss and correct counts summed into 0-D device arrays. Called
+    directly, or captured once and replayed as a CUDA graph.
+    """
+
+    def __init__(
+        self,
+        net: Any,
+        opt: Optimizer,
+        loss: Loss,
+        l2: float,
+        X: Any,
+        T: Any,
+        labels: Any,
+        batch_size: int,
+        shuffle: bool,
+        track_accuracy: bool,
+    ) -> None:
+        self.net, self.opt, self.loss, self.l2 = net, opt, loss, l2
+        self.X, self.T, self.labels = X, T, labels
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.track_accuracy = track_accuracy
+        xp, dev = net.xp, net.backend.device
+        with net.backend.context():
+            self.loss_sum = xp.zeros((), dtype=net.dtype, device=dev)
+            self.correct = xp.zeros((), dtype=net.dtype, device=dev)
+        self.order: Any = None
+
+    def set_order(self, order: Any) -> None:
+        # Copied into one buffer so a captured graph keeps reading it.
+        if self.order is None:
+            self.order = order
+        else:
+            self.order[...] = order
+
+    def __call__(self, after_step: Callable[[int, Any], None] | None) -> None:
+        net, xp, opt, loss, l2 = self.net, self.net.xp, self.opt, self.loss, self.l2
+        X, T, labels, bs = self.X, self.T, self.labels, self.batch_size
+        n = X.shape[0]
+        params = net.parameters()
+        self.loss_sum[...] = 0.0
+        self.correct[...] = 0.0
+        for s in range(math.ceil(n / bs)):
+            lo, hi = s * bs, min((s + 1) * bs, n)
+            if self.shuffle:
+                idx = self.order[lo:hi]
+                Xb, Tb = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
+                lb = xp.take(labels, idx, axis=0)
+            else:
+                Xb, Tb, lb = X[lo:hi, ...], T[lo:hi, ...], labels[lo:hi]
+            L, grads, Z = net._loss_and_grad(Xb, Tb, loss, l2, return_logits=True)
+            opt.update(params, grads)
+            self.loss_sum += L * float(hi - lo)
+            if self.track_accuracy:
+                self.correct += _correct(Z, lb)
+            if after_step is not None:
+                opt.t += 1
+                after_step(s, L)
