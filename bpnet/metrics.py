@@ -81,6 +81,16 @@ def _count_correct(pred: Any, true: Any) -> Any:
     return xp.sum(xp.astype(equal, xp.int64))
 
 
+def _as_array(x: Any) -> Any:
+    """An array of any library as it is (CuPy and PyTorch arrays have no
+    ``__array_namespace__``: ask array-api-compat); anything else via NumPy."""
+    try:
+        array_api_compat.array_namespace(x)
+    except TypeError:
+        return np.asarray(x)
+    return x
+
+
 def _same_place(a: Any, b: Any) -> tuple[Any, Any]:
     """Bring a NumPy array to the other one's library and device."""
     xa = array_api_compat.array_namespace(a)
@@ -141,11 +151,7 @@ def accuracy(
             "accuracy: takes (net, X, y) or (y_pred, y_true); got three arguments "
             f"and a {type(net_or_pred).__name__} first"
         )
-    pred, true = net_or_pred, X_or_y
-    if not hasattr(pred, "__array_namespace__") and not isinstance(pred, np.ndarray):
-        pred = np.asarray(pred)
-    if not hasattr(true, "__array_namespace__") and not isinstance(true, np.ndarray):
-        true = np.asarray(true)
+    pred, true = _as_array(net_or_pred), _as_array(X_or_y)
     pred, true = _same_place(pred, true)
     if pred.shape[0] != true.shape[0]:
         raise ValueError(
