@@ -19,7 +19,7 @@ FULL_BATCH = {"cg": "CG", "tnc": "TNC", "lbfgs": "L-BFGS-B", "l-bfgs-b": "L-BFGS
 MINIBATCH = ("sgd", "momentum", "nesterov", "adam")
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line on stderr (and exit 2)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -27,7 +27,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineParser(
         prog="bpnet-train",
         description="Train a bpnet MLP on digits, (Fashion-)MNIST or ex4 .mat data.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

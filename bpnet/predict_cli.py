@@ -16,14 +16,11 @@ from typing import Any
 
 import numpy as np
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+from bpnet.cli import OneLineParser
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineParser(
         prog="bpnet-predict",
         description="Classify data with a saved bpnet model or MLPClassifier.",
     )
