@@ -125,3 +125,15 @@ def test_matches_torch_autograd(act, loss, hidden):
         np.testing.assert_allclose(
             np.asarray(g), p.grad.numpy(), rtol=1e-10, atol=1e-13
         )
+
+
+def test_a_float32_network_is_checked_in_float64(backend):
+    X, y = _data()
+    net = bpnet.Sequential(
+        [bpnet.Dense(5, 6), bpnet.Tanh(), bpnet.Dense(6, 4)], device=backend, seed=1
+    )
+    before = [backend.to_numpy(p).copy() for p in net.parameters()]
+    assert bpnet.check_gradients(net, X, y, l2=0.5) < 1e-7
+    assert net.dtype_name == "float32"  # the network itself is left as it was
+    for a, b in zip(before, net.parameters()):
+        np.testing.assert_array_equal(a, backend.to_numpy(b))
