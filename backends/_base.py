@@ -197,6 +197,10 @@ class Backend:
         call (the CuPy backend does while it captures a graph)."""
         return a @ b
 
+    #: whether ``random().uniform`` may run inside a captured graph (its state
+    #: lives on the device, so each replay draws new numbers)
+    graph_safe_random = False
+
     #: whether ``capture_graph`` can record device work for replay
     supports_graphs = False
 

@@ -167,6 +167,7 @@ class CuPyBackend(Backend):
         return True
 
     supports_graphs = True
+    graph_safe_random = True
     _capturing = False
     _gemm: Any = None
 

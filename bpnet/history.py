@@ -26,6 +26,7 @@ class History:
             for k, v in records.items():
                 self.history[k] = list(v)
         self.stopped_early = False
+        self.cuda_graph = False  # whether epochs were replayed as a CUDA graph
         self.best_epoch: int | None = None
 
     def append(self, logs: dict[str, float | None]) -> None:

@@ -262,7 +262,8 @@ def fit(
                     else:
                         epoch_run(after_step)
                         if use_graph:  # kernels are compiled now: capture the rest
-                            replay = be.capture_graph(lambda: epoch_run(None))
+                            replay = _capture(be, epoch_run)
+                            history.cuda_graph = replay is not None
                     be.synchronize()
                     train_loss = float(epoch_run.loss_sum) / n
                     if not math.isfinite(train_loss):
@@ -336,13 +337,23 @@ def _exists(path: Any) -> bool:
     return os.path.exists(p) or os.path.exists(p + ".npz")
 
 
+def _capture(be: Any, epoch_run: Any) -> Any:
+    """The epoch as a replayable graph, or None (then the plain loop goes on):
+    a capture that fails has run nothing, so falling back loses no work."""
+    try:
+        return be.capture_graph(lambda: epoch_run(None))
+    except Exception:
+        return None
+
+
 def _want_graph(cuda_graph: bool | None, net: Any, log_every: int | None) -> bool:
     from bpnet.layers import Dropout
 
     supported = net.backend.supports_graphs
     if cuda_graph is None:
         dropout = any(isinstance(layer, Dropout) for layer in net.layers)
-        return supported and not dropout and not log_every
+        rng_ok = not dropout or net.backend.graph_safe_random
+        return supported and rng_ok and not log_every
     if cuda_graph and not supported:
         raise ValueError(
             f"cuda_graph: the {net.backend.name!r} backend cannot capture graphs; "

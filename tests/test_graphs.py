@@ -113,3 +113,46 @@ def test_capture_gemm_matches_matmul_for_every_layout(dtype):
     for x, y in [(a, b), (at, b), (a, bt), (at, bt)]:
         got = be.to_numpy(gemm(x, y, stream))
         np.testing.assert_allclose(got, be.to_numpy(x @ y), rtol=1e-5)
+
+
+@pytest.mark.cuda
+def test_cuda_graph_with_dropout_draws_the_plain_loops_masks():
+    """The device generator's state lives on the GPU: replayed epochs draw the
+    same masks the plain loop draws, so the weights match."""
+    try:
+        be = backends.get_backend("cuda")
+    except backends.BackendUnavailableError as exc:
+        pytest.skip(str(exc))
+    X, y = _data()
+
+    def run(graph):
+        net = bpnet.Sequential(
+            [bpnet.Dense(12, 32), bpnet.ReLU(), bpnet.Dropout(0.3), bpnet.Dense(32, 4)],
+            device=be,
+            dtype="float64",
+            seed=3,
+        )
+        h = net.fit(
+            X, y, epochs=4, batch_size=32, optimizer=bpnet.SGD(0.1), cuda_graph=graph
+        )
+        return net, h
+
+    plain, h_plain = run(False)
+    graph, h_graph = run(None)
+    assert h_graph.cuda_graph and not h_plain.cuda_graph
+    np.testing.assert_allclose(h_graph.loss, h_plain.loss, rtol=1e-10)
+    for a, b in zip(plain.parameters(), graph.parameters()):
+        np.testing.assert_allclose(be.to_numpy(a), be.to_numpy(b), rtol=1e-10)
+
+
+def test_a_failed_capture_falls_back_to_the_plain_loop(monkeypatch):
+    be = backends.get_backend("cpu")
+    monkeypatch.setattr(type(be), "supports_graphs", True)
+
+    def broken(fn):
+        raise RuntimeError("capture refused")
+
+    monkeypatch.setattr(be, "capture_graph", broken)
+    net, h = _train(be, None, bpnet.SGD(0.1))
+    ref, h_ref = _train("cpu", False, bpnet.SGD(0.1))
+    assert not h.cuda_graph and h.loss == h_ref.loss
