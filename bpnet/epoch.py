@@ -11,8 +11,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from array_api_compat import array_namespace
-
+from bpnet._namespace import namespace
+from bpnet.layers import Dense
 from bpnet.losses import Loss, get_loss
 from bpnet.optimizers import Optimizer
 
@@ -22,7 +22,7 @@ def _copy(params: list[Any]) -> list[Any]:
 
 
 def _labels(T: Any, loss: Loss) -> Any:
-    xp = array_namespace(T)
+    xp = namespace(T)
     if T.shape[1] == 1:
         return xp.astype(T[:, 0] > 0.5, xp.int64)
     return xp.argmax(T, axis=1)
@@ -30,7 +30,7 @@ def _labels(T: Any, loss: Loss) -> Any:
 
 def _correct(Z: Any, labels: Any) -> Any:
     """Number of correct predictions in a batch, as a 0-D device array."""
-    xp = array_namespace(Z)
+    xp = namespace(Z)
     if Z.shape[1] == 1:
         pred = xp.astype(Z[:, 0] > 0.0, xp.int64)
     else:
@@ -93,6 +93,10 @@ class _Epoch:
         self.X, self.T, self.labels = X, T, labels
         self.batch_size, self.shuffle = batch_size, shuffle
         self.track_accuracy = track_accuracy
+        # Dense hands out fresh gradient arrays each step, which the optimizer
+        # may then scale in place; another layer's might be its own state.
+        owned = all(type(layer) is Dense for layer in net.layers if layer.params)
+        self._update = opt._update_owned if owned else opt.update
         xp, dev = net.xp, net.backend.device
         with net.backend.context():
             self.loss_sum = xp.zeros((), dtype=net.dtype, device=dev)
@@ -122,7 +126,7 @@ class _Epoch:
             else:
                 Xb, Tb, lb = X[lo:hi, ...], T[lo:hi, ...], labels[lo:hi]
             L, grads, Z = net._loss_and_grad(Xb, Tb, loss, l2, return_logits=True)
-            opt.update(params, grads)
+            self._update(params, grads)
             self.loss_sum += L * float(hi - lo)
             if self.track_accuracy:
                 self.correct += _correct(Z, lb)

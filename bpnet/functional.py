@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from array_api_compat import array_namespace, device
+from array_api_compat import device
+
+from bpnet._namespace import namespace
 
 
 def logsumexp(z: Any, axis: int = -1) -> Any:
     """log(sum(exp(z))) along ``axis``, shifted by the max so it never overflows."""
-    xp = array_namespace(z)
+    xp = namespace(z)
     m = xp.max(z, axis=axis, keepdims=True)
     s = xp.sum(xp.exp(z - m), axis=axis, keepdims=True)
     return xp.squeeze(m + xp.log(s), axis=axis)
@@ -21,25 +23,25 @@ def logsumexp(z: Any, axis: int = -1) -> Any:
 
 def softmax(z: Any, axis: int = -1) -> Any:
     """exp(z) / sum(exp(z)) along ``axis``, max-shifted."""
-    xp = array_namespace(z)
+    xp = namespace(z)
     e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 
 def softplus(z: Any) -> Any:
     """log(1 + exp(z)) = logaddexp(0, z), exact for large |z|."""
-    xp = array_namespace(z)
+    xp = namespace(z)
     return xp.logaddexp(z, 0.0)
 
 
 def sigmoid(z: Any) -> Any:
     """1 / (1 + exp(-z)) as exp(-softplus(-z)): no overflow, full precision."""
-    xp = array_namespace(z)
+    xp = namespace(z)
     return xp.exp(-xp.logaddexp(-z, 0.0))
 
 
 def one_hot(labels: Any, n_classes: int, dtype: Any) -> Any:
     """(n,) integer labels -> (n, n_classes) one-hot matrix on the labels' device."""
-    xp = array_namespace(labels)
+    xp = namespace(labels)
     classes = xp.arange(n_classes, dtype=labels.dtype, device=device(labels))
     return xp.astype(xp.reshape(labels, (-1, 1)) == classes, dtype)

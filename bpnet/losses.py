@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from array_api_compat import array_namespace as _ns
-
+from bpnet._namespace import namespace as _ns
 from bpnet.functional import one_hot, sigmoid, softmax, softplus
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from array_api_compat import array_namespace, device
+from array_api_compat import device
 
 from bpnet import _validation as check
+from bpnet._namespace import namespace
 
 
 class Schedule:
@@ -83,7 +84,7 @@ class Optimizer:
 
     def _prepare(self, params: list[Any]) -> Any:
         """Namespace of the parameters; creates the device scalars once."""
-        xp = array_namespace(params[0])
+        xp = namespace(params[0])
         if self._lr is None:
             dev = device(params[0])
             self._lr = xp.asarray(self.lr, dtype=params[0].dtype, device=dev)
@@ -98,6 +99,12 @@ class Optimizer:
     def update(self, params: list[Any], grads: list[Any]) -> None:
         """Apply one step to ``params`` in place (device work only)."""
         raise NotImplementedError
+
+    def _update_owned(self, params: list[Any], grads: list[Any]) -> None:
+        """``update`` for gradients nobody else holds (a training step's
+        own): a rule may use them as scratch space. The default leaves them be.
+        """
+        self.update(params, grads)
 
     def step(self, params: list[Any], grads: list[Any]) -> list[Any]:
         """One step on copies of ``params``; returns the new arrays."""
@@ -128,6 +135,17 @@ class SGD(Optimizer):
         lr = self._lr
         for p, g in zip(params, grads):
             p -= lr * g
+
+    def _update_owned(self, params: list[Any], grads: list[Any]) -> None:
+        if type(self).update is not SGD.update:  # a subclass's own rule wins
+            self.update(params, grads)
+            return
+        # scale the gradient in place: no temporary the size of each weight
+        self._prepare(params)
+        lr = self._lr
+        for p, g in zip(params, grads):
+            g *= lr
+            p -= g
 
 
 class Momentum(Optimizer):

@@ -269,3 +269,52 @@ def test_out_of_memory_suggests_a_smaller_batch(monkeypatch):
     assert calls
     for a, b in zip(before, net.parameters()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.1])
+def test_sgd_scaling_gradients_in_place_gives_the_plain_rule_s_weights(backend, l2):
+    # fit lets SGD scale Dense's fresh gradients in place; a subclass with its
+    # own update takes the plain rule, which must land on the same weights
+    class PlainSGD(bpnet.SGD):
+        def update(self, params, grads):
+            self._prepare(params)
+            for p, g in zip(params, grads):
+                p -= self._lr * g
+
+    X, y = _blobs()
+    nets = [_net(device=backend.name, dtype="float64") for _ in range(2)]
+    for net, opt in zip(nets, (bpnet.SGD(lr=0.1), PlainSGD(lr=0.1))):
+        net.fit(X, y, epochs=3, batch_size=32, optimizer=opt, l2=l2, verbose=0)
+    for a, b in zip(*(net.parameters() for net in nets)):
+        np.testing.assert_allclose(
+            backend.to_numpy(a), backend.to_numpy(b), rtol=1e-12, atol=1e-14
+        )
+
+
+def test_fit_never_writes_into_a_custom_layer_s_gradient_arrays():
+    class Scale(bpnet.layers.Layer):
+        """x * s, whose backward hands out the same gradient array each step."""
+
+        def build(self, n_in, model):
+            super().build(n_in, model)
+            self.s = model.backend.asarray(np.ones(n_in), model.dtype)
+            self.kept = model.backend.asarray(np.full(n_in, 0.5), model.dtype)
+            self.params, self.grads = [self.s], [None]
+            return n_in
+
+        def forward(self, x, training=False):
+            return x * self.s
+
+        def backward(self, dy, need_dx=True):
+            self.grads = [self.kept]
+            return dy * self.s
+
+    X, y = _blobs()
+    scale = Scale()
+    net = bpnet.Sequential(
+        [bpnet.Dense(4, 4), scale, bpnet.Dense(4, 3)], dtype="float64", seed=0
+    )
+    net.fit(X, y, epochs=2, batch_size=40, optimizer=bpnet.SGD(lr=0.1), verbose=0)
+    np.testing.assert_array_equal(scale.kept, np.full(4, 0.5))
+    # 2 epochs of 3 steps, each s -= 0.1 * 0.5
+    np.testing.assert_allclose(scale.s, np.full(4, 1.0 - 6 * 0.05), rtol=1e-12)
