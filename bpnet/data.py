@@ -325,8 +325,9 @@ def load_mnist(
 
 # --- ex4 .mat ---------------------------------------------------------------
 def load_mat(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """Read an ex4-style ``.mat`` file: ``X``/``y`` (label 10 becomes digit 0)
-    and/or ``Theta1``, ``Theta2``. Returns the arrays found, by name."""
+    """Read an ex4-style ``.mat`` file: ``X``/``y`` and/or ``Theta1``,
+    ``Theta2``. Returns the arrays found, by name. Labels 1..10 are ex4's
+    digits (10 stands for 0) and become 0..9; other integer labels are kept."""
     from scipy.io import loadmat
 
     path = Path(path)
@@ -348,9 +349,7 @@ def load_mat(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         y = np.asarray(raw["y"]).ravel()
         if X.ndim != 2 or len(X) != len(y):
             raise DataError(f"{path}: X {X.shape} and y {y.shape} do not match")
-        if y.dtype.kind == "f" and not np.array_equal(y, np.round(y)):
-            raise DataError(f"{path}: y holds non-integer labels")
-        out["X"], out["y"] = X, (y.astype(np.int64) % 10)  # ex4's 10 means digit 0
+        out["X"], out["y"] = X, _mat_labels(path, y)
     for name in ("Theta1", "Theta2"):
         if name in raw:
             out[name] = np.asarray(raw[name], dtype=np.float64)
@@ -361,6 +360,28 @@ def load_mat(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
             f"found {keys}"
         )
     return out
+
+
+def _mat_labels(path: Path, y: np.ndarray) -> np.ndarray:
+    """Integer class labels from a .mat ``y``: ex4's 1..10 (10 stands for the
+    digit 0, MATLAB having no index 0) become 0..9; anything else non-negative
+    integer is kept as it is."""
+    if y.dtype.kind not in "iuf" or (
+        y.dtype.kind == "f" and not np.array_equal(y, np.round(y))
+    ):
+        raise DataError(
+            f"{path}: y: expected integer class labels, got dtype {y.dtype} "
+            f"with values such as {y[:3].tolist()}"
+        )
+    labels = y.astype(np.int64)
+    if labels.size and labels.min() < 0:
+        raise DataError(
+            f"{path}: y: expected class labels >= 0, got {int(labels.min())}"
+        )
+    present = set(np.unique(labels).tolist())
+    if 10 in present and present <= set(range(1, 11)):
+        return labels % 10  # ex4's convention: label 10 is the digit 0
+    return labels
 
 
 def load_mat_dataset(
@@ -385,7 +406,7 @@ def load_mat_dataset(
         Path(path).stem,
         test_size,
         seed,
-        classes=tuple(range(10)),
+        classes=tuple(range(int(arrays["y"].max()) + 1 if len(arrays["y"]) else 0)),
         image_shape=shape,
     )
 

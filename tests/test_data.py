@@ -175,6 +175,32 @@ def test_load_mat(tmp_path):
         data.load_mat(tmp_path / "bad.mat")
 
 
+def test_load_mat_keeps_labels_that_are_not_ex4_s_digits(tmp_path):
+    X = np.random.default_rng(0).random((30, 4))
+    y = np.arange(30) % 15  # 15 classes, 0..14: nothing to remap
+    scipy.io.savemat(tmp_path / "c15.mat", {"X": X, "y": y.reshape(-1, 1)})
+    np.testing.assert_array_equal(data.load_mat(tmp_path / "c15.mat")["y"], y)
+    ds = data.load_mat_dataset(tmp_path / "c15.mat", test_size=0.5)
+    assert ds.classes == tuple(range(15))
+    assert sorted(set(ds.y_train) | set(ds.y_test)) == list(range(15))
+    # 1..12 has no 10-means-zero reading either
+    scipy.io.savemat(tmp_path / "c12.mat", {"X": X[:12], "y": np.arange(1, 13)})
+    assert data.load_mat(tmp_path / "c12.mat")["y"].tolist() == list(range(1, 13))
+
+
+@pytest.mark.parametrize(
+    "y, match",
+    [
+        (np.array([0, -1, 2]), "y: expected class labels >= 0, got -1"),
+        (np.array([0.5, 1.0, 2.0]), "y: expected integer class labels"),
+    ],
+)
+def test_load_mat_rejects_labels_that_are_not_classes(tmp_path, y, match):
+    scipy.io.savemat(tmp_path / "y.mat", {"X": np.ones((3, 2)), "y": y})
+    with pytest.raises(DataError, match=match):
+        data.load_mat(tmp_path / "y.mat")
+
+
 def test_one_hot_and_load_dataset():
     np.testing.assert_array_equal(
         data.one_hot(np.array([2, 0]), 3), [[0, 0, 1], [1, 0, 0]]
