@@ -67,10 +67,17 @@ class Sequential:
             raise TypeError(f"seed: expected an integer or None, got {seed!r}")
         if seed is not None:
             seed = int(seed)
+            if seed < 0:
+                raise ValueError(f"seed: expected an integer >= 0 or None, got {seed}")
         self.layers = list(layers)
         self.backend = get_backend(device)
         self.xp = self.backend.xp
         self.dtype = self.backend.dtype(dtype)
+        if self.backend.dtype_name(self.dtype) not in ("float32", "float64"):
+            raise ValueError(
+                "dtype: expected 'float32' or 'float64' (weights are real numbers), "
+                f"got {self.backend.dtype_name(self.dtype)!r}"
+            )
         self.seed = seed
         self.loss = get_loss(loss)
         self.host_rng = HostRandom(seed)
@@ -160,6 +167,10 @@ class Sequential:
                         f"params[{i}]: expected numbers, got dtype {arr.dtype}"
                     )
                 arr = self.backend.asarray(arr, dtype=self.dtype)
+            if not bool(self.xp.all(self.xp.isfinite(arr))):
+                raise ValueError(
+                    f"params[{i}]: expected finite numbers, got NaN or infinity"
+                )
             converted.append(arr)
         self._assign(self._owned(converted))
 

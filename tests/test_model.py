@@ -95,6 +95,32 @@ def test_set_parameters_accepts_host_arrays_and_checks_shapes(backend):
         net.set_parameters(new[:3])
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_set_parameters_refuses_non_finite_weights(backend, bad):
+    net = _mlp(backend, "float64")
+    before = [backend.to_numpy(p).copy() for p in net.parameters()]
+    new = [np.zeros(tuple(p.shape)) for p in net.parameters()]
+    new[2][1, 1] = bad
+    with pytest.raises(ValueError, match=r"params\[2\]: expected finite numbers"):
+        net.set_parameters(new)
+    for a, b in zip(before, net.parameters()):  # nothing half-replaced
+        np.testing.assert_array_equal(a, backend.to_numpy(b))
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "bool", np.int64, np.bool_])
+def test_sequential_refuses_a_non_float_dtype(dtype):
+    with pytest.raises(ValueError, match="dtype: expected 'float32' or 'float64'"):
+        _mlp(dtype=dtype)
+
+
+@pytest.mark.parametrize("seed", [-1, -(2**40)])
+def test_sequential_refuses_a_negative_seed(seed):
+    with pytest.raises(
+        ValueError, match=f"seed: expected an integer >= 0 or None, got {seed}"
+    ):
+        _mlp(seed=seed)
+
+
 def test_predict_proba_applies_the_loss_output(backend):
     X = np.random.default_rng(2).normal(size=(4, 6))
     for loss, check in [
