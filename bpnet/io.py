@@ -137,7 +137,8 @@ def _kind_of(model: Any) -> _Kind:
                 return kind
     raise TypeError(
         f"model: expected one of the savable types "
-        f"({', '.join(sorted(_KINDS))}), got {type(model).__name__}"
+        f"({', '.join(sorted(set(_KINDS) | set(_LAZY_KINDS)))}), "
+        f"got {type(model).__name__}"
     )
 
 

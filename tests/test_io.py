@@ -187,13 +187,13 @@ def test_save_rejects_bad_arguments(tmp_path):
         bio.save(net, tmp_path / "m", classes="abc")
     with pytest.raises(TypeError, match="training"):
         bio.save(net, tmp_path / "m", training=[1])
-    with pytest.raises(TypeError, match="model.*Sequential.*str"):
+    with pytest.raises(
+        TypeError, match=r"savable types \(MLPClassifier, Sequential\), got str"
+    ):
         bio.save("not a model", tmp_path / "m")
     with pytest.raises(TypeError, match="path"):
         bio.save(net, 3)
-    net.set_parameters(
-        [p * np.nan if i == 2 else p for i, p in enumerate(_host_params(net))]
-    )
+    net.parameters()[2][0, 0] = np.nan  # as a diverged fit leaves them
     with pytest.raises(ValueError, match="param_2.*NaN"):
         bio.save(net, tmp_path / "m")
     assert os.listdir(tmp_path) == []
