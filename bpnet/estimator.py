@@ -21,6 +21,15 @@ import math
 from typing import Any
 
 import numpy as np
+
+try:
+    import scipy  # noqa: F401
+    import sklearn  # noqa: F401
+except ImportError as exc:  # the `train` extra is missing
+    raise ImportError(
+        f"bpnet.MLPClassifier needs scikit-learn and scipy ({exc}); "
+        "pip install 'bpnet-arrayapi[train]'"
+    ) from exc
 from scipy import special
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelBinarizer

@@ -267,6 +267,10 @@ class Sequential:
         """Loss (Python float) and its gradients (device arrays, parallel to
         ``parameters()``) on the batch ``X`` (n, n_inputs), ``Y`` labels (n,)
         or targets (n, n_outputs). ``l2`` adds ``l2 / (2 n) * sum(W**2)``.
+
+        It runs in training mode, as a step of ``fit`` does: ``Dropout``
+        layers draw a new mask each call, so two calls on one batch differ
+        (``evaluate`` gives the loss in inference mode).
         """
         loss = self.loss if loss is None else get_loss(loss)
         l2 = check.check_nonnegative(l2, "l2")
