@@ -60,6 +60,7 @@ def _gpu_extra(net: Any) -> dict:
 
         pool = cupy.get_default_memory_pool()
         extra["gpu_pool_mb"] = pool.total_bytes() / 2**20
+        extra["gpu_used_mb"] = pool.used_bytes() / 2**20
     return extra
 
 

@@ -161,6 +161,8 @@ def run_torch(cfg, data, s):
     extra = {"version": torch.__version__, "num_threads": torch.get_num_threads()}
     if cuda:
         extra["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        # what its caching allocator held at most: CuPy's pool total compares
+        extra["gpu_reserved_mb"] = torch.cuda.max_memory_reserved() / 2**20
         extra["gpu"] = torch.cuda.get_device_name()
     return result(
         setup + first,

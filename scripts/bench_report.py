@@ -206,12 +206,24 @@ def _notes(rows: list[dict]) -> list[str]:
                 else f"{r['peer']}: reports no count of function evaluations; "
                 f"its x GEMM uses {ref}'s count"
             )
-        gpu = r.get("extra", {}).get("gpu_peak_mb") or r.get("extra", {}).get(
-            "gpu_pool_mb"
-        )
-        if gpu:
-            notes.append(f"{r['peer']}: GPU memory {gpu:.0f} MB")
+        note = _gpu_memory_note(r.get("extra", {}))
+        if note:
+            notes.append(f"{r['peer']}: {note}")
     return notes
+
+
+def _gpu_memory_note(extra: dict) -> str:
+    """GPU memory as each library counts it: bytes its pool held (CuPy's pool
+    at the end, PyTorch's caching allocator at its peak) and bytes in use."""
+    if extra.get("gpu_pool_mb"):
+        used = extra.get("gpu_used_mb")
+        in_use = f" ({used:.0f} MB in use at the end)" if used is not None else ""
+        return f"GPU memory {extra['gpu_pool_mb']:.0f} MB held by CuPy's pool{in_use}"
+    if extra.get("gpu_peak_mb"):
+        held = extra.get("gpu_reserved_mb")
+        at_peak = f"{held:.0f} MB held by its allocator at peak, " if held else ""
+        return f"GPU memory {at_peak}{extra['gpu_peak_mb']:.0f} MB allocated at peak"
+    return ""
 
 
 def text_table(report: dict) -> str:
@@ -289,8 +301,11 @@ How the numbers are taken:
   included. `train +RSS MB` is the rise of the peak while training: the
   child resets its high-water mark (`/proc/self/clear_refs`) once data and
   libraries are loaded and reads `VmHWM` minus `VmRSS` at the reset after the
-  run (blank where the kernel does not allow the reset). GPU memory is
-  PyTorch's `max_memory_allocated`, or the bytes CuPy's pool holds at the end.
+  run (blank where the kernel does not allow the reset). GPU memory is what
+  each library's allocator held: the bytes CuPy's pool holds at the end (it
+  never gives blocks back during a run) beside PyTorch's
+  `max_memory_reserved`; the bytes in use (`used_bytes`,
+  `max_memory_allocated`) are noted too.
 - The machine is shared: timings are noisy, compare within one run only.
 """
 

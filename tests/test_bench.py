@@ -192,3 +192,23 @@ def test_bad_flags_are_named():
     assert (
         proc.returncode == 2 and "--epochs: expected a positive integer" in proc.stderr
     )
+
+
+def test_gpu_memory_notes_compare_what_each_allocator_held():
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        from bench_report import _gpu_memory_note
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    cupy = _gpu_memory_note({"gpu_pool_mb": 342.4, "gpu_used_mb": 250.0})
+    assert cupy == "GPU memory 342 MB held by CuPy's pool (250 MB in use at the end)"
+    torch = _gpu_memory_note({"gpu_peak_mb": 321.2, "gpu_reserved_mb": 360.0})
+    assert (
+        torch
+        == "GPU memory 360 MB held by its allocator at peak, 321 MB allocated at peak"
+    )
+    assert (
+        _gpu_memory_note({"gpu_peak_mb": 321.2})
+        == "GPU memory 321 MB allocated at peak"
+    )
+    assert _gpu_memory_note({}) == ""
