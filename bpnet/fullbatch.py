@@ -70,12 +70,13 @@ def minimize(
     loss = net.loss if loss is None else get_loss(loss)
     be = net.backend
     curve: list[float] = []
-    last = {"loss": float("nan")}
+    last: dict[str, Any] = {"loss": float("nan")}
 
     with be.context():
         Xd, T = net._prepare(X, y, loss)
 
         def objective(theta: Any) -> tuple[float, Any]:
+            last["nfev"] = last.get("nfev", 0) + 1
             net.set_flat_parameters(theta)
             L, grads = net._loss_and_grad(Xd, T, loss, l2, training=False)
             last["loss"] = float(L)
@@ -110,6 +111,8 @@ def minimize(
                 x=last["x"],
                 fun=curve[-1],
                 nit=len(curve),
+                nfev=last["nfev"],
+                njev=last["nfev"],
                 success=False,
                 message=f"stopped after maxiter={maxiter} iterations",
             )

@@ -139,6 +139,23 @@ def test_minimize_records_a_decreasing_curve_and_rejects_bad_methods():
         bpnet.minimize(net, X, y, maxiter=2.5)
 
 
+@pytest.mark.parametrize("method", ["CG", "TNC", "L-BFGS-B"])
+def test_minimize_counts_evaluations_also_when_it_stops_at_maxiter(method):
+    X, y = _blobs(n=60)
+    net = _net(dtype="float64")
+    calls = []
+    original = net._loss_and_grad
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    net._loss_and_grad = counted
+    r = bpnet.minimize(net, X, y, method=method, maxiter=5)
+    assert r.nit == 5  # stopped by maxiter, not converged
+    assert r.nfev == len(calls) >= 5
+
+
 def test_early_stopping_restores_the_best_weights():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 4)).astype(np.float32)
