@@ -62,7 +62,7 @@ from bench_common import (  # noqa: E402
 )
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "fashion-mnist"
-ALL_PEERS = ("bpnet", "torch", "sklearn", "numpy", "scipy-cg", "gemm")
+ALL_PEERS = ("bpnet", "torch", "sklearn", "numpy", "scipy-cg", "gemm", "gemm-torch")
 CPU_ONLY = ("sklearn", "numpy", "scipy-cg")
 # imported before the memory high-water mark is reset, so that "train +RSS"
 # is training alone and not the library's own footprint
@@ -73,6 +73,7 @@ PRELOAD = {
     "numpy": (),
     "scipy-cg": ("scipy.optimize",),
     "gemm": ("cupy", "torch"),
+    "gemm-torch": ("torch",),
 }
 
 

@@ -49,7 +49,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     },
 }
 
-SGD_PEERS = ("bpnet", "torch", "sklearn", "numpy", "gemm")
+SGD_PEERS = ("bpnet", "torch", "sklearn", "numpy", "gemm", "gemm-torch")
 CG_PEERS = ("bpnet", "scipy-cg", "gemm")
 
 

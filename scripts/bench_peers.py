@@ -214,8 +214,47 @@ def _gemm_library(device: str) -> tuple[Any, Any, str]:
 
 
 def run_gemm(cfg, data, s):
-    n = data[0].shape[0]
     make, sync, lib = _gemm_library(s["device"])
+    if lib == "torch":
+        import torch
+
+        matmul = torch.matmul
+    elif lib == "cupy":
+        import cupy
+
+        matmul = cupy.matmul
+    else:
+        matmul = np.matmul
+    return _time_products(cfg, data, s, make, sync, lib, matmul)
+
+
+def run_gemm_torch(cfg, data, s):
+    """The same products through PyTorch's own matmul (its BLAS, or cuBLAS)
+    on the same device: the floor under PyTorch's training loop."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise Unavailable("PyTorch is not installed") from exc
+    cuda = s["device"] == "cuda"
+    if cuda and not torch.cuda.is_available():
+        raise Unavailable("PyTorch sees no CUDA device")
+    if s.get("threads"):
+        torch.set_num_threads(s["threads"])
+    dev = torch.device("cuda" if cuda else "cpu")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    return _time_products(
+        cfg,
+        data,
+        s,
+        lambda a: torch.from_numpy(a).to(dev),
+        sync,
+        "torch",
+        torch.matmul,
+    )
+
+
+def _time_products(cfg, data, s, make, sync, lib, matmul):
+    n = data[0].shape[0]
     full_batch = cfg["method"] == "cg"
     dtype = np.float64 if full_batch else np.float32
     if full_batch:  # one evaluation; bench.py multiplies by each row's nfev
@@ -237,16 +276,6 @@ def run_gemm(cfg, data, s):
                 out = make(np.zeros((L.shape[0], R.shape[1]), dtype=dtype))
                 ops[b].append((L, R, out))
         flops += sum(2 * L.shape[0] * L.shape[1] * R.shape[1] for L, R, _ in ops[b])
-    if lib == "torch":
-        import torch
-
-        matmul = torch.matmul
-    elif lib == "cupy":
-        import cupy
-
-        matmul = cupy.matmul
-    else:
-        matmul = np.matmul
 
     def epoch():
         for b in batches:
@@ -347,5 +376,6 @@ PEERS = {
     "sklearn": run_sklearn,
     "torch": run_torch,
     "gemm": run_gemm,
+    "gemm-torch": run_gemm_torch,
     "scipy-cg": run_scipy_cg,
 }

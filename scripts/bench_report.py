@@ -188,10 +188,10 @@ def _notes(rows: list[dict]) -> list[str]:
     for r in rows:
         if r["status"] != "ok":
             notes.append(f"{r['peer']}: {r['status']}: {r['reason']}")
-        elif r["peer"] == "gemm":
+        elif r["peer"] in ("gemm", "gemm-torch"):
             e = r["extra"]
             notes.append(
-                f"gemm: {e['library']}, {e['gflop_per_epoch']:.3g} GFLOP per "
+                f"{r['peer']}: {e['library']}, {e['gflop_per_epoch']:.3g} GFLOP per "
                 + (
                     f"evaluation, times {e['nfev']} evaluations ({e['nfev_from']}'s)"
                     if "nfev" in e
@@ -289,6 +289,9 @@ How the numbers are taken:
   but the first layer, the last partial batch included), on preallocated
   random matrices with the same library on the same device. `x torch` divides
   by PyTorch eager on the same device. Ratios are only taken on one device.
+  `gemm-torch` times the same products through PyTorch's own `matmul` (its
+  BLAS, or cuBLAS): the floor under PyTorch's training loop, beside the
+  `gemm` row's floor under NumPy's (or CuPy's).
 - bpnet: one `bpnet.fit(..., epochs=1 + N)` call with the data already on the
   device; per-epoch times are fit's own History `seconds` (it synchronizes
   before reading the clock and includes its per-epoch loss/accuracy readback).
