@@ -116,7 +116,8 @@ def run_sklearn(cfg, data, s):
 
 
 # --- PyTorch eager --------------------------------------------------------
-def run_torch(cfg, data, s):
+def _torch_on(s):
+    """(torch, device, synchronize) for the run's device and thread count."""
     try:
         import torch
     except ImportError as exc:
@@ -125,9 +126,14 @@ def run_torch(cfg, data, s):
     if cuda and not torch.cuda.is_available():
         raise Unavailable("PyTorch sees no CUDA device")
     torch.set_num_threads(s["threads"])
-    X, y, Xte, yte = data
     dev = torch.device("cuda" if cuda else "cpu")
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    return torch, dev, (torch.cuda.synchronize if cuda else (lambda: None))
+
+
+def run_torch(cfg, data, s):
+    torch, dev, sync = _torch_on(s)
+    cuda = dev.type == "cuda"
+    X, y, Xte, yte = data
     t0 = time.perf_counter()
     init = initial_params(cfg, s["seed"])
     layers: list[Any] = []
@@ -231,17 +237,7 @@ def run_gemm(cfg, data, s):
 def run_gemm_torch(cfg, data, s):
     """The same products through PyTorch's own matmul (its BLAS, or cuBLAS)
     on the same device: the floor under PyTorch's training loop."""
-    try:
-        import torch
-    except ImportError as exc:
-        raise Unavailable("PyTorch is not installed") from exc
-    cuda = s["device"] == "cuda"
-    if cuda and not torch.cuda.is_available():
-        raise Unavailable("PyTorch sees no CUDA device")
-    if s.get("threads"):
-        torch.set_num_threads(s["threads"])
-    dev = torch.device("cuda" if cuda else "cpu")
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    torch, dev, sync = _torch_on(s)
     return _time_products(
         cfg,
         data,
