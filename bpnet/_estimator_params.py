@@ -24,6 +24,7 @@ HIDDEN_ACTIVATIONS: dict[str, type[Layer] | None] = {
 }
 STOCHASTIC_SOLVERS = ("sgd", "adam")
 FULL_BATCH_SOLVERS = {"lbfgs": "L-BFGS-B", "cg": "CG", "tnc": "TNC"}
+LEARNING_RATES = ("constant", "invscaling", "adaptive")
 
 
 def _real(value: Any, name: str, expected: str) -> float:
@@ -99,12 +100,18 @@ def check_params(est: Any) -> None:
     _nonnegative(est.alpha, "alpha")
     if not (isinstance(est.batch_size, str) and est.batch_size == "auto"):
         _integer(est.batch_size, "batch_size")
+    if est.learning_rate not in LEARNING_RATES:
+        raise ValueError(
+            f"learning_rate: expected one of {list(LEARNING_RATES)}, got "
+            f"{est.learning_rate!r}"
+        )
     _positive(est.learning_rate_init, "learning_rate_init")
+    _nonnegative(est.power_t, "power_t")
     _integer(est.max_iter, "max_iter")
     _nonnegative(est.tol, "tol")
     if est.n_iter_no_change != math.inf:
         _integer(est.n_iter_no_change, "n_iter_no_change")
-    for name in ("shuffle", "early_stopping", "nesterovs_momentum"):
+    for name in ("shuffle", "warm_start", "early_stopping", "nesterovs_momentum"):
         if not isinstance(getattr(est, name), (bool, np.bool_)):
             raise ValueError(
                 f"{name}: expected True or False, got {getattr(est, name)!r}"

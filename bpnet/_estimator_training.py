@@ -71,7 +71,21 @@ class NoImprovement:
             improved = est.loss_ <= est.best_loss_ - tol
             est.best_loss_ = min(est.best_loss_, est.loss_)
         est._no_improvement_count = 0 if improved else est._no_improvement_count + 1
+        sgd = est.solver == "sgd"
+        if sgd and est.learning_rate == "invscaling":
+            net_lr = float(est.learning_rate_init) / (est.t_ + 1) ** float(est.power_t)
+            est._optimizer.set_lr(net_lr)
         if est._no_improvement_count > est.n_iter_no_change:
+            if sgd and est.learning_rate == "adaptive":
+                opt = est._optimizer
+                if opt.lr > 1e-6:  # scikit-learn's rule: a fifth, and go on
+                    opt.set_lr(opt.lr / 5.0)
+                    est._no_improvement_count = 0
+                    if est.verbose:
+                        print(f"Setting learning rate to {opt.lr:f}")
+                    return False
+                if est.verbose:
+                    print("Learning rate too small. Stopping.")
             self.stopped = True
             if est.verbose:
                 what = "Validation score" if self.X_val is not None else "Training loss"

@@ -67,8 +67,15 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         L2 penalty ``alpha / (2 n) * sum(W**2)``, bpnet's ``l2``.
     batch_size : int or "auto", default="auto"
         Rows per step for the minibatch solvers; ``"auto"`` is ``min(200, n)``.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        Step-size schedule of ``sgd``: constant; ``learning_rate_init /
+        (t_ + 1) ** power_t`` after every epoch; or divided by 5 each time
+        ``n_iter_no_change`` epochs pass without progress, stopping once it
+        is at most 1e-6.
     learning_rate_init : float, default=1e-3
         Step size of ``sgd`` and ``adam``.
+    power_t : float, default=0.5
+        Exponent of the ``invscaling`` schedule.
     max_iter : int, default=200
         Epochs (minibatch solvers) or iterations (full-batch solvers).
     shuffle : bool, default=True
@@ -80,6 +87,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         ``scipy.optimize.minimize``.
     verbose : bool, default=False
         Print the loss after every epoch or iteration.
+    warm_start : bool, default=False
+        ``fit`` continues from the weights of the previous ``fit`` (same
+        classes required) instead of starting afresh; the optimizer starts
+        afresh either way.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows, stop when their accuracy
         has not improved by ``tol`` for more than ``n_iter_no_change`` epochs,
@@ -151,12 +162,15 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         solver: str = "adam",
         alpha: float = 1e-4,
         batch_size: int | str = "auto",
+        learning_rate: str = "constant",
         learning_rate_init: float = 1e-3,
+        power_t: float = 0.5,
         max_iter: int = 200,
         shuffle: bool = True,
         random_state: Any = None,
         tol: float = 1e-4,
         verbose: bool = False,
+        warm_start: bool = False,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         n_iter_no_change: int = 10,
@@ -173,12 +187,15 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.max_iter = max_iter
         self.shuffle = shuffle
         self.random_state = random_state
         self.tol = tol
         self.verbose = verbose
+        self.warm_start = warm_start
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -206,6 +223,15 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if reset and not incremental:
             self._label_binarizer = LabelBinarizer().fit(y)
             self.classes_ = self._label_binarizer.classes_
+        elif not incremental:  # warm_start
+            seen = unique_labels(y)
+            if self._label_binarizer.y_type_.startswith("multilabel"):
+                seen = np.arange(y.shape[1])
+            if not np.array_equal(seen, self.classes_):
+                raise ValueError(
+                    f"y: warm_start=True continues the previous fit, whose classes "
+                    f"were {self.classes_.tolist()}; y has {seen.tolist()}"
+                )
         else:
             new = np.setdiff1d(unique_labels(y), self.classes_, assume_unique=True)
             if len(new):
@@ -333,8 +359,16 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit(self, X: Any, y: Any, incremental: bool) -> Any:
         params.check_params(self)
-        fresh = not incremental or not hasattr(self, "net_")
+        warm = not incremental and self.warm_start and hasattr(self, "net_")
+        fresh = not hasattr(self, "net_") or not (incremental or warm)
         X, Y = self._validate_input(X, y, incremental, reset=fresh)
+        if warm:
+            self._optimizer = None  # as scikit-learn: a new optimizer per fit
+            if self.early_stopping and self.validation_scores_ is None:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -math.inf
+            if not self.early_stopping and self.best_loss_ is None:
+                self.best_loss_ = math.inf
         if fresh:
             self.net_ = self._build_net(
                 X.shape[1], Y.shape[1], self._label_binarizer.y_type_

@@ -341,6 +341,9 @@ def test_sgd_with_momentum_learns_digits(digits):
         ("validation_fraction", 1.0),
         ("shuffle", "yes"),
         ("dtype", "float16"),
+        ("learning_rate", "optimal"),
+        ("power_t", -0.5),
+        ("warm_start", "yes"),
     ],
 )
 def test_bad_parameters_raise_at_fit_naming_the_parameter(param, value):
@@ -348,6 +351,80 @@ def test_bad_parameters_raise_at_fit_naming_the_parameter(param, value):
     X, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2
     with pytest.raises(ValueError, match=param):
         clf.fit(X, y)
+
+
+# --- learning-rate schedules and warm starts ----------------------------------------
+@quiet_convergence
+def test_invscaling_sets_scikit_learn_s_rate_after_every_epoch(digits):
+    X_train, _, y_train, _ = digits
+    clf = MLPClassifier(
+        (16,),
+        solver="sgd",
+        learning_rate="invscaling",
+        learning_rate_init=0.2,
+        power_t=0.25,
+        max_iter=3,
+        random_state=0,
+    ).fit(X_train, y_train)
+    assert clf.t_ == 3 * len(X_train)
+    assert clf._optimizer.lr == pytest.approx(0.2 / (clf.t_ + 1) ** 0.25, rel=1e-12)
+    # adam has no schedule: learning_rate is scikit-learn's sgd-only setting
+    adam = MLPClassifier((16,), learning_rate="invscaling", max_iter=2, random_state=0)
+    assert adam.fit(X_train, y_train)._optimizer.lr == 1e-3
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_adaptive_rate_divides_by_five_and_stops_where_scikit_learn_does(
+    digits, early_stopping
+):
+    # tol so large that no epoch after the first counts as progress: the rate
+    # is cut every n_iter_no_change + 1 epochs until it is at most 1e-6
+    X_train, _, y_train, _ = digits
+    settings = dict(
+        hidden_layer_sizes=(8,),
+        solver="sgd",
+        learning_rate="adaptive",
+        learning_rate_init=0.1,
+        tol=1e9,
+        n_iter_no_change=1,
+        max_iter=100,
+        early_stopping=early_stopping,
+        random_state=0,
+    )
+    ours = MLPClassifier(**settings).fit(X_train, y_train)
+    theirs = SkMLPClassifier(**settings).fit(X_train, y_train)
+    assert ours.n_iter_ == theirs.n_iter_ < 100
+    assert ours._optimizer.lr == pytest.approx(theirs._optimizer.learning_rate)
+    assert ours._optimizer.lr <= 1e-6 < ours._optimizer.lr * 5
+
+
+@quiet_convergence
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+def test_warm_start_continues_from_the_previous_fit(digits, solver):
+    X_train, _, y_train, _ = digits
+    settings = dict(hidden_layer_sizes=(16,), solver=solver, max_iter=5)
+    cold = MLPClassifier(**settings, random_state=0).fit(X_train, y_train)
+    first_loss = cold.loss_curve_[0]
+    warm = clone(cold).set_params(warm_start=True).fit(X_train, y_train)
+    before = [w.copy() for w in warm.coefs_]
+    last = warm.loss_
+    warm.fit(X_train, y_train)  # continues: starts near where it stopped
+    this_fit = warm.loss_curve_[-warm.n_iter_ :]
+    assert this_fit[0] < first_loss
+    assert abs(this_fit[0] - last) < abs(this_fit[0] - first_loss)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, warm.coefs_))
+    cold.fit(X_train, y_train)  # without warm_start: the same fresh start
+    assert cold.loss_curve_[0] == pytest.approx(first_loss, rel=1e-6)
+
+
+def test_warm_start_refuses_other_classes(digits):
+    X_train, _, y_train, _ = digits
+    clf = MLPClassifier((8,), max_iter=1, warm_start=True, random_state=0)
+    with ignore_warnings(category=ConvergenceWarning):
+        clf.fit(X_train, y_train)
+        keep = y_train < 9
+        with pytest.raises(ValueError, match="warm_start=True continues"):
+            clf.fit(X_train[keep], y_train[keep])
 
 
 # --- scikit-learn tools ---------------------------------------------------------
