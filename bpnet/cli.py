@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-FULL_BATCH = {"cg": "CG", "tnc": "TNC", "lbfgs": "L-BFGS-B", "l-bfgs-b": "L-BFGS-B"}
+from bpnet._train_args import FULL_BATCH
+
 MINIBATCH = ("sgd", "momentum", "nesterov", "adam")
 
 
@@ -24,6 +25,42 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (a seed)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a non-negative integer, got {text!r}"
+        )
+    return value
+
+
+# Optional packages the commands import on first use, and the extra that has them.
+EXTRAS = {
+    "sklearn": ("scikit-learn", "train"),
+    "scipy": ("scipy", "train"),
+    "tqdm": ("tqdm", "train"),
+    "matplotlib": ("matplotlib", "plot"),
+}
+
+
+def missing_extra(exc: BaseException) -> str | None:
+    """The one-line message for an optional package that is not installed."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return None
+    top = exc.name.split(".")[0]
+    if top not in EXTRAS:
+        return None
+    package, extra = EXTRAS[top]
+    return (
+        f"{package} is not installed; install it with: "
+        f"pip install 'bpnet-arrayapi[{extra}]'"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,12 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="cpu, cuda, cuda:N, torch, torch:cuda, array-api-strict",
     )
     r.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=nonnegative_int, default=0)
     r.add_argument(
         "--out", metavar="DIR", help="write model.npz, history.json and plots here"
     )
     r.add_argument(
-        "--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint.npz"
+        "--resume",
+        metavar="CHECKPOINT",
+        help="continue a run from its checkpoint.npz, with the checkpoint's model, "
+        "optimizer, batch size, schedule, seed and data",
     )
     r.add_argument(
         "--report", action="store_true", help="print a classification report"
@@ -162,16 +202,18 @@ def _build_net(args: argparse.Namespace, n_in: int, n_out: int) -> Any:
     )
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """``bpnet-train``'s arguments, with ``explicit``: the flags given."""
+    from bpnet._train_args import explicit_flags
+
+    args = build_parser().parse_args(argv)
+    args.explicit = explicit_flags(build_parser, argv)
+    return args
+
+
 def _check_args(args: argparse.Namespace) -> None:
     from bpnet import _validation as check
 
-    if args.resume and not Path(args.resume).exists():
-        raise FileNotFoundError(f"--resume: no checkpoint at {args.resume}")
-    if args.resume and args.optimizer in FULL_BATCH:
-        raise ValueError(
-            "--resume: applies to minibatch optimizers, not --optimizer "
-            f"{args.optimizer}"
-        )
     for h in args.hidden:
         if h <= 0:
             raise ValueError(f"--hidden: expected positive layer widths, got {h}")
@@ -212,14 +254,30 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
     """Train as ``args`` say; return the summary dict."""
     import backends
     import bpnet
+    from bpnet import _train_args
 
+    explicit = getattr(args, "explicit", None)
+    if explicit is None:  # a Namespace built by hand: what differs from defaults
+        defaults = vars(build_parser().parse_args([]))
+        explicit = frozenset(k for k, v in vars(args).items() if defaults.get(k) != v)
+    saved = None
+    if args.resume:
+        saved = _train_args.apply_checkpoint(args, explicit)
     _check_args(args)
+    _train_args.check_flags_apply(args, explicit)
     backend = backends.get_backend(args.device)  # fails early, before loading data
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
     ds = _load_data(args)
+    if saved is not None:  # before any output: a finished run is an error
+        resume_total = _train_args.resume_epochs(
+            args, explicit, saved[0], ds.X_train.shape[0]
+        )
     n_classes = len(ds.classes)
-    net = _build_net(args, ds.X_train.shape[1], n_classes)
+    if saved is None:
+        net = _build_net(args, ds.X_train.shape[1], n_classes)
+    else:  # the checkpoint's network; fit restores its weights
+        net = bpnet.Sequential.from_config(saved[1], device=backend, dtype=args.dtype)
     say = (lambda s: None) if args.quiet else out
     say(f"device: {backend.describe()}")
     say(
@@ -248,26 +306,44 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
         if args.iterations is not None:
             steps = math.ceil(ds.X_train.shape[0] / args.batch_size)
             epochs = math.ceil(args.iterations / steps)
+        extra: dict[str, Any] = {}
+        if saved is None:
+            optimizer = _optimizer(args, epochs)
+        else:
+            from bpnet.checkpoint import optimizer_from_config
+
+            training, epochs = saved[0], resume_total
+            optimizer = optimizer_from_config(training["optimizer"])
+            extra = {k: training["fit"][k] for k in ("min_delta", "shuffle")}
+        # The test split is only watched, never used to stop: early stopping
+        # holds out part of the training data instead. When the test split is
+        # the one watched, its columns are named test_*, not val_*.
+        watch_test = not fraction
         h = net.fit(
             ds.X_train,
             ds.y_train,
             epochs=epochs,
             batch_size=args.batch_size,
-            optimizer=_optimizer(args, epochs),
+            optimizer=optimizer,
             l2=args.l2,
-            # The test split is only watched, never used to stop: early
-            # stopping holds out part of the training data instead.
-            validation_data=None if fraction else (ds.X_test, ds.y_test),
+            validation_data=(ds.X_test, ds.y_test) if watch_test else None,
             validation_fraction=fraction,
             early_stopping=args.early_stopping,
             patience=args.patience,
-            verbose=0 if args.quiet else 1,
+            verbose=0 if args.quiet or watch_test else 1,
+            callbacks=[_EpochLine(say, epochs)]
+            if watch_test and not args.quiet
+            else [],
             progress=args.progress,
             print_fn=say,
             checkpoint=_checkpoint_path(args),
             resume=bool(args.resume),
+            checkpoint_metadata={"data": _train_args.data_record(args)},
+            **extra,
         )
         history = h.to_dict()
+        if watch_test:
+            history = {TEST_NAMES.get(k, k): v for k, v in history.items()}
         epochs_run = len(h)
     seconds = time.perf_counter() - t0
     train_loss, train_acc = net.evaluate(ds.X_train, ds.y_train, l2=args.l2)
@@ -302,8 +378,30 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
             )
         )
     if args.out:
-        summary["files"] = _write_run(args.out, net, ds, history, summary, y_pred)
+        record = _train_args.data_record(args)
+        summary["files"] = _write_run(
+            args.out, net, ds, history, summary, y_pred, record
+        )
     return summary
+
+
+# bpnet.fit's val_* columns, when the data watched is the test split
+TEST_NAMES = {"val_loss": "test_loss", "val_accuracy": "test_accuracy"}
+
+
+class _EpochLine:
+    """Print one line per epoch, naming the test split's columns test_*."""
+
+    def __init__(self, say: Any, epochs: int) -> None:
+        self.say, self.epochs = say, epochs
+
+    def on_epoch_end(self, epoch: int, logs: dict, net: Any) -> None:
+        parts = [f"Epoch {logs['epoch']}/{self.epochs}"]
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            if logs.get(key) is not None:
+                parts.append(f"{TEST_NAMES.get(key, key)}: {logs[key]:.4f}")
+        parts.append(f"{logs['seconds']:.2f}s")
+        self.say(" - ".join(parts))
 
 
 def _checkpoint_path(args: argparse.Namespace) -> Path | None:
@@ -313,7 +411,13 @@ def _checkpoint_path(args: argparse.Namespace) -> Path | None:
 
 
 def _write_run(
-    out_dir: str, net: Any, ds: Any, history: dict, summary: dict, y_pred: Any
+    out_dir: str,
+    net: Any,
+    ds: Any,
+    history: dict,
+    summary: dict,
+    y_pred: Any,
+    data_record: dict,
 ) -> list[str]:
     import numpy as np
 
@@ -322,7 +426,8 @@ def _write_run(
 
     path = Path(out_dir)
     path.mkdir(parents=True, exist_ok=True)
-    files = [io.save(net, path / "model.npz", classes=[str(c) for c in ds.classes])]
+    classes = [str(c) for c in ds.classes]
+    files = [io.save(net, path / "model.npz", classes=classes, data=data_record)]
     record = dict(
         history,
         dataset=ds.name,
@@ -348,16 +453,17 @@ def _write_run(
 
 def train_main(argv: list[str] | None = None) -> int:
     """Entry point of ``bpnet-train``; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         summary = run(args)
     except KeyboardInterrupt:
         print("bpnet-train: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # one line, not a traceback, unless --debug
-        if args.debug or not _is_user_error(exc):
+        missing = missing_extra(exc)
+        if args.debug or not (missing or _is_user_error(exc)):
             raise
-        print(f"bpnet-train: error: {exc}", file=sys.stderr)
+        print(f"bpnet-train: error: {missing or exc}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(summary))
