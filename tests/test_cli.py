@@ -143,14 +143,17 @@ def test_ex4_mat_file(tmp_path, capsys):
     y = np.concatenate([ds.y_train, ds.y_test])[:500]
     y = np.where(y == 0, 10, y).reshape(-1, 1)  # ex4's labels: 1..10
     scipy.io.savemat(tmp_path / "ex4.mat", {"X": X, "y": y})
-    assert (
-        train_main(
-            ["--data", str(tmp_path / "ex4.mat"), "--epochs", "15", "--quiet", "--json"]
-        )
-        == 0
-    )
+    args = ["--data", str(tmp_path / "ex4.mat"), "--epochs", "15", "--quiet"]
+    assert train_main([*args, "--json", "--seed", "3", "--out", str(tmp_path)]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["dataset"] == "ex4" and summary["test_accuracy"] > 0.85
+    # bpnet-predict scores the same held-out part of the same file
+    from bpnet.predict_cli import predict_main
+
+    assert predict_main([str(tmp_path / "model.npz"), "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert scored["data"] == "ex4.mat:test" and scored["seed"] == 3
+    assert scored["accuracy"] == pytest.approx(summary["test_accuracy"])
 
 
 def test_iterations_round_up_to_epochs(capsys):
