@@ -79,7 +79,7 @@ def check_flags_apply(args: argparse.Namespace, explicit: frozenset[str]) -> Non
 
 
 def _defaults() -> argparse.Namespace:
-    from bpnet.cli import build_parser
+    from bpnet._train_parser import build_parser
 
     return build_parser().parse_args([])
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bpnet.cli import OneLineParser, missing_extra, nonnegative_int
+from bpnet._train_parser import OneLineParser, missing_extra, nonnegative_int
 
 SPLIT_DEFAULTS = {"seed": 0, "test_size": 0.2}  # bpnet-train's
 
