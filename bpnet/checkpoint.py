@@ -72,8 +72,10 @@ def save_checkpoint(
     history: Any,
     epoch: int,
     fit_config: dict,
+    metadata: dict | None = None,
 ) -> None:
-    """Write everything ``restore`` needs after ``epoch`` epochs (atomic)."""
+    """Write everything ``restore`` needs after ``epoch`` epochs (atomic);
+    ``metadata`` adds JSON-ready keys to the file's metadata."""
     scalars, state = opt.state_dict()
     arrays = {f"opt/{k}/{i}": a for k, v in state.items() for i, a in enumerate(v)}
     io.save(
@@ -89,6 +91,7 @@ def save_checkpoint(
             "history": history.to_dict(),
             "fit": fit_config,
         },
+        **(metadata or {}),
     )
 
 

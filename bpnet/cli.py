@@ -15,121 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-FULL_BATCH = {"cg": "CG", "tnc": "TNC", "lbfgs": "L-BFGS-B", "l-bfgs-b": "L-BFGS-B"}
-MINIBATCH = ("sgd", "momentum", "nesterov", "adam")
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line on stderr (and exit 2)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(
-        prog="bpnet-train",
-        description="Train a bpnet MLP on digits, (Fashion-)MNIST or ex4 .mat data.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    d = p.add_argument_group("data")
-    d.add_argument(
-        "--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"]
-    )
-    d.add_argument("--data", metavar="FILE.mat", help="an ex4-style .mat file (X, y)")
-    d.add_argument("--data-dir", metavar="DIR", help="folder holding the IDX .gz files")
-    d.add_argument(
-        "--test-size",
-        type=float,
-        default=0.2,
-        help="held-out fraction for datasets without a test split",
-    )
-    m = p.add_argument_group("model")
-    m.add_argument(
-        "--hidden",
-        type=int,
-        nargs="*",
-        default=[128],
-        metavar="N",
-        help="hidden layer widths (none for a linear model)",
-    )
-    m.add_argument(
-        "--activation",
-        default="relu",
-        choices=["relu", "leaky_relu", "sigmoid", "tanh"],
-    )
-    m.add_argument("--loss", default="softmax", choices=["softmax", "sigmoid"])
-    m.add_argument(
-        "--dropout",
-        type=float,
-        default=0.0,
-        help="dropout rate after each hidden layer",
-    )
-    m.add_argument(
-        "--init",
-        default=None,
-        choices=["he", "glorot", "uniform"],
-        help="weight initializer (default: He for ReLU, Glorot otherwise)",
-    )
-    t = p.add_argument_group("training")
-    t.add_argument(
-        "--optimizer",
-        default="adam",
-        choices=["sgd", "momentum", "nesterov", "adam", "cg", "tnc", "lbfgs"],
-    )
-    t.add_argument(
-        "--lr",
-        type=float,
-        default=None,
-        help="learning rate (default: 0.003 for adam, 0.1 otherwise)",
-    )
-    t.add_argument(
-        "--epochs",
-        type=int,
-        default=40,
-        help="epochs; for cg/tnc/lbfgs the iteration count",
-    )
-    t.add_argument(
-        "--iterations",
-        type=int,
-        default=None,
-        help="minibatch steps instead of --epochs (rounded up to whole epochs)",
-    )
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument(
-        "--l2", type=float, default=0.0, help="weight penalty l2/(2n) sum W^2"
-    )
-    t.add_argument(
-        "--weight-decay", type=float, default=0.0, help="Adam's decoupled decay"
-    )
-    t.add_argument("--schedule", choices=["none", "cosine", "step"], default="none")
-    t.add_argument("--validation-fraction", type=float, default=0.0)
-    t.add_argument("--early-stopping", action="store_true")
-    t.add_argument("--patience", type=int, default=10)
-    r = p.add_argument_group("run")
-    r.add_argument(
-        "--device",
-        default="cpu",
-        help="cpu, cuda, cuda:N, torch, torch:cuda, array-api-strict",
-    )
-    r.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument(
-        "--out", metavar="DIR", help="write model.npz, history.json and plots here"
-    )
-    r.add_argument(
-        "--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint.npz"
-    )
-    r.add_argument(
-        "--report", action="store_true", help="print a classification report"
-    )
-    r.add_argument(
-        "--json", action="store_true", help="end stdout with one JSON summary line"
-    )
-    r.add_argument("--progress", action="store_true", help="show a progress bar")
-    r.add_argument("--quiet", "-q", action="store_true", help="no per-epoch lines")
-    r.add_argument("--debug", action="store_true", help="show tracebacks")
-    return p
+from bpnet._train_args import FULL_BATCH
+from bpnet._train_parser import build_parser, check_args, missing_extra, parse_args
 
 
 def _load_data(args: argparse.Namespace) -> Any:
@@ -162,32 +49,6 @@ def _build_net(args: argparse.Namespace, n_in: int, n_out: int) -> Any:
     )
 
 
-def _check_args(args: argparse.Namespace) -> None:
-    from bpnet import _validation as check
-
-    if args.resume and not Path(args.resume).exists():
-        raise FileNotFoundError(f"--resume: no checkpoint at {args.resume}")
-    if args.resume and args.optimizer in FULL_BATCH:
-        raise ValueError(
-            "--resume: applies to minibatch optimizers, not --optimizer "
-            f"{args.optimizer}"
-        )
-    for h in args.hidden:
-        if h <= 0:
-            raise ValueError(f"--hidden: expected positive layer widths, got {h}")
-    check.check_int(args.epochs, "--epochs", minimum=1)
-    check.check_int(args.batch_size, "--batch-size", minimum=1)
-    if args.iterations is not None:
-        check.check_int(args.iterations, "--iterations", minimum=1)
-    if args.lr is not None:
-        check.check_positive(args.lr, "--lr")
-    check.check_nonnegative(args.l2, "--l2")
-    if not 0 < args.test_size < 1:
-        raise ValueError(
-            f"--test-size: expected a fraction in (0, 1), got {args.test_size}"
-        )
-
-
 def _optimizer(args: argparse.Namespace, epochs: int) -> Any:
     import bpnet
 
@@ -212,14 +73,30 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
     """Train as ``args`` say; return the summary dict."""
     import backends
     import bpnet
+    from bpnet import _train_args
 
-    _check_args(args)
+    explicit = getattr(args, "explicit", None)
+    if explicit is None:  # a Namespace built by hand: what differs from defaults
+        defaults = vars(build_parser().parse_args([]))
+        explicit = frozenset(k for k, v in vars(args).items() if defaults.get(k) != v)
+    saved = None
+    if args.resume:
+        saved = _train_args.apply_checkpoint(args, explicit)
+    check_args(args)
+    _train_args.check_flags_apply(args, explicit)
     backend = backends.get_backend(args.device)  # fails early, before loading data
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
     ds = _load_data(args)
+    if saved is not None:  # before any output: a finished run is an error
+        resume_total = _train_args.resume_epochs(
+            args, explicit, saved[0], ds.X_train.shape[0]
+        )
     n_classes = len(ds.classes)
-    net = _build_net(args, ds.X_train.shape[1], n_classes)
+    if saved is None:
+        net = _build_net(args, ds.X_train.shape[1], n_classes)
+    else:  # the checkpoint's network; fit restores its weights
+        net = bpnet.Sequential.from_config(saved[1], device=backend, dtype=args.dtype)
     say = (lambda s: None) if args.quiet else out
     say(f"device: {backend.describe()}")
     say(
@@ -248,26 +125,44 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
         if args.iterations is not None:
             steps = math.ceil(ds.X_train.shape[0] / args.batch_size)
             epochs = math.ceil(args.iterations / steps)
+        extra: dict[str, Any] = {}
+        if saved is None:
+            optimizer = _optimizer(args, epochs)
+        else:
+            from bpnet.checkpoint import optimizer_from_config
+
+            training, epochs = saved[0], resume_total
+            optimizer = optimizer_from_config(training["optimizer"])
+            extra = {k: training["fit"][k] for k in ("min_delta", "shuffle")}
+        # The test split is only watched, never used to stop: early stopping
+        # holds out part of the training data instead. When the test split is
+        # the one watched, its columns are named test_*, not val_*.
+        watch_test = not fraction
         h = net.fit(
             ds.X_train,
             ds.y_train,
             epochs=epochs,
             batch_size=args.batch_size,
-            optimizer=_optimizer(args, epochs),
+            optimizer=optimizer,
             l2=args.l2,
-            # The test split is only watched, never used to stop: early
-            # stopping holds out part of the training data instead.
-            validation_data=None if fraction else (ds.X_test, ds.y_test),
+            validation_data=(ds.X_test, ds.y_test) if watch_test else None,
             validation_fraction=fraction,
             early_stopping=args.early_stopping,
             patience=args.patience,
-            verbose=0 if args.quiet else 1,
+            verbose=0 if args.quiet or watch_test else 1,
+            callbacks=[_EpochLine(say, epochs)]
+            if watch_test and not args.quiet
+            else [],
             progress=args.progress,
             print_fn=say,
             checkpoint=_checkpoint_path(args),
             resume=bool(args.resume),
+            checkpoint_metadata={"data": _train_args.data_record(args)},
+            **extra,
         )
         history = h.to_dict()
+        if watch_test:
+            history = {TEST_NAMES.get(k, k): v for k, v in history.items()}
         epochs_run = len(h)
     seconds = time.perf_counter() - t0
     train_loss, train_acc = net.evaluate(ds.X_train, ds.y_train, l2=args.l2)
@@ -302,8 +197,30 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
             )
         )
     if args.out:
-        summary["files"] = _write_run(args.out, net, ds, history, summary, y_pred)
+        record = _train_args.data_record(args)
+        summary["files"] = _write_run(
+            args.out, net, ds, history, summary, y_pred, record
+        )
     return summary
+
+
+# bpnet.fit's val_* columns, when the data watched is the test split
+TEST_NAMES = {"val_loss": "test_loss", "val_accuracy": "test_accuracy"}
+
+
+class _EpochLine:
+    """Print one line per epoch, naming the test split's columns test_*."""
+
+    def __init__(self, say: Any, epochs: int) -> None:
+        self.say, self.epochs = say, epochs
+
+    def on_epoch_end(self, epoch: int, logs: dict, net: Any) -> None:
+        parts = [f"Epoch {logs['epoch']}/{self.epochs}"]
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            if logs.get(key) is not None:
+                parts.append(f"{TEST_NAMES.get(key, key)}: {logs[key]:.4f}")
+        parts.append(f"{logs['seconds']:.2f}s")
+        self.say(" - ".join(parts))
 
 
 def _checkpoint_path(args: argparse.Namespace) -> Path | None:
@@ -313,7 +230,13 @@ def _checkpoint_path(args: argparse.Namespace) -> Path | None:
 
 
 def _write_run(
-    out_dir: str, net: Any, ds: Any, history: dict, summary: dict, y_pred: Any
+    out_dir: str,
+    net: Any,
+    ds: Any,
+    history: dict,
+    summary: dict,
+    y_pred: Any,
+    data_record: dict,
 ) -> list[str]:
     import numpy as np
 
@@ -322,7 +245,8 @@ def _write_run(
 
     path = Path(out_dir)
     path.mkdir(parents=True, exist_ok=True)
-    files = [io.save(net, path / "model.npz", classes=[str(c) for c in ds.classes])]
+    classes = [str(c) for c in ds.classes]
+    files = [io.save(net, path / "model.npz", classes=classes, data=data_record)]
     record = dict(
         history,
         dataset=ds.name,
@@ -348,16 +272,17 @@ def _write_run(
 
 def train_main(argv: list[str] | None = None) -> int:
     """Entry point of ``bpnet-train``; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         summary = run(args)
     except KeyboardInterrupt:
         print("bpnet-train: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # one line, not a traceback, unless --debug
-        if args.debug or not _is_user_error(exc):
+        missing = missing_extra(exc)
+        if args.debug or not (missing or _is_user_error(exc)):
             raise
-        print(f"bpnet-train: error: {exc}", file=sys.stderr)
+        print(f"bpnet-train: error: {missing or exc}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(summary))

@@ -4,7 +4,8 @@ A run directory holds:
 
 ``history.json``
     ``{"loss": [...], "accuracy": [...], "val_loss": [...], "val_accuracy":
-    [...]}`` (any list may be missing or empty), optionally with
+    [...]}`` (any list may be missing or empty; ``test_loss`` and
+    ``test_accuracy`` when the test split was watched), optionally with
     ``"dataset"`` (a name for the titles), ``"image_shape"`` ([height,
     width]) and ``"class_names"`` (a list of strings).
 ``predictions.npz`` (optional)

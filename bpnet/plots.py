@@ -39,7 +39,15 @@ __all__ = [
     "plot_image_grid",
 ]
 
-HISTORY_KEYS = ("loss", "val_loss", "accuracy", "val_accuracy")
+HISTORY_KEYS = (
+    "loss",
+    "val_loss",
+    "test_loss",
+    "accuracy",
+    "val_accuracy",
+    "test_accuracy",
+)
+_CURVE_LABELS = {"val": "validation", "test": "test"}
 
 
 def plot_history(
@@ -50,15 +58,18 @@ def plot_history(
     figsize: tuple[float, float] = (10.0, 4.0),
     dpi: float = 100,
 ) -> Path:
-    """Plot training curves: loss and accuracy per epoch, train and validation.
+    """Plot training curves: loss and accuracy per epoch, train and validation
+    (or test).
 
     Parameters
     ----------
     history : mapping of str to sequence of float
         Per-epoch values under ``"loss"``, ``"accuracy"``, ``"val_loss"`` and
-        ``"val_accuracy"``; any may be missing or empty (other keys are
-        ignored). Epoch ``i`` of a list of length n is drawn at x = i + 1.
-        NaN values (a diverged epoch) leave a gap.
+        ``"val_accuracy"`` (a held-out validation split), ``"test_loss"`` and
+        ``"test_accuracy"`` (the test split, watched during training); any may
+        be missing or empty (other keys are ignored). Epoch ``i`` of a list of
+        length n is drawn at x = i + 1. NaN values (a diverged epoch) leave a
+        gap.
     path : path-like
         Where to write the PNG; its directory must exist.
     title : str, optional
@@ -99,7 +110,7 @@ def plot_history(
         if arr.size:
             curves[key] = arr
     panels = [
-        (name, [k for k in (name, f"val_{name}") if k in curves])
+        (name, [k for k in (name, f"val_{name}", f"test_{name}") if k in curves])
         for name in ("loss", "accuracy")
     ]
     panels = [(name, keys) for name, keys in panels if keys]
@@ -115,7 +126,7 @@ def plot_history(
         for key in keys:
             y = curves[key]
             epochs = np.arange(1, y.size + 1)
-            label = "validation" if key.startswith("val_") else "train"
+            label = _CURVE_LABELS.get(key.split("_")[0], "train")
             last = y[np.isfinite(y)]
             if last.size:
                 label += f" ({last[-1]:.4g})"

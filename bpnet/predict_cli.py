@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from bpnet.cli import OneLineParser
+from bpnet._train_parser import OneLineParser, missing_extra, nonnegative_int
+
+SPLIT_DEFAULTS = {"seed": 0, "test_size": 0.2}  # bpnet-train's
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,7 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument(
         "--dataset",
         choices=["digits", "fashion-mnist", "mnist"],
-        help="a bundled or IDX dataset (default: digits)",
+        help="a bundled or IDX dataset (default: the one the model file records, "
+        "else digits)",
     )
     src.add_argument(
         "--data",
@@ -37,6 +40,17 @@ def _parser() -> argparse.ArgumentParser:
         help=".npy (rows of features) or ex4-style .mat (X, y)",
     )
     p.add_argument("--split", choices=["test", "train"], default="test")
+    p.add_argument(
+        "--seed",
+        type=nonnegative_int,
+        help="seed of the train/test split of digits or a .mat file (default: the "
+        "one the model file records, else 0)",
+    )
+    p.add_argument(
+        "--test-size",
+        type=float,
+        help="test fraction of that split (default: recorded, else 0.2)",
+    )
     p.add_argument("--labels", metavar="FILE.npy", help="true labels for --data X.npy")
     p.add_argument("--data-dir", metavar="DIR", help="folder of the IDX .gz files")
     p.add_argument("--device", default="cpu", help="cpu, cuda, torch, ...")
@@ -45,37 +59,170 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _load_inputs(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray | None, str]:
+def _load_labels(path: str) -> np.ndarray:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--labels: no such file: {path}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(
+            f"--labels: expected a .npy array of labels, {path} is not one ({exc})"
+        ) from None
+
+
+def _load_file(args: argparse.Namespace) -> tuple[np.ndarray, Any, str, str]:
+    from bpnet import data
+
+    path = Path(args.data)
+    for key in ("seed", "test_size"):
+        if getattr(args, key) is not None:
+            raise ValueError(
+                f"--{key.replace('_', '-')}: picks a train/test split of a dataset; "
+                f"--data {path.name} is classified whole"
+            )
+    if path.suffix == ".mat":
+        if args.labels:
+            raise ValueError(f"--labels: --data {path.name} holds its own labels y")
+        arrays = data.load_mat(path)
+        if "X" not in arrays:
+            raise ValueError(f"--data: {path} holds weights only, no X to classify")
+        return arrays["X"], arrays["y"], path.name, "--data"
+    if path.suffix != ".npy":
+        raise ValueError(f"--data: expected a .npy or .mat file, got {path.name!r}")
+    if not path.is_file():
+        raise FileNotFoundError(f"--data: no such file: {path}")
+    X = np.load(path, allow_pickle=False)
+    y = _load_labels(args.labels) if args.labels else None
+    return X, y, path.name, "--labels"
+
+
+def _split_args(args: argparse.Namespace, record: dict | None, name: str) -> dict:
+    """Seed and test size of the split to rebuild: the flags, else the model
+    file's record, else bpnet-train's defaults. Warns when they differ from
+    the record, whose test split is then partly training data."""
+    model = Path(args.model).name
+    if name not in ("digits", "mat"):
+        for key in ("seed", "test_size"):
+            if getattr(args, key) is not None:
+                raise ValueError(
+                    f"--{key.replace('_', '-')}: {name} comes with its own test "
+                    f"split; got --{key.replace('_', '-')} {getattr(args, key)}"
+                )
+        return {}
+    if args.test_size is not None and not 0 < args.test_size < 1:
+        raise ValueError(
+            f"--test-size: expected a fraction in (0, 1), got {args.test_size}"
+        )
+    recorded = record if record and record.get("dataset") == name else {}
+    split = {}
+    for key, default in SPLIT_DEFAULTS.items():
+        given, saved = getattr(args, key), recorded.get(key)
+        split[key] = given if given is not None else saved
+        if split[key] is None:
+            split[key] = default
+        if given is not None and saved is not None and given != saved:
+            flag = "--" + key.replace("_", "-")
+            _note(
+                f"warning: {model} was trained on the {name} split with seed "
+                f"{recorded.get('seed')} and test size {recorded.get('test_size')}; "
+                f"{flag} {given} makes another split, whose {args.split} samples "
+                "overlap the data it was trained on"
+            )
+    if not recorded and args.seed is None and args.test_size is None:
+        _note(
+            f"note: {model} does not record the split it was trained on; using "
+            f"seed {split['seed']} and test size {split['test_size']} (pass --seed "
+            "and --test-size to match the training run)"
+        )
+    return split
+
+
+def _note(message: str) -> None:
+    print(f"bpnet-predict: {message}", file=sys.stderr)
+
+
+def _load_inputs(
+    args: argparse.Namespace, meta: dict
+) -> tuple[np.ndarray, Any, str, str, dict]:
+    """(X, labels or None, a name for the data, the flag the labels came from,
+    the split's seed and test size)."""
     from bpnet import data
 
     if args.data:
-        path = Path(args.data)
-        if path.suffix == ".mat":
-            arrays = data.load_mat(path)
-            if "X" not in arrays:
-                raise ValueError(f"--data: {path} holds weights only, no X to classify")
-            return arrays["X"], arrays["y"], path.name
-        if path.suffix != ".npy":
-            raise ValueError(f"--data: expected a .npy or .mat file, got {path.name!r}")
-        if not path.is_file():
-            raise FileNotFoundError(f"--data: no such file: {path}")
-        X = np.load(path, allow_pickle=False)
-        y = None
-        if args.labels:
-            y = np.load(args.labels, allow_pickle=False)
-        return X, y, path.name
+        return (*_load_file(args), {})
     if args.labels:
         raise ValueError("--labels: goes with --data X.npy")
-    name = args.dataset or "digits"
-    if name == "digits":
-        ds = data.load_digits()
+    record = meta.get("data") if isinstance(meta.get("data"), dict) else None
+    name = args.dataset or (record or {}).get("dataset") or "digits"
+    split = _split_args(args, record, name)
+    if name == "mat":  # the ex4 .mat file bpnet-train was given
+        path = Path(record["file"])
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"--data: {args.model} was trained on {path}, which is not there; "
+                "pass --data FILE to classify a file"
+            )
+        ds = data.load_mat_dataset(path, **split)
+        name = path.name
+    elif name == "digits":
+        ds = data.load_digits(**split)
     else:
+        data_dir = args.data_dir
+        if data_dir is None and record and record.get("dataset") == name:
+            saved = record.get("data_dir")
+            data_dir = saved if saved and Path(saved).is_dir() else None
         ds = data.load_mnist(
-            "fashion" if name == "fashion-mnist" else "mnist", data_dir=args.data_dir
+            "fashion" if name == "fashion-mnist" else "mnist", data_dir=data_dir
         )
-    if args.split == "train":
-        return ds.X_train, ds.y_train, f"{name}:train"
-    return ds.X_test, ds.y_test, f"{name}:test"
+    X, y = (ds.X_train, ds.y_train) if args.split == "train" else (ds.X_test, ds.y_test)
+    return X, y, f"{name}:{args.split}", "--dataset", split
+
+
+def _sequential_truth(y: np.ndarray, meta: dict, k: int, flag: str) -> np.ndarray:
+    """Labels as class indices 0..k-1; class names map through the model's
+    recorded ``classes``."""
+    names = meta.get("classes")
+    expected = f"class indices 0..{k - 1}"
+    if names:
+        expected += f" or the model's class names {names[:10]}"
+    if y.dtype.kind in "USO":
+        index = {str(c): i for i, c in enumerate(names or [])}
+        unknown = [v for v in y.tolist() if str(v) not in index]
+        if unknown:
+            raise ValueError(
+                f"{flag}: expected {expected}, got {len(unknown)} labels that are "
+                f"neither (e.g. {unknown[0]!r})"
+            )
+        return np.array([index[str(v)] for v in y.tolist()], dtype=np.int64)
+    if y.dtype.kind == "f":
+        whole = np.isfinite(y) & (y == np.round(y))
+        if not whole.all():
+            raise ValueError(
+                f"{flag}: expected {expected}, got non-integer values "
+                f"(e.g. {y[~whole][0]!r})"
+            )
+    elif y.dtype.kind not in "iub":
+        raise ValueError(f"{flag}: expected {expected}, got an array of {y.dtype}")
+    if len(y) and (y.min() < 0 or y.max() >= k):
+        raise ValueError(
+            f"{flag}: expected {expected} (the model has {k} outputs), got values "
+            f"{y.min():g}..{y.max():g}"
+        )
+    return y.astype(np.int64)
+
+
+def _estimator_truth(y: np.ndarray, classes: Any, flag: str, source: str) -> Any:
+    """Labels checked to be among the estimator's classes_ (no cross-type
+    comparisons, which would count every sample wrong)."""
+    known = set(np.asarray(classes).tolist())
+    unknown = [v for v in y.tolist() if v not in known]
+    if unknown:
+        shown = np.asarray(classes).tolist()[:10]
+        raise ValueError(
+            f"{flag}: {len(unknown)} of the {len(y)} labels of {source} are not "
+            f"classes of the model (e.g. {unknown[0]!r}); its classes are {shown}"
+        )
+    return y
 
 
 def predict(args: argparse.Namespace) -> dict:
@@ -86,8 +233,9 @@ def predict(args: argparse.Namespace) -> dict:
     backend = backends.get_backend(args.device)
     model = bpnet.load(args.model, device=backend)
     _, meta = io.read_model_file(args.model)
-    X, y, source = _load_inputs(args)
-    if isinstance(model, bpnet.Sequential):
+    X, y, source, label_flag, split = _load_inputs(args, meta)
+    sequential = isinstance(model, bpnet.Sequential)
+    if sequential:
         if X.dtype.kind in "iub":
             X = X.astype(np.float32)
         pred = backend.to_numpy(model.predict(X))
@@ -101,6 +249,7 @@ def predict(args: argparse.Namespace) -> dict:
         "kind": meta.get("kind"),
         "device": backend.name,
         "data": source,
+        **split,
         "n": int(len(pred)),
         "accuracy": None,
     }
@@ -108,9 +257,13 @@ def predict(args: argparse.Namespace) -> dict:
         y = np.asarray(y).ravel()
         if len(y) != len(pred):
             raise ValueError(
-                f"--labels: {len(y)} labels for {len(pred)} samples; they must match"
+                f"{label_flag}: {len(y)} labels for {len(pred)} samples; they must "
+                "match"
             )
-        truth = y if not isinstance(model, bpnet.Sequential) else y.astype(pred.dtype)
+        if sequential:
+            truth = _sequential_truth(y, meta, model.shapes[-1][0], label_flag)
+        else:
+            truth = _estimator_truth(y, model.classes_, label_flag, source)
         summary["accuracy"] = float(np.mean(np.asarray(pred) == truth))
     summary["predictions"] = [v.item() if hasattr(v, "item") else v for v in names]
     return summary
@@ -124,7 +277,8 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        print(f"bpnet-predict: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        message = missing_extra(exc) or " ".join(str(exc).split())
+        print(f"bpnet-predict: error: {message}", file=sys.stderr)
         return 2
     if summary["accuracy"] is not None:
         print(

@@ -103,6 +103,7 @@ def fit(
     cuda_graph: bool | None = None,
     checkpoint: Any = None,
     resume: bool = False,
+    checkpoint_metadata: dict[str, Any] | None = None,
 ) -> History:
     """Train ``net`` with minibatch gradient descent.
 
@@ -147,6 +148,9 @@ def fit(
         optimizer state, random generators and history from it and train up
         to ``epochs`` in total. Same seed and data: the same final weights as
         a run that never stopped.
+    checkpoint_metadata : dict, optional
+        JSON-ready metadata written into every checkpoint (``bpnet-train``
+        records there which data the run trains on).
     cuda_graph : bool, optional
         Replay each epoch after the first as one captured CUDA graph where the
         backend supports it (CuPy). Default: on when supported, off with
@@ -289,7 +293,13 @@ def fit(
                         from bpnet.checkpoint import save_checkpoint
 
                         save_checkpoint(
-                            checkpoint, net, opt, history, epoch + 1, fit_config
+                            checkpoint,
+                            net,
+                            opt,
+                            history,
+                            epoch + 1,
+                            fit_config,
+                            metadata=checkpoint_metadata,
                         )
                     if verbose:
                         print_fn(_epoch_line(logs, start_epoch + epochs))

@@ -1,6 +1,7 @@
 """bpnet-train end to end, in a subprocess, as a user runs it."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -58,6 +59,21 @@ def test_short_digits_run_with_json_and_out(tmp_path):
     )
     history = json.loads((run / "history.json").read_text())
     assert len(history["loss"]) == 8
+    # without --validation-fraction the curve watched is the test split's
+    assert len(history["test_accuracy"]) == 8 and "val_accuracy" not in history
+    assert history["test_accuracy"][-1] == pytest.approx(summary["test_accuracy"])
+    assert "test_accuracy: " in proc.stdout and "val_accuracy" not in proc.stdout
+    meta = bpnet.io.read_model_file(run / "model.npz")[1]
+    assert meta["data"] == {"dataset": "digits", "seed": 0, "test_size": 0.2}
+
+
+def test_a_validation_fraction_is_named_validation(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["--epochs", "2", "--validation-fraction", "0.2", "--out", str(out)]
+    assert train_main(args) == 0
+    assert "val_accuracy: " in capsys.readouterr().out
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["val_accuracy"]) == 2 and "test_accuracy" not in history
 
 
 def test_missing_gpu_exits_2_with_one_line():
@@ -127,14 +143,17 @@ def test_ex4_mat_file(tmp_path, capsys):
     y = np.concatenate([ds.y_train, ds.y_test])[:500]
     y = np.where(y == 0, 10, y).reshape(-1, 1)  # ex4's labels: 1..10
     scipy.io.savemat(tmp_path / "ex4.mat", {"X": X, "y": y})
-    assert (
-        train_main(
-            ["--data", str(tmp_path / "ex4.mat"), "--epochs", "15", "--quiet", "--json"]
-        )
-        == 0
-    )
+    args = ["--data", str(tmp_path / "ex4.mat"), "--epochs", "15", "--quiet"]
+    assert train_main([*args, "--json", "--seed", "3", "--out", str(tmp_path)]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["dataset"] == "ex4" and summary["test_accuracy"] > 0.85
+    # bpnet-predict scores the same held-out part of the same file
+    from bpnet.predict_cli import predict_main
+
+    assert predict_main([str(tmp_path / "model.npz"), "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert scored["data"] == "ex4.mat:test" and scored["seed"] == 3
+    assert scored["accuracy"] == pytest.approx(summary["test_accuracy"])
 
 
 def test_iterations_round_up_to_epochs(capsys):
@@ -182,6 +201,11 @@ def test_resume_continues_a_run(tmp_path, capsys):
         (["--optimizer", "rmsprop"], "argument --optimizer: invalid choice"),
         (["--epochs", "ten"], "argument --epochs: invalid int value"),
         (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (
+            ["--seed", "-1"],
+            "argument --seed: expected a non-negative integer, got '-1'",
+        ),
+        (["--seed", "x"], "argument --seed: expected a non-negative integer, got 'x'"),
     ],
 )
 def test_usage_mistakes_are_one_line(args, match, capsys):
@@ -231,3 +255,129 @@ def test_sigkill_then_resume_from_the_command_line(tmp_path):
     )
     assert code == 0
     assert bpnet.io.load_checkpoint(ck)[2]["epoch"] == done + 2
+
+
+def _train(*args):
+    return train_main([*map(str, args), "--quiet"])
+
+
+MOMENTUM_RUN = (
+    "--optimizer momentum --lr 0.05 --batch-size 64 --schedule step "
+    "--hidden 32 --seed 2"
+).split()
+
+
+def test_resume_takes_the_run_from_the_checkpoint(tmp_path):
+    """Only --resume and --epochs: the model, optimizer, learning rate, batch
+    size, schedule and seed come from the checkpoint, and the resumed run ends
+    where an unbroken one does."""
+    straight, broken = tmp_path / "straight", tmp_path / "broken"
+    assert _train(*MOMENTUM_RUN, "--epochs", 4, "--out", straight) == 0
+    assert _train(*MOMENTUM_RUN, "--epochs", 2, "--out", broken) == 0
+    ck = broken / "checkpoint.npz"
+    assert _train("--resume", ck, "--epochs", 4, "--out", broken) == 0
+    assert bpnet.io.load_checkpoint(ck)[2]["epoch"] == 4
+    a, b = bpnet.load(straight / "model.npz"), bpnet.load(broken / "model.npz")
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(p, q)
+    ha = json.loads((straight / "history.json").read_text())
+    hb = json.loads((broken / "history.json").read_text())
+    assert ha["summary"]["test_accuracy"] == hb["summary"]["test_accuracy"]
+    assert ha["loss"] == hb["loss"] and ha["lr"] == hb["lr"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ck")
+    assert _train(*MOMENTUM_RUN, "--epochs", 3, "--out", out) == 0
+    return out / "checkpoint.npz"
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (
+            ["--batch-size", "32"],
+            "--batch-size: the checkpoint .* was trained with "
+            "--batch-size 64, got 32; leave --batch-size out",
+        ),
+        (
+            ["--optimizer", "adam"],
+            "--optimizer: .* with --optimizer momentum, got adam",
+        ),
+        (["--lr", "0.003"], "--lr: .* with --lr 0.05, got 0.003"),
+        (["--schedule", "none"], "--schedule: .* with --schedule step, got none"),
+        (["--hidden", "128"], "--hidden: .* with --hidden 32, got 128"),
+        (["--seed", "0"], "--seed: .* with --seed 2, got 0"),
+        (["--dataset", "mnist"], "--dataset: .* with --dataset digits, got mnist"),
+        (["--init", "he"], "--init: picks the initial weights"),
+        (["--epochs", "2"], "--epochs: the checkpoint .* already has 3 epochs"),
+        ([], "--resume: the run in .* is complete \\(3 of 3 epochs\\)"),
+    ],
+)
+def test_resume_refuses_flags_that_disagree(checkpoint, args, match, capsys):
+    assert train_main(["--resume", str(checkpoint), *args]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and re.search(match, err[0]), err
+    assert captured.out == ""
+
+
+def test_resume_accepts_flags_that_agree(checkpoint, tmp_path, capsys):
+    import shutil
+
+    ck = shutil.copy(checkpoint, tmp_path / "checkpoint.npz")
+    args = ["--resume", str(ck), "--epochs", "4", "--batch-size", "64"]
+    assert train_main([*args, "--lr", "0.05", "--json", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["epochs"] == 4
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        *(
+            (
+                ["--optimizer", opt, flag, value],
+                f"{flag}: has no effect with --optimizer {opt}",
+            )
+            for opt, flag, value in [
+                ("cg", "--dropout", "0.2"),
+                ("tnc", "--early-stopping", None),
+                ("lbfgs", "--iterations", "100"),
+                ("cg", "--schedule", "cosine"),
+                ("cg", "--batch-size", "64"),
+                ("cg", "--validation-fraction", "0.1"),
+                ("cg", "--lr", "0.5"),
+                ("cg", "--weight-decay", "0.01"),
+            ]
+        ),
+        (
+            ["--optimizer", "sgd", "--weight-decay", "0.01"],
+            "--weight-decay: is Adam's decoupled weight decay, but --optimizer is sgd",
+        ),
+        (["--patience", "3"], "--patience: counts epochs for --early-stopping"),
+        (
+            ["--dataset", "mnist", "--test-size", "0.3"],
+            "--test-size: mnist comes with its own test split",
+        ),
+    ],
+)
+def test_flags_the_run_would_ignore_are_errors(args, match, capsys):
+    assert train_main([a for a in args if a is not None]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0], err
+
+
+def test_a_missing_extra_is_one_line():
+    code = (
+        "import sys; sys.modules['sklearn'] = None\n"
+        "from bpnet.cli import train_main; sys.exit(train_main(['--epochs', '1']))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (
+        "bpnet-train: error: scikit-learn is not installed; install it with: "
+        "pip install 'bpnet-arrayapi[train]'"
+    )

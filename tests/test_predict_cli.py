@@ -106,6 +106,7 @@ def test_an_estimator_file(tmp_path, capsys):
         (["/nonexistent/model.npz"], "No model file"),
         (["MODEL", "--data", "x.csv"], "--data: expected a .npy or .mat"),
         (["MODEL", "--labels", "y.npy"], "--labels: goes with --data"),
+        (["MODEL", "--test-size", "1.5"], "--test-size: expected a fraction in (0, 1)"),
         (["MODEL", "--device", "tpu"], "device: expected one of"),
     ],
 )
@@ -120,3 +121,141 @@ def test_a_file_that_is_not_a_model(tmp_path, capsys):
     (tmp_path / "junk.npz").write_bytes(b"\x00" * 100)
     assert predict_main([str(tmp_path / "junk.npz")]) == 2
     assert "not a bpnet model file" in capsys.readouterr().err
+
+
+def test_the_split_recorded_by_bpnet_train_is_the_default(tmp_path, capsys):
+    """A model trained on seed 1's split is scored on seed 1's test samples,
+    not on seed 0's (most of which it was trained on)."""
+    out = tmp_path / "s1"
+    args = ["--seed", "1", "--epochs", "3", "--quiet", "--out", str(out)]
+    assert train_main(args) == 0
+    model = out / "model.npz"
+    capsys.readouterr()
+    assert predict_main([str(model), "--json"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    ds = load_digits(seed=1)
+    net = bpnet.load(model)
+    assert summary["accuracy"] == pytest.approx(net.evaluate(ds.X_test, ds.y_test)[1])
+    assert summary["seed"] == 1 and summary["test_size"] == 0.2
+    assert summary["data"] == "digits:test" and captured.err == ""
+    # an explicit flag wins, with a warning that says what it costs
+    assert predict_main([str(model), "--seed", "0", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.strip().splitlines()[-1])["seed"] == 0
+    assert "trained on the digits split with seed 1 and test size 0.2; --seed 0 " in (
+        " ".join(captured.err.split())
+    )
+
+
+def test_a_file_without_a_record_says_which_split_it_uses(trained, tmp_path, capsys):
+    net = bpnet.load(trained)
+    bpnet.save(net, tmp_path / "plain.npz")
+    assert predict_main([str(tmp_path / "plain.npz")]) == 0
+    err = capsys.readouterr().err
+    assert "does not record the split it was trained on; using seed 0" in err
+
+
+def test_a_fashion_mnist_model_defaults_to_fashion_mnist(fashion_dir, tmp_path, capsys):
+    out = tmp_path / "fm"
+    args = ["--dataset", "fashion-mnist", "--data-dir", str(fashion_dir), "--hidden"]
+    args += ["--epochs", "1", "--batch-size", "1000", "--quiet", "--out", str(out)]
+    assert train_main(args) == 0
+    capsys.readouterr()
+    assert predict_main([str(out / "model.npz"), "--json"]) == 0
+    summary = _last_json(capsys)
+    assert summary["data"] == "fashion-mnist:test" and summary["n"] == 10000
+    assert summary["accuracy"] > 0.6 and summary["predictions"][0] in (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    )
+    assert predict_main([str(out / "model.npz"), "--seed", "3"]) == 2
+    assert "--seed: fashion-mnist comes with its own test split" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_labels_that_are_not_the_models_classes(tmp_path, capsys):
+    """String-labelled estimator against the digits' integer labels: an error
+    naming the flag, not accuracy 0.0000."""
+    ds = load_digits()
+    clf = bpnet.MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    clf.fit(ds.X_train, np.array(list("abcdefghij"))[ds.y_train])
+    clf.save(tmp_path / "clf.npz")
+    assert predict_main([str(tmp_path / "clf.npz")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("bpnet-predict: error: --dataset: 360 of the 360 labels")
+    assert "are not classes of the model (e.g. 7); its classes are ['a'," in err
+
+
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        (
+            np.full(7, 2.5),
+            "--labels: expected class indices 0..9 or the model's "
+            "class names ['0', '1',",
+        ),
+        (np.full(7, 2.5), "got non-integer values (e.g. np.float64(2.5))"),
+        (np.array(["x"] * 7), "got 7 labels that are neither (e.g. 'x')"),
+        (np.arange(7) + 5, "(the model has 10 outputs), got values 5..11"),
+        (np.arange(5), "--labels: 5 labels for 7 samples"),
+    ],
+)
+def test_bad_labels_for_a_network(trained, tmp_path, labels, match, capsys):
+    ds = load_digits()
+    np.save(tmp_path / "X.npy", ds.X_test[:7])
+    np.save(tmp_path / "y.npy", labels)
+    args = [str(trained), "--data", str(tmp_path / "X.npy")]
+    assert predict_main([*args, "--labels", str(tmp_path / "y.npy")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0], err
+
+
+def test_labels_as_class_names_and_whole_floats(trained, tmp_path, capsys):
+    ds = load_digits()
+    np.save(tmp_path / "X.npy", ds.X_test)
+    args = [str(trained), "--data", str(tmp_path / "X.npy"), "--json"]
+    accuracies = []
+    for labels in (ds.y_test, ds.y_test.astype(str), ds.y_test.astype(float)):
+        np.save(tmp_path / "y.npy", labels)
+        assert predict_main([*args, "--labels", str(tmp_path / "y.npy")]) == 0
+        accuracies.append(_last_json(capsys)["accuracy"])
+    assert accuracies[0] > 0.9 and accuracies == [accuracies[0]] * 3
+
+
+def test_a_missing_extra_is_one_line(trained):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['sklearn'] = None\n"
+        "from bpnet.predict_cli import predict_main\n"
+        f"sys.exit(predict_main([{str(trained)!r}]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "bpnet-predict: error: scikit-learn is not installed; install it with: "
+        "pip install 'bpnet-arrayapi[train]'"
+    )
+
+
+def test_a_negative_seed_is_a_usage_error(trained, capsys):
+    with pytest.raises(SystemExit) as info:
+        predict_main([str(trained), "--seed", "-2"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "argument --seed: expected a non-negative integer, got '-2'" in err[0]

@@ -1,0 +1,239 @@
+"""What ``bpnet-train``'s flags mean together: which ones the user gave, which
+ones the chosen optimizer uses, what data a run trains on, and what a
+checkpoint fixes when a run is resumed."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+FULL_BATCH = {"cg": "CG", "tnc": "TNC", "lbfgs": "L-BFGS-B", "l-bfgs-b": "L-BFGS-B"}
+
+# Flags that only the minibatch loop reads; cg/tnc/lbfgs would ignore them.
+MINIBATCH_ONLY = (
+    "lr",
+    "iterations",
+    "batch_size",
+    "weight_decay",
+    "schedule",
+    "dropout",
+    "validation_fraction",
+    "early_stopping",
+    "patience",
+)
+
+_ACTIVATIONS = {
+    "ReLU": "relu",
+    "LeakyReLU": "leaky_relu",
+    "Sigmoid": "sigmoid",
+    "Tanh": "tanh",
+}
+_LOSSES = {"SoftmaxCrossEntropy": "softmax", "SigmoidCrossEntropy": "sigmoid"}
+_SCHEDULES = {None: "none", "CosineDecay": "cosine", "StepDecay": "step"}
+
+
+def flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def explicit_flags(make_parser: Any, argv: Any) -> frozenset[str]:
+    """The destinations of the flags given in ``argv``: ``--batch-size 32``
+    is given, a default of 32 is not (``make_parser()`` builds the parser)."""
+    dests = vars(make_parser().parse_args(argv))
+    parser, unset = make_parser(), object()  # not a str: argparse leaves it be
+    parser.set_defaults(**dict.fromkeys(dests, unset))
+    given = vars(parser.parse_args(argv))
+    return frozenset(k for k, v in given.items() if v is not unset)
+
+
+def check_flags_apply(args: argparse.Namespace, explicit: frozenset[str]) -> None:
+    """Refuse a flag the run would silently ignore."""
+    defaults = vars(_defaults())
+    given = {k for k in explicit if getattr(args, k) != defaults.get(k)}
+    if args.optimizer in FULL_BATCH:
+        for key in MINIBATCH_ONLY:
+            if key in given:
+                raise ValueError(
+                    f"{flag(key)}: has no effect with --optimizer {args.optimizer}, "
+                    f"which runs scipy's {FULL_BATCH[args.optimizer]} on the whole "
+                    f"training set; leave {flag(key)} out, or pick a minibatch "
+                    "optimizer (sgd, momentum, nesterov, adam)"
+                )
+    elif "weight_decay" in given and args.optimizer != "adam":
+        raise ValueError(
+            f"--weight-decay: is Adam's decoupled weight decay, but --optimizer is "
+            f"{args.optimizer}; use --l2 for a weight penalty, or --optimizer adam"
+        )
+    if "patience" in given and not args.early_stopping:
+        raise ValueError(
+            f"--patience: counts epochs for --early-stopping, which is off; got "
+            f"--patience {args.patience} alone"
+        )
+    if "test_size" in given and not args.data and args.dataset != "digits":
+        raise ValueError(
+            f"--test-size: {args.dataset} comes with its own test split; got "
+            f"--test-size {args.test_size}"
+        )
+
+
+def _defaults() -> argparse.Namespace:
+    from bpnet._train_parser import build_parser
+
+    return build_parser().parse_args([])
+
+
+def data_record(args: argparse.Namespace) -> dict[str, Any]:
+    """What defines the run's train/test split, for the model file's metadata
+    (``bpnet-predict`` rebuilds the same test split from it)."""
+    if args.data:
+        return {
+            "dataset": "mat",
+            "file": str(Path(args.data).resolve()),
+            "seed": args.seed,
+            "test_size": args.test_size,
+        }
+    if args.dataset == "digits":
+        return {"dataset": "digits", "seed": args.seed, "test_size": args.test_size}
+    data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
+    return {"dataset": args.dataset, "data_dir": data_dir}
+
+
+def _saved_settings(meta: dict, path: str) -> dict[str, Any]:
+    """The flag values the checkpoint's run was trained with."""
+    training, config = meta.get("training", {}), meta.get("config", {})
+    if "fit" not in training or "optimizer" not in training:
+        raise ValueError(
+            f"--resume: {path!r} is a model file without training state; expected "
+            "the checkpoint.npz that bpnet-train --out (or fit(checkpoint=...)) writes"
+        )
+    layers = config.get("layers", [])
+    kinds = [layer.get("type") for layer in layers]
+    dense = [layer for layer in layers if layer.get("type") == "Dense"]
+    acts = [_ACTIVATIONS[k] for k in kinds if k in _ACTIVATIONS]
+    rates = [layer["rate"] for layer in layers if layer.get("type") == "Dropout"]
+    opt, fit = training["optimizer"], training["fit"]
+    name = {"SGD": "sgd", "Adam": "adam"}.get(opt["type"])
+    if opt["type"] == "Momentum":
+        name = "nesterov" if opt.get("nesterov") else "momentum"
+    saved: dict[str, Any] = {
+        "hidden": [layer["n_out"] for layer in dense[:-1]],
+        "optimizer": name,
+        "lr": opt["lr"],
+        "schedule": _SCHEDULES.get((opt.get("schedule") or {}).get("type")),
+        "batch_size": fit["batch_size"],
+        "l2": fit["l2"],
+        "validation_fraction": fit["validation_fraction"],
+        "early_stopping": fit["early_stopping"],
+        "patience": fit["patience"],
+        "seed": config.get("seed", 0),
+        "dropout": rates[0] if rates else 0.0,
+    }
+    if acts:
+        saved["activation"] = acts[0]
+    if config.get("loss") in _LOSSES:
+        saved["loss"] = _LOSSES[config["loss"]]
+    if name == "adam":
+        saved["weight_decay"] = opt.get("weight_decay", 0.0)
+    data = meta.get("data")
+    if isinstance(data, dict):
+        if data.get("dataset") == "mat":
+            saved["data"] = data["file"]
+        else:
+            saved["dataset"] = data["dataset"]
+        for key in ("seed", "test_size"):
+            if data.get(key) is not None:
+                saved[key] = data[key]
+        if data.get("data_dir"):
+            saved["data_dir"] = data["data_dir"]
+    return saved
+
+
+def apply_checkpoint(
+    args: argparse.Namespace, explicit: frozenset[str]
+) -> tuple[dict, dict]:
+    """Set ``args`` to the checkpoint's run; a flag given that disagrees with it
+    is an error. Returns the checkpoint's (training, network config)."""
+    from bpnet import io
+
+    path = args.resume
+    if not Path(path).exists():
+        raise FileNotFoundError(f"--resume: no checkpoint at {path}")
+    if "optimizer" in explicit and args.optimizer in FULL_BATCH:
+        raise ValueError(
+            "--resume: applies to minibatch optimizers, not --optimizer "
+            f"{args.optimizer}"
+        )
+    if "init" in explicit:
+        raise ValueError(
+            f"--init: picks the initial weights, and the checkpoint {path!r} already "
+            f"has trained ones; got --init {args.init} with --resume"
+        )
+    _, meta = io.read_model_file(path)
+    saved = _saved_settings(meta, path)
+    if "data" in explicit and "dataset" in saved:
+        raise ValueError(
+            f"--data: the checkpoint {path!r} was trained on {saved['dataset']}, "
+            f"got --data {args.data}"
+        )
+    if "dataset" in explicit and "data" in saved:
+        raise ValueError(
+            f"--dataset: the checkpoint {path!r} was trained on {saved['data']}, "
+            f"got --dataset {args.dataset}"
+        )
+    for key, value in saved.items():
+        given = getattr(args, key)
+        if key in explicit and key != "data_dir" and not _same(key, given, value):
+            raise ValueError(
+                f"{flag(key)}: the checkpoint {path!r} was trained with "
+                f"{flag(key)} {_shown(value)}, got {_shown(given)}; leave "
+                f"{flag(key)} out to go on with the checkpoint's value, or start "
+                "a new run without --resume"
+            )
+        if key not in explicit:
+            setattr(args, key, value)
+    if "dtype" not in explicit:
+        args.dtype = meta.get("dtype", args.dtype)
+    return meta["training"], meta["config"]
+
+
+def _same(key: str, given: Any, saved: Any) -> bool:
+    if key == "data":
+        return Path(given).resolve() == Path(saved).resolve()
+    if isinstance(saved, list):
+        return list(given) == list(saved)
+    if isinstance(saved, float) and isinstance(given, (int, float)):
+        return math.isclose(given, saved, rel_tol=1e-12)
+    return given == saved
+
+
+def _shown(value: Any) -> str:
+    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def resume_epochs(
+    args: argparse.Namespace, explicit: frozenset[str], training: dict, n_train: int
+) -> int:
+    """The total epochs a resumed run trains to; an error when the checkpoint
+    already has them."""
+    done = int(training.get("epoch", 0))
+    if "iterations" in explicit:
+        steps = math.ceil(n_train / args.batch_size)
+        total, asked = math.ceil(args.iterations / steps), "--iterations"
+    elif "epochs" in explicit:
+        total, asked = args.epochs, "--epochs"
+    else:
+        total, asked = int(training["fit"]["epochs"]), None
+    if total > done:
+        return total
+    if asked is None:
+        raise ValueError(
+            f"--resume: the run in {args.resume!r} is complete ({done} of {total} "
+            f"epochs); pass --epochs N with N > {done} to train it further"
+        )
+    raise ValueError(
+        f"{asked}: the checkpoint {args.resume!r} already has {done} epochs, and "
+        f"{asked} {getattr(args, asked[2:])} asks for {total} in all; pass "
+        f"--epochs N with N > {done} to train further"
+    )
