@@ -227,12 +227,15 @@ def _download(url: str, timeout: float = 30.0) -> bytes:
         return resp.read()
 
 
-def fetch(kind: str, directory: Path) -> None:
-    """Download the four IDX files of ``kind`` into ``directory``, checking
-    each one's SHA-256 before it is moved into place."""
+def fetch(kind: str, directory: Path, names: Any = None) -> None:
+    """Download the IDX files of ``kind`` (all four, or those in ``names``)
+    into ``directory``, checking each one's SHA-256 before it is moved into
+    place."""
     source = SOURCES[kind]
     directory.mkdir(parents=True, exist_ok=True)
     for name, digests in source["sha256"].items():
+        if names is not None and name not in names:
+            continue
         target = directory / name
         if target.exists() and sha256sum(target) in digests:
             continue
@@ -261,6 +264,7 @@ def load_mnist(
     data_dir: str | os.PathLike[str] | None = None,
     download: bool = True,
     verify: bool = True,
+    splits: Any = ("train", "test"),
 ) -> Dataset:
     """MNIST or Fashion-MNIST from the four standard ``.gz`` IDX files.
 
@@ -273,41 +277,58 @@ def load_mnist(
         files are downloaded (with SHA-256 checks) when ``download`` is true.
     verify : bool
         Check the files' SHA-256 against the published sums.
+    splits : sequence of {"train", "test"}
+        The splits to read (and download); one left out comes back as empty
+        arrays (0 rows).
     """
     if kind in ("fashion-mnist", "fashion_mnist"):
         kind = "fashion"
     if kind not in SOURCES:
         raise ValueError(f"kind: expected 'mnist' or 'fashion', got {kind!r}")
+    try:
+        wanted = tuple(dict.fromkeys(splits)) if not isinstance(splits, str) else ()
+    except TypeError:
+        wanted = ()
+    if not wanted or not set(wanted) <= {"train", "test"}:
+        raise ValueError(
+            "splits: expected a non-empty sequence of 'train' and 'test', "
+            f"got {splits!r}"
+        )
+    splits = wanted
+    files = {k: n for k, n in IDX_FILES.items() if k.split("_")[0] in splits}
     directory = Path(data_dir) if data_dir is not None else default_cache_dir(kind)
     if data_dir is not None and not directory.is_dir():
         raise DataError(f"data_dir: {directory} is not a folder")
-    missing = [n for n in IDX_FILES.values() if not (directory / n).exists()]
+    missing = [n for n in files.values() if not (directory / n).exists()]
     if missing:
         if not download or data_dir is not None:
             raise DataError(
                 f"{kind}: missing {', '.join(missing)} in {directory}; download the "
                 f"four IDX .gz files there (or pass --data-dir DIR)"
             )
-        fetch(kind, directory)
+        fetch(kind, directory, files.values())
     sums = SOURCES[kind]["sha256"]
     if verify:
-        for name in IDX_FILES.values():
+        for name in files.values():
             got = sha256sum(directory / name)
             if got not in sums[name]:
                 raise DataError(
                     f"{directory / name}: SHA-256 {got} does not match the published "
                     f"{sums[name][0]}; the file is damaged or not {kind}'s"
                 )
-    arrays = {k: read_idx(directory / n) for k, n in IDX_FILES.items()}
-    for split in ("train", "test"):
+    arrays = {k: read_idx(directory / n) for k, n in files.items()}
+    for split in splits:
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise DataError(
                 f"{directory}: {split} images {images.shape} and labels {labels.shape} "
                 "do not match"
             )
-    shape = arrays["train_images"].shape[1:]
+    shape = arrays[f"{splits[0]}_images"].shape[1:]
     flat = int(np.prod(shape))
+    for split in {"train", "test"} - set(splits):  # not asked for: no rows
+        arrays[f"{split}_images"] = np.zeros((0, *shape), dtype=np.uint8)
+        arrays[f"{split}_labels"] = np.zeros((0,), dtype=np.uint8)
 
     def scale(a: np.ndarray) -> np.ndarray:
         return a.reshape(len(a), flat).astype(np.float32) / np.float32(255.0)

@@ -172,7 +172,9 @@ def _load_inputs(
             saved = record.get("data_dir")
             data_dir = saved if saved and Path(saved).is_dir() else None
         ds = data.load_mnist(
-            "fashion" if name == "fashion-mnist" else "mnist", data_dir=data_dir
+            "fashion" if name == "fashion-mnist" else "mnist",
+            data_dir=data_dir,
+            splits=(args.split,),  # the other split's files are never needed
         )
     X, y = (ds.X_train, ds.y_train) if args.split == "train" else (ds.X_test, ds.y_test)
     return X, y, f"{name}:{args.split}", "--dataset", split

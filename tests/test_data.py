@@ -138,6 +138,30 @@ def test_download_checks_sha256_and_writes_atomically(tmp_path, monkeypatch):
     assert not (tmp_path / "cache2" / "mnist" / "t10k-labels-idx1-ubyte.gz").exists()
 
 
+def test_load_mnist_reads_and_fetches_only_the_splits_asked_for(tmp_path, monkeypatch):
+    real = _fake_mnist(tmp_path / "src")
+    files = {p.name: p.read_bytes() for p in real.iterdir()}
+    sums = {name: (hashlib.sha256(b).hexdigest(),) for name, b in files.items()}
+    monkeypatch.setitem(data.SOURCES, "mnist", {"mirrors": ("m/",), "sha256": sums})
+    monkeypatch.setenv("BPNET_DATA_DIR", str(tmp_path / "cache"))
+    served = []
+
+    def fake_download(url, timeout=30.0):
+        served.append(url.removeprefix("m/"))
+        return files[url.removeprefix("m/")]
+
+    monkeypatch.setattr(data, "_download", fake_download)
+    ds = data.load_mnist("mnist", splits=("test",))
+    assert sorted(served) == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    assert ds.X_train.shape == (0, 784) and ds.y_train.shape == (0,)
+    full = data.load_mnist("mnist")  # the training files come when asked for
+    np.testing.assert_array_equal(ds.X_test, full.X_test)
+    assert len(served) == 4 and full.X_train.shape[0] > 0
+    for bad in ("test", (), ("valid",), 3):
+        with pytest.raises(ValueError, match="splits: expected a non-empty sequence"):
+            data.load_mnist("mnist", splits=bad)
+
+
 def test_real_fashion_mnist(fashion_dir):
     ds = data.load_mnist("fashion", data_dir=fashion_dir)
     assert ds.X_train.shape == (60000, 784) and ds.X_test.shape == (10000, 784)
