@@ -108,6 +108,7 @@ def check_params(est: Any) -> None:
     _positive(est.learning_rate_init, "learning_rate_init")
     _nonnegative(est.power_t, "power_t")
     _integer(est.max_iter, "max_iter")
+    _integer(est.max_fun, "max_fun")
     _nonnegative(est.tol, "tol")
     if est.n_iter_no_change != math.inf:
         _integer(est.n_iter_no_change, "n_iter_no_change")

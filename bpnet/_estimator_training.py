@@ -178,6 +178,7 @@ def fit_full_batch(est: Any, X: np.ndarray, Y: np.ndarray) -> None:
         l2=float(est.alpha),
         method=FULL_BATCH_SOLVERS[est.solver],
         maxiter=int(est.max_iter),
+        maxfun=int(est.max_fun) if est.solver == "lbfgs" else None,
         tol=float(est.tol),
         callback=report,
     )
@@ -187,6 +188,17 @@ def fit_full_batch(est: Any, X: np.ndarray, Y: np.ndarray) -> None:
     if not result.success and est.n_iter_ >= est.max_iter:
         warnings.warn(
             f"{est.solver}: maximum iterations ({est.max_iter}) reached and the "
+            "optimization hasn't converged yet.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+    elif (
+        not result.success
+        and est.solver == "lbfgs"
+        and int(getattr(result, "nfev", 0)) >= est.max_fun
+    ):
+        warnings.warn(
+            f"lbfgs: maximum function evaluations ({est.max_fun}) reached and the "
             "optimization hasn't converged yet.",
             ConvergenceWarning,
             stacklevel=4,

@@ -78,6 +78,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         Exponent of the ``invscaling`` schedule.
     max_iter : int, default=200
         Epochs (minibatch solvers) or iterations (full-batch solvers).
+    max_fun : int, default=15000
+        Loss-and-gradient evaluations at most, for ``lbfgs`` only.
     shuffle : bool, default=True
         Reshuffle the rows every epoch.
     random_state : int, RandomState instance or None, default=None
@@ -166,6 +168,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         learning_rate_init: float = 1e-3,
         power_t: float = 0.5,
         max_iter: int = 200,
+        max_fun: int = 15000,
         shuffle: bool = True,
         random_state: Any = None,
         tol: float = 1e-4,
@@ -191,6 +194,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.learning_rate_init = learning_rate_init
         self.power_t = power_t
         self.max_iter = max_iter
+        self.max_fun = max_fun
         self.shuffle = shuffle
         self.random_state = random_state
         self.tol = tol

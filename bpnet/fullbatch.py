@@ -30,6 +30,7 @@ def minimize(
     l2: float = 0.0,
     method: str = "CG",
     maxiter: int = 400,
+    maxfun: int | None = None,
     tol: float | None = None,
     callback: Callable[[int, float], Any] | None = None,
     verbose: bool = False,
@@ -49,6 +50,9 @@ def minimize(
     method : {"CG", "TNC", "L-BFGS-B"} (also "lbfgs")
     maxiter : int
         Iterations (ex4 uses 50 to 400).
+    maxfun : int, optional
+        Loss-and-gradient evaluations at most (L-BFGS-B and TNC; TNC's
+        default is 100 per allowed iteration).
     callback : callable ``cb(iteration, loss)``, optional
 
     Returns
@@ -66,6 +70,13 @@ def minimize(
         )
     method = METHODS[key]
     maxiter = check.check_int(maxiter, "maxiter")
+    if maxfun is not None:
+        maxfun = check.check_int(maxfun, "maxfun")
+        if method == "CG":
+            raise ValueError(
+                "maxfun: scipy's CG has no limit on evaluations, only maxiter; "
+                f"got maxfun={maxfun} with method='CG'"
+            )
     l2 = check.check_nonnegative(l2, "l2")
     loss = net.loss if loss is None else get_loss(loss)
     be = net.backend
@@ -95,6 +106,8 @@ def minimize(
         options: dict[str, Any] = {"maxiter": maxiter}
         if method == "TNC":
             options = {"maxfun": 100 * maxiter}
+        if maxfun is not None:
+            options["maxfun"] = maxfun
         t0 = time.perf_counter()
         try:
             result = optimize.minimize(

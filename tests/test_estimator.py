@@ -342,6 +342,7 @@ def test_sgd_with_momentum_learns_digits(digits):
         ("shuffle", "yes"),
         ("dtype", "float16"),
         ("learning_rate", "optimal"),
+        ("max_fun", 0),
         ("power_t", -0.5),
         ("warm_start", "yes"),
     ],
@@ -415,6 +416,25 @@ def test_warm_start_continues_from_the_previous_fit(digits, solver):
     assert any(not np.array_equal(a, b) for a, b in zip(before, warm.coefs_))
     cold.fit(X_train, y_train)  # without warm_start: the same fresh start
     assert cold.loss_curve_[0] == pytest.approx(first_loss, rel=1e-6)
+
+
+def test_max_fun_caps_lbfgs_evaluations_with_a_convergence_warning(digits):
+    X_train, _, y_train, _ = digits
+    clf = MLPClassifier((16,), solver="lbfgs", max_fun=7, random_state=0)
+    with pytest.warns(ConvergenceWarning, match=r"maximum function evaluations \(7\)"):
+        clf.fit(X_train, y_train)
+    assert clf.n_iter_ < 7  # each iteration takes at least one evaluation
+    theirs = SkMLPClassifier((16,), solver="lbfgs", max_fun=7, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        theirs.fit(X_train, y_train)
+
+
+def test_minimize_refuses_maxfun_for_cg():
+    from bpnet import Dense, minimize
+
+    net = Sequential([Dense(2, 2)], dtype="float64")
+    with pytest.raises(ValueError, match="maxfun: scipy's CG has no limit"):
+        minimize(net, np.ones((4, 2)), np.array([0, 1, 0, 1]), method="CG", maxfun=5)
 
 
 def test_warm_start_refuses_other_classes(digits):
