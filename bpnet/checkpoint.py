@@ -73,11 +73,19 @@ def save_checkpoint(
     epoch: int,
     fit_config: dict,
     metadata: dict | None = None,
+    early: dict | None = None,
 ) -> None:
     """Write everything ``restore`` needs after ``epoch`` epochs (atomic);
-    ``metadata`` adds JSON-ready keys to the file's metadata."""
+    ``metadata`` adds JSON-ready keys to the file's metadata. ``early`` is
+    early stopping's state: ``best_loss``, ``best_epoch``, ``wait``,
+    ``stopped`` and the best epoch's weights (``weights``, or None)."""
     scalars, state = opt.state_dict()
     arrays = {f"opt/{k}/{i}": a for k, v in state.items() for i, a in enumerate(v)}
+    early_meta = None
+    if early is not None:
+        early_meta = {k: v for k, v in early.items() if k != "weights"}
+        for i, w in enumerate(early.get("weights") or []):
+            arrays[f"best/{i}"] = w
     io.save(
         net,
         path,
@@ -90,6 +98,7 @@ def save_checkpoint(
             "device_rng": net.device_rng.get_state(),
             "history": history.to_dict(),
             "fit": fit_config,
+            "early_stopping": early_meta,
         },
         **(metadata or {}),
     )
@@ -98,6 +107,15 @@ def save_checkpoint(
 def restore(path: str | os.PathLike[str], net: Any, opt: Optimizer) -> tuple[dict, int]:
     """Load a checkpoint's state into ``net`` and ``opt``; return
     (history dict, epochs completed)."""
+    history, done, _ = restore_run(path, net, opt)
+    return history, done
+
+
+def restore_run(
+    path: str | os.PathLike[str], net: Any, opt: Optimizer
+) -> tuple[dict, int, dict | None]:
+    """``restore``, plus early stopping's state as ``save_checkpoint`` took
+    it (best weights on the network's device), or None."""
     saved, arrays, training = io.load_checkpoint(
         path, device=net.backend, dtype=net.dtype_name
     )
@@ -107,17 +125,26 @@ def restore(path: str | os.PathLike[str], net: Any, opt: Optimizer) -> tuple[dic
             f"parameter shapes {saved.shapes}, this one has {net.shapes}"
         )
     net.set_parameters(saved.parameters())
+
+    def numbered(prefix: str) -> list[str]:
+        keys = [k for k in arrays if k.startswith(prefix)]
+        return sorted(
+            keys, key=lambda k: (k.rsplit("/", 1)[0], int(k.rsplit("/", 1)[1]))
+        )
+
     state: dict[str, list] = {}
-    for key in sorted(
-        arrays, key=lambda k: (k.rsplit("/", 1)[0], int(k.rsplit("/", 1)[1]))
-    ):
+    for key in numbered("opt/"):
         _, name, _ = key.split("/")
         state.setdefault(name, []).append(net.backend.asarray(arrays[key], net.dtype))
     opt.load_state_dict(training.get("optimizer_scalars", {}), state)
     if training.get("host_rng") is not None:
         net.host_rng.set_state(training["host_rng"])
     net.device_rng.set_state(training.get("device_rng"))
-    return training.get("history", {}), int(training.get("epoch", 0))
+    early = training.get("early_stopping")
+    if early is not None:
+        best = [net.backend.asarray(arrays[k], net.dtype) for k in numbered("best/")]
+        early = {**early, "weights": best or None}
+    return training.get("history", {}), int(training.get("epoch", 0)), early
 
 
 def resume(

@@ -210,12 +210,26 @@ def fit(
             )
         if resume and checkpoint is None:
             raise ValueError("resume: needs checkpoint=PATH to resume from")
+        best = (math.inf, None, None)  # val_loss, epoch, weights
+        wait = 0
         if resume and _exists(checkpoint):
-            from bpnet.checkpoint import restore
+            from bpnet.checkpoint import restore_run
 
-            records, done = restore(checkpoint, net, opt)
+            records, done, early = restore_run(checkpoint, net, opt)
             history = History(records)
             start_epoch, epochs = done, max(0, epochs - done)
+            if early_stopping and early is not None:
+                weights = early["weights"]
+                best_loss = early["best_loss"]
+                best = (
+                    math.inf if best_loss is None else float(best_loss),
+                    early["best_epoch"],
+                    weights,
+                )
+                wait = int(early["wait"])
+                if early["stopped"]:  # that run had ended: nothing more to train
+                    history.stopped_early = True
+                    epochs = 0
         fit_config = {
             "epochs": start_epoch + epochs,
             "batch_size": batch_size,
@@ -238,9 +252,7 @@ def fit(
         use_graph = _want_graph(cuda_graph, net, log_every)
         replay = None
         bar = _progress(progress, epochs * steps)
-        best = (math.inf, None, None)  # val_loss, epoch, weights
         last_good = _copy(net.parameters())
-        wait = 0
         try:
             with _DeferInterrupt() as interrupt, be.errstate():
 
@@ -289,6 +301,14 @@ def fit(
                     logs["seconds"] = time.perf_counter() - t0
                     history.append(logs)
                     last_good = _copy(net.parameters())
+                    if early_stopping:  # before the checkpoint, which keeps it
+                        vl = logs["val_loss"]
+                        if vl < best[0] - min_delta:
+                            best, wait = (vl, epoch, last_good), 0
+                        else:
+                            wait += 1
+                            if wait >= patience:
+                                history.stopped_early = True
                     if checkpoint is not None:
                         from bpnet.checkpoint import save_checkpoint
 
@@ -300,22 +320,26 @@ def fit(
                             epoch + 1,
                             fit_config,
                             metadata=checkpoint_metadata,
+                            early=(
+                                {
+                                    "best_loss": (
+                                        best[0] if math.isfinite(best[0]) else None
+                                    ),
+                                    "best_epoch": best[1],
+                                    "wait": wait,
+                                    "stopped": history.stopped_early,
+                                    "weights": best[2],
+                                }
+                                if early_stopping
+                                else None
+                            ),
                         )
                     if verbose:
                         print_fn(_epoch_line(logs, start_epoch + epochs))
                     if bar is not None:
                         bar.set_postfix(loss=f"{train_loss:.4f}")
                     stop = _call_callbacks(callbacks, epoch, logs, net)
-                    if early_stopping:
-                        vl = logs["val_loss"]
-                        if vl < best[0] - min_delta:
-                            best, wait = (vl, epoch, last_good), 0
-                        else:
-                            wait += 1
-                            if wait >= patience:
-                                history.stopped_early = True
-                                stop = True
-                    if stop:
+                    if stop or (early_stopping and history.stopped_early):
                         break
         except Exception as exc:
             if be.is_out_of_memory(exc):

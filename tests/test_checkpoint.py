@@ -119,3 +119,49 @@ def test_sigkill_while_writing_leaves_the_previous_checkpoint(tmp_path):
 
 def _net_plain():
     return bpnet.Sequential([bpnet.Dense(6, 16), bpnet.ReLU(), bpnet.Dense(16, 3)])
+
+
+def _noisy(seed=0):
+    # pure noise: the validation loss soon rises, so early stopping fires
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(120, 6)).astype(np.float32), rng.integers(0, 3, 120)
+
+
+ES = dict(batch_size=16, validation_fraction=0.25, early_stopping=True, patience=3)
+
+
+def _es_net():
+    return bpnet.Sequential(
+        [bpnet.Dense(6, 64), bpnet.ReLU(), bpnet.Dense(64, 3)], seed=1
+    )
+
+
+@pytest.mark.parametrize("stop_after", [1, 2, 3, 4])
+def test_resume_with_early_stopping_equals_an_unbroken_run(tmp_path, stop_after):
+    X, y = _noisy()
+    full = _es_net()
+    h_full = full.fit(X, y, epochs=40, optimizer=bpnet.Adam(0.05), **ES)
+    assert h_full.stopped_early and len(h_full) < 40
+    assert stop_after < len(h_full)  # interrupted before the stop, mid-patience
+
+    ck = tmp_path / "ck.npz"
+    _es_net().fit(
+        X, y, epochs=stop_after, optimizer=bpnet.Adam(0.05), checkpoint=ck, **ES
+    )
+    net, h = bpnet.resume(ck, X, y, epochs=40)
+    assert h.stopped_early and len(h) == len(h_full) and h.loss == h_full.loss
+    assert h.best_epoch == h_full.best_epoch
+    for a, b in zip(full.parameters(), net.parameters()):
+        np.testing.assert_array_equal(a, b)  # the best epoch's weights, both
+
+
+def test_resuming_a_run_that_stopped_early_trains_nothing_more(tmp_path):
+    X, y = _noisy()
+    ck = tmp_path / "ck.npz"
+    done = _es_net()
+    h_done = done.fit(X, y, epochs=40, optimizer=bpnet.Adam(0.05), checkpoint=ck, **ES)
+    assert h_done.stopped_early
+    net, h = bpnet.resume(ck, X, y, epochs=60)
+    assert len(h) == len(h_done) and h.stopped_early
+    for a, b in zip(done.parameters(), net.parameters()):
+        np.testing.assert_array_equal(a, b)  # the best weights, restored
