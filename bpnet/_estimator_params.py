@@ -135,7 +135,13 @@ def check_params(est: Any) -> None:
             f"device: expected a name such as 'cpu', 'cuda' or 'torch', got "
             f"{est.device!r}"
         )
-    check_random_state(est.random_state)  # ValueError for anything unusable
+    try:
+        check_random_state(est.random_state)
+    except ValueError as exc:  # e.g. a negative seed, in NumPy's words
+        raise ValueError(
+            "random_state: expected None, an integer in [0, 2**32 - 1] or a "
+            f"numpy RandomState, got {est.random_state!r} ({exc})"
+        ) from None
 
 
 def seed_from(random_state: Any) -> int | None:

@@ -50,8 +50,18 @@ def explicit_flags(make_parser: Any, argv: Any) -> frozenset[str]:
 
 def check_flags_apply(args: argparse.Namespace, explicit: frozenset[str]) -> None:
     """Refuse a flag the run would silently ignore."""
-    defaults = vars(_defaults())
-    given = {k for k in explicit if getattr(args, k) != defaults.get(k)}
+    given = explicit  # a flag typed at its default value is still ignored
+    if "iterations" in given and "epochs" in given:
+        raise ValueError(
+            f"--epochs: --iterations {args.iterations} sets the run's length; got "
+            f"--epochs {args.epochs} too; give one of them"
+        )
+    if "data_dir" in given and (args.data or args.dataset == "digits"):
+        source = f"--data {args.data}" if args.data else "the bundled digits"
+        raise ValueError(
+            f"--data-dir: is where (Fashion-)MNIST's IDX files are; {source} "
+            f"needs none; got --data-dir {args.data_dir}"
+        )
     if args.optimizer in FULL_BATCH:
         for key in MINIBATCH_ONLY:
             if key in given:
@@ -76,12 +86,6 @@ def check_flags_apply(args: argparse.Namespace, explicit: frozenset[str]) -> Non
             f"--test-size: {args.dataset} comes with its own test split; got "
             f"--test-size {args.test_size}"
         )
-
-
-def _defaults() -> argparse.Namespace:
-    from bpnet._train_parser import build_parser
-
-    return build_parser().parse_args([])
 
 
 def data_record(args: argparse.Namespace) -> dict[str, Any]:
@@ -193,8 +197,16 @@ def apply_checkpoint(
             )
         if key not in explicit:
             setattr(args, key, value)
-    if "dtype" not in explicit:
-        args.dtype = meta.get("dtype", args.dtype)
+    saved_dtype = meta.get("dtype", args.dtype)
+    if "dtype" in explicit and args.dtype != saved_dtype:
+        raise ValueError(
+            f"--dtype: the checkpoint {path!r} was trained in {saved_dtype}, got "
+            f"--dtype {args.dtype}; leave --dtype out to go on in {saved_dtype}, or "
+            "start a new run without --resume"
+        )
+    args.dtype = saved_dtype
+    if "out" not in explicit:  # the run's folder: its model and plots move on too
+        args.out = str(Path(path).parent)
     return meta["training"], meta["config"]
 
 
@@ -225,6 +237,14 @@ def resume_epochs(
         total, asked = args.epochs, "--epochs"
     else:
         total, asked = int(training["fit"]["epochs"]), None
+    schedule = (training.get("optimizer") or {}).get("schedule") or {}
+    if schedule.get("type") == "CosineDecay" and total > int(schedule["epochs"]):
+        raise ValueError(
+            f"{asked or '--epochs'}: the checkpoint's cosine schedule spans "
+            f"{schedule['epochs']} epochs, where its learning rate reaches "
+            f"{schedule.get('min_lr', 0.0)}; it cannot go on to {total}. Start a new "
+            "run with --epochs for the whole length"
+        )
     if total > done:
         return total
     if asked is None:

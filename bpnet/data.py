@@ -417,17 +417,19 @@ def load_mat_dataset(
     if "X" not in arrays:
         raise DataError(f"{path}: holds weights only; a dataset needs X and y")
     X = arrays["X"]
+    # classes are the label values present; y becomes their index (0..k-1)
+    values, y = np.unique(arrays["y"], return_inverse=True)
     lo, hi = X.min(), X.max()
     X = ((X - lo) / (hi - lo if hi > lo else 1.0)).astype(np.float32)
     side = int(round(np.sqrt(X.shape[1])))
     shape = (side, side) if side * side == X.shape[1] else None
     return _split_dataset(
         X,
-        arrays["y"],
+        y.reshape(-1).astype(np.int64),
         Path(path).stem,
         test_size,
         seed,
-        classes=tuple(range(int(arrays["y"].max()) + 1 if len(arrays["y"]) else 0)),
+        classes=tuple(int(v) for v in values),
         image_shape=shape,
     )
 

@@ -80,7 +80,14 @@ class Optimizer:
     def set_epoch(self, epoch: int) -> None:
         """Apply the schedule for ``epoch`` (0-based)."""
         if self.schedule is not None:
-            self.set_lr(self.schedule(self.base_lr, epoch))
+            lr = self.schedule(self.base_lr, epoch)
+            if not lr > 0:
+                raise ValueError(
+                    f"schedule: {self.schedule!r} gives a learning rate of {lr} at "
+                    f"epoch {epoch + 1}; train within the schedule's epochs, or "
+                    "give it min_lr > 0"
+                )
+            self.set_lr(lr)
 
     def _prepare(self, params: list[Any]) -> Any:
         """Namespace of the parameters; creates the device scalars once."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import zipfile
@@ -113,7 +114,7 @@ def plot_run(
     out.mkdir(parents=True, exist_ok=True)
     dataset = history.get("dataset")
     title = None if dataset is None else str(dataset)
-    image_shape = history.get("image_shape")
+    image_shape = history.get("image_shape") or None  # [] when the data has none
     class_names = history.get("class_names")
 
     written = [plot_history(history, out / "history.png", title=title, dpi=dpi)]
@@ -121,7 +122,7 @@ def plot_run(
     if predictions.is_file():
         arrays = _read_predictions(predictions)
         y_true, y_pred = arrays["y_true"], arrays["y_pred"]
-        if "X_sample" in arrays:
+        if "X_sample" in arrays and _makes_images(arrays["X_sample"], image_shape):
             X = arrays["X_sample"]
             m = X.shape[0] if X.ndim else 0
             if m > min(len(y_true), len(y_pred)):
@@ -155,10 +156,22 @@ def plot_run(
             raise ValueError(
                 f"{first_layer}: not a readable .npy array ({exc})"
             ) from None
-        written.append(
-            plot_first_layer(W, out / "first_layer.png", image_shape, dpi=dpi)
-        )
+        if _makes_images(W.T, image_shape):
+            written.append(
+                plot_first_layer(W, out / "first_layer.png", image_shape, dpi=dpi)
+            )
     return written
+
+
+def _makes_images(rows: np.ndarray, image_shape: Any) -> bool:
+    """Whether each row is an image: of the recorded shape or, with none
+    recorded, a square number of values. Other data gets no image plots."""
+    if rows.ndim != 2:
+        return True  # let the plot say what is wrong with it
+    n = rows.shape[1]
+    if image_shape:
+        return int(np.prod(image_shape)) == n
+    return math.isqrt(n) ** 2 == n
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -312,6 +312,7 @@ def checkpoint(tmp_path_factory):
         (["--dataset", "mnist"], "--dataset: .* with --dataset digits, got mnist"),
         (["--init", "he"], "--init: picks the initial weights"),
         (["--epochs", "2"], "--epochs: the checkpoint .* already has 3 epochs"),
+        (["--dtype", "float64"], "--dtype: the checkpoint .* was trained in float32"),
         ([], "--resume: the run in .* is complete \\(3 of 3 epochs\\)"),
     ],
 )
@@ -349,8 +350,15 @@ def test_resume_accepts_flags_that_agree(checkpoint, tmp_path, capsys):
                 ("cg", "--validation-fraction", "0.1"),
                 ("cg", "--lr", "0.5"),
                 ("cg", "--weight-decay", "0.01"),
+                # typed at their default values, they would still be ignored
+                ("cg", "--batch-size", "32"),
+                ("cg", "--dropout", "0"),
+                ("tnc", "--schedule", "none"),
             ]
         ),
+        (["--patience", "10"], "--patience: counts epochs for --early-stopping"),
+        (["--epochs", "30", "--iterations", "100"], "--epochs: --iterations 100 sets"),
+        (["--data-dir", "somewhere"], "--data-dir: is where (Fashion-)MNIST's IDX"),
         (
             ["--optimizer", "sgd", "--weight-decay", "0.01"],
             "--weight-decay: is Adam's decoupled weight decay, but --optimizer is sgd",
@@ -381,3 +389,44 @@ def test_a_missing_extra_is_one_line():
         "bpnet-train: error: scikit-learn is not installed; install it with: "
         "pip install 'bpnet-arrayapi[train]'"
     )
+
+
+def test_resume_without_out_moves_the_run_folder_on(tmp_path):
+    run = tmp_path / "run"
+    assert _train(*MOMENTUM_RUN, "--epochs", 2, "--out", run) == 0
+    assert _train("--resume", run / "checkpoint.npz", "--epochs", 4) == 0
+    history = json.loads((run / "history.json").read_text())
+    assert len(history["loss"]) == 4  # model, history and plots went on too
+    assert bpnet.io.load_checkpoint(run / "checkpoint.npz")[2]["epoch"] == 4
+
+
+def test_a_cosine_run_cannot_be_resumed_past_its_schedule(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _train("--epochs", 3, "--schedule", "cosine", "--out", run) == 0
+    capsys.readouterr()
+    assert _train("--resume", run / "checkpoint.npz", "--epochs", 6) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cosine schedule spans 3 epochs" in err[0], err
+
+
+def test_data_that_are_not_images_get_no_image_plots(tmp_path):
+    rng = np.random.default_rng(0)
+    y = np.arange(1, 301) % 15 + 1  # 1..15: not ex4's digits
+    scipy.io.savemat(tmp_path / "m.mat", {"X": rng.random((300, 20)), "y": y})
+    out = tmp_path / "run"
+    proc = _run(
+        "--data",
+        str(tmp_path / "m.mat"),
+        "--epochs",
+        "2",
+        "--json",
+        "--out",
+        str(out),
+        "--hidden",
+        "8",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["test_accuracy"] > 0
+    assert (out / "history.png").exists() and (out / "confusion.png").exists()
+    assert not (out / "samples.png").exists()  # 20 values are no image
+    assert bpnet.load(out / "model.npz").n_outputs == 15

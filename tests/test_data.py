@@ -212,6 +212,17 @@ def test_load_mat_keeps_labels_that_are_not_ex4_s_digits(tmp_path):
     assert data.load_mat(tmp_path / "c12.mat")["y"].tolist() == list(range(1, 13))
 
 
+def test_load_mat_dataset_indexes_the_label_values_present(tmp_path):
+    X = np.random.default_rng(0).random((45, 4))
+    y = np.arange(45) % 15 + 1  # 1..15
+    scipy.io.savemat(tmp_path / "m.mat", {"X": X, "y": y})
+    ds = data.load_mat_dataset(tmp_path / "m.mat", test_size=1 / 3)
+    assert ds.classes == tuple(range(1, 16))  # 15 classes, no unused 0
+    assert sorted(set(ds.y_train)) == list(range(15))
+    back = np.array(ds.classes)[np.concatenate([ds.y_train, ds.y_test])]
+    np.testing.assert_array_equal(np.sort(back), np.sort(y))  # every label kept
+
+
 @pytest.mark.parametrize(
     "y, match",
     [

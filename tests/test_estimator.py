@@ -343,6 +343,7 @@ def test_sgd_with_momentum_learns_digits(digits):
         ("dtype", "float16"),
         ("learning_rate", "optimal"),
         ("max_fun", 0),
+        ("random_state", -1),
         ("power_t", -0.5),
         ("warm_start", "yes"),
     ],

@@ -335,3 +335,10 @@ def test_fit_never_writes_into_a_custom_layer_s_gradient_arrays():
     np.testing.assert_array_equal(scale.kept, np.full(4, 0.5))
     # 2 epochs of 3 steps, each s -= 0.1 * 0.5
     np.testing.assert_allclose(scale.s, np.full(4, 1.0 - 6 * 0.05), rtol=1e-12)
+
+
+def test_a_schedule_that_reaches_zero_names_itself():
+    X, y = _blobs()
+    opt = bpnet.SGD(lr=0.1, schedule=bpnet.CosineDecay(epochs=2))
+    with pytest.raises(ValueError, match=r"schedule: CosineDecay.* at epoch 3"):
+        _net().fit(X, y, epochs=4, optimizer=opt, verbose=0)
