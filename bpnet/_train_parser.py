@@ -51,15 +51,30 @@ def missing_extra(exc: BaseException) -> str | None:
     )
 
 
+class _DefaultsOnce(argparse.ArgumentDefaultsHelpFormatter):
+    """Every flag's default, shown once: not where the help already says it,
+    nor for flags that are off (or unset) by default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        off = action.default is None or action.default is False
+        if "default" in text or off or action.default is argparse.SUPPRESS:
+            return text
+        return f"{text} (default: %(default)s)".strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="bpnet-train",
         description="Train a bpnet MLP on digits, (Fashion-)MNIST or ex4 .mat data.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsOnce,
     )
     d = p.add_argument_group("data")
     d.add_argument(
-        "--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"]
+        "--dataset",
+        default="digits",
+        choices=["digits", "fashion-mnist", "mnist"],
+        help="digits ship with scikit-learn; (Fashion-)MNIST are read from --data-dir",
     )
     d.add_argument("--data", metavar="FILE.mat", help="an ex4-style .mat file (X, y)")
     d.add_argument("--data-dir", metavar="DIR", help="folder holding the IDX .gz files")
@@ -82,8 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--activation",
         default="relu",
         choices=["relu", "leaky_relu", "sigmoid", "tanh"],
+        help="hidden-layer activation",
     )
-    m.add_argument("--loss", default="softmax", choices=["softmax", "sigmoid"])
+    m.add_argument(
+        "--loss",
+        default="softmax",
+        choices=["softmax", "sigmoid"],
+        help="softmax cross-entropy, or ex4's per-output sigmoid cross-entropy",
+    )
     m.add_argument(
         "--dropout",
         type=float,
@@ -101,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--optimizer",
         default="adam",
         choices=["sgd", "momentum", "nesterov", "adam", "cg", "tnc", "lbfgs"],
+        help="minibatch sgd/momentum/nesterov/adam, or scipy's full-batch cg/tnc/lbfgs",
     )
     t.add_argument(
         "--lr",
@@ -120,25 +142,54 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="minibatch steps instead of --epochs (rounded up to whole epochs)",
     )
-    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--batch-size", type=int, default=32, help="rows per step")
     t.add_argument(
         "--l2", type=float, default=0.0, help="weight penalty l2/(2n) sum W^2"
     )
     t.add_argument(
         "--weight-decay", type=float, default=0.0, help="Adam's decoupled decay"
     )
-    t.add_argument("--schedule", choices=["none", "cosine", "step"], default="none")
-    t.add_argument("--validation-fraction", type=float, default=0.0)
-    t.add_argument("--early-stopping", action="store_true")
-    t.add_argument("--patience", type=int, default=10)
+    t.add_argument(
+        "--schedule",
+        choices=["none", "cosine", "step"],
+        default="none",
+        help="learning-rate schedule over the epochs",
+    )
+    t.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.0,
+        help="training rows held out and scored every epoch",
+    )
+    t.add_argument(
+        "--early-stopping",
+        action="store_true",
+        help="stop when the validation loss stops improving; keep the best weights",
+    )
+    t.add_argument(
+        "--patience",
+        type=int,
+        default=10,
+        help="epochs without improvement before --early-stopping stops",
+    )
     r = p.add_argument_group("run")
     r.add_argument(
         "--device",
         default="cpu",
         help="cpu, cuda, cuda:N, torch, torch:cuda, array-api-strict",
     )
-    r.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    r.add_argument("--seed", type=nonnegative_int, default=0)
+    r.add_argument(
+        "--dtype",
+        default="float32",
+        choices=["float32", "float64"],
+        help="precision of weights and arithmetic",
+    )
+    r.add_argument(
+        "--seed",
+        type=nonnegative_int,
+        default=0,
+        help="initial weights, batch order and the data split",
+    )
     r.add_argument(
         "--out", metavar="DIR", help="write model.npz, history.json and plots here"
     )

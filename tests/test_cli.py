@@ -430,3 +430,17 @@ def test_data_that_are_not_images_get_no_image_plots(tmp_path):
     assert (out / "history.png").exists() and (out / "confusion.png").exists()
     assert not (out / "samples.png").exists()  # 20 values are no image
     assert bpnet.load(out / "model.npz").n_outputs == 15
+
+
+def test_help_describes_every_flag_and_says_each_default_once(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    flat = " ".join(text.split())
+    for flag in ("--batch-size", "--schedule", "--patience", "--optimizer", "--seed"):
+        entry = flat.split(f" {flag} ", 1)[1].split(" --", 1)[0]
+        assert len(entry.split()) > 3, f"{flag} has no help: {entry!r}"
+    assert flat.count("(default: 0.003 for adam, 0.1 otherwise)") == 1
+    assert "(default: None)" not in flat and "(default: False)" not in flat
+    assert "rows per step (default: 32)" in flat
