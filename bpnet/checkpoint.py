@@ -8,6 +8,7 @@ keeps its state on the device and is the one exception).
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -84,6 +85,8 @@ def save_checkpoint(
     early_meta = None
     if early is not None:
         early_meta = {k: v for k, v in early.items() if k != "weights"}
+        if not math.isfinite(early_meta["best_loss"]):  # no best yet; JSON has no inf
+            early_meta["best_loss"] = None
         for i, w in enumerate(early.get("weights") or []):
             arrays[f"best/{i}"] = w
     io.save(
@@ -143,7 +146,12 @@ def restore_run(
     early = training.get("early_stopping")
     if early is not None:
         best = [net.backend.asarray(arrays[k], net.dtype) for k in numbered("best/")]
-        early = {**early, "weights": best or None}
+        best_loss = early["best_loss"]
+        early = {
+            **early,
+            "best_loss": math.inf if best_loss is None else float(best_loss),
+            "weights": best or None,
+        }
     return training.get("history", {}), int(training.get("epoch", 0)), early
 
 

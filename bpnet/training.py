@@ -210,25 +210,18 @@ def fit(
             )
         if resume and checkpoint is None:
             raise ValueError("resume: needs checkpoint=PATH to resume from")
-        best = (math.inf, None, None)  # val_loss, epoch, weights
-        wait = 0
+        # early stopping's state; every checkpoint keeps it
+        early = {"best_loss": math.inf, "best_epoch": None, "wait": 0, "weights": None}
         if resume and _exists(checkpoint):
             from bpnet.checkpoint import restore_run
 
-            records, done, early = restore_run(checkpoint, net, opt)
+            records, done, saved_early = restore_run(checkpoint, net, opt)
             history = History(records)
             start_epoch, epochs = done, max(0, epochs - done)
-            if early_stopping and early is not None:
-                weights = early["weights"]
-                best_loss = early["best_loss"]
-                best = (
-                    math.inf if best_loss is None else float(best_loss),
-                    early["best_epoch"],
-                    weights,
-                )
-                wait = int(early["wait"])
-                if early["stopped"]:  # that run had ended: nothing more to train
-                    history.stopped_early = True
+            if early_stopping and saved_early is not None:
+                history.stopped_early = saved_early.pop("stopped")
+                early.update(saved_early)
+                if history.stopped_early:  # that run had ended: nothing to train
                     epochs = 0
         fit_config = {
             "epochs": start_epoch + epochs,
@@ -303,11 +296,12 @@ def fit(
                     last_good = _copy(net.parameters())
                     if early_stopping:  # before the checkpoint, which keeps it
                         vl = logs["val_loss"]
-                        if vl < best[0] - min_delta:
-                            best, wait = (vl, epoch, last_good), 0
+                        if vl < early["best_loss"] - min_delta:
+                            early.update(best_loss=vl, best_epoch=epoch, wait=0)
+                            early["weights"] = last_good
                         else:
-                            wait += 1
-                            if wait >= patience:
+                            early["wait"] += 1
+                            if early["wait"] >= patience:
                                 history.stopped_early = True
                     if checkpoint is not None:
                         from bpnet.checkpoint import save_checkpoint
@@ -321,15 +315,7 @@ def fit(
                             fit_config,
                             metadata=checkpoint_metadata,
                             early=(
-                                {
-                                    "best_loss": (
-                                        best[0] if math.isfinite(best[0]) else None
-                                    ),
-                                    "best_epoch": best[1],
-                                    "wait": wait,
-                                    "stopped": history.stopped_early,
-                                    "weights": best[2],
-                                }
+                                {**early, "stopped": history.stopped_early}
                                 if early_stopping
                                 else None
                             ),
@@ -353,9 +339,9 @@ def fit(
         finally:
             if bar is not None:
                 bar.close()
-        if early_stopping and best[2] is not None:
-            net._assign(best[2])
-            history.best_epoch = best[1] + 1
+        if early_stopping and early["weights"] is not None:
+            net._assign(early["weights"])
+            history.best_epoch = early["best_epoch"] + 1
             if verbose and history.stopped_early:
                 print_fn(
                     f"Early stopping: val_loss did not improve for {patience} epochs; "
