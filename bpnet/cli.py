@@ -215,12 +215,9 @@ class _EpochLine:
         self.say, self.epochs = say, epochs
 
     def on_epoch_end(self, epoch: int, logs: dict, net: Any) -> None:
-        parts = [f"Epoch {logs['epoch']}/{self.epochs}"]
-        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-            if logs.get(key) is not None:
-                parts.append(f"{TEST_NAMES.get(key, key)}: {logs[key]:.4f}")
-        parts.append(f"{logs['seconds']:.2f}s")
-        self.say(" - ".join(parts))
+        from bpnet.training import _epoch_line
+
+        self.say(_epoch_line(logs, self.epochs, TEST_NAMES))
 
 
 def _checkpoint_path(args: argparse.Namespace) -> Path | None:

@@ -400,11 +400,13 @@ def _diverged(
     )
 
 
-def _epoch_line(logs: dict, epochs: int) -> str:
+def _epoch_line(logs: dict, epochs: int, names: dict[str, str] | None = None) -> str:
+    """One epoch's line; ``names`` relabels columns (e.g. val_loss as test_loss)."""
+    names = names or {}
     parts = [f"Epoch {logs['epoch']}/{epochs}"]
     for k in ("loss", "accuracy", "val_loss", "val_accuracy"):
         if logs.get(k) is not None:
-            parts.append(f"{k}: {logs[k]:.4f}")
+            parts.append(f"{names.get(k, k)}: {logs[k]:.4f}")
     parts.append(f"{logs['seconds']:.2f}s")
     return " - ".join(parts)
 
