@@ -38,25 +38,27 @@ def flag(dest: str) -> str:
     return "--" + dest.replace("_", "-")
 
 
-def explicit_flags(make_parser: Any, argv: Any) -> frozenset[str]:
-    """The destinations of the flags given in ``argv``: ``--batch-size 32``
-    is given, a default of 32 is not (``make_parser()`` builds the parser)."""
-    dests = vars(make_parser().parse_args(argv))
+def explicit_flags(
+    make_parser: Any, argv: Any, args: argparse.Namespace
+) -> frozenset[str]:
+    """The destinations of the flags given in ``argv`` (already parsed into
+    ``args``): ``--batch-size 32`` is given, a default of 32 is not
+    (``make_parser()`` builds the parser)."""
     parser, unset = make_parser(), object()  # not a str: argparse leaves it be
-    parser.set_defaults(**dict.fromkeys(dests, unset))
+    parser.set_defaults(**dict.fromkeys(vars(args), unset))
     given = vars(parser.parse_args(argv))
     return frozenset(k for k, v in given.items() if v is not unset)
 
 
 def check_flags_apply(args: argparse.Namespace, explicit: frozenset[str]) -> None:
-    """Refuse a flag the run would silently ignore."""
-    given = explicit  # a flag typed at its default value is still ignored
-    if "iterations" in given and "epochs" in given:
+    """Refuse a flag the run would silently ignore, even one typed at its
+    default value."""
+    if "iterations" in explicit and "epochs" in explicit:
         raise ValueError(
             f"--epochs: --iterations {args.iterations} sets the run's length; got "
             f"--epochs {args.epochs} too; give one of them"
         )
-    if "data_dir" in given and (args.data or args.dataset == "digits"):
+    if "data_dir" in explicit and (args.data or args.dataset == "digits"):
         source = f"--data {args.data}" if args.data else "the bundled digits"
         raise ValueError(
             f"--data-dir: is where (Fashion-)MNIST's IDX files are; {source} "
@@ -64,24 +66,24 @@ def check_flags_apply(args: argparse.Namespace, explicit: frozenset[str]) -> Non
         )
     if args.optimizer in FULL_BATCH:
         for key in MINIBATCH_ONLY:
-            if key in given:
+            if key in explicit:
                 raise ValueError(
                     f"{flag(key)}: has no effect with --optimizer {args.optimizer}, "
                     f"which runs scipy's {FULL_BATCH[args.optimizer]} on the whole "
                     f"training set; leave {flag(key)} out, or pick a minibatch "
                     "optimizer (sgd, momentum, nesterov, adam)"
                 )
-    elif "weight_decay" in given and args.optimizer != "adam":
+    elif "weight_decay" in explicit and args.optimizer != "adam":
         raise ValueError(
             f"--weight-decay: is Adam's decoupled weight decay, but --optimizer is "
             f"{args.optimizer}; use --l2 for a weight penalty, or --optimizer adam"
         )
-    if "patience" in given and not args.early_stopping:
+    if "patience" in explicit and not args.early_stopping:
         raise ValueError(
             f"--patience: counts epochs for --early-stopping, which is off; got "
             f"--patience {args.patience} alone"
         )
-    if "test_size" in given and not args.data and args.dataset != "digits":
+    if "test_size" in explicit and not args.data and args.dataset != "digits":
         raise ValueError(
             f"--test-size: {args.dataset} comes with its own test split; got "
             f"--test-size {args.test_size}"

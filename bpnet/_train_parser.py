@@ -214,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """``bpnet-train``'s arguments, with ``explicit``: the flags given."""
     args = build_parser().parse_args(argv)
-    args.explicit = explicit_flags(build_parser, argv)
+    args.explicit = explicit_flags(build_parser, argv, args)
     return args
 
 
@@ -231,7 +231,10 @@ def check_args(args: argparse.Namespace) -> None:
     if args.lr is not None:
         check.check_positive(args.lr, "--lr")
     check.check_nonnegative(args.l2, "--l2")
-    if not 0 < args.test_size < 1:
-        raise ValueError(
-            f"--test-size: expected a fraction in (0, 1), got {args.test_size}"
-        )
+    check_test_size(args.test_size)
+
+
+def check_test_size(value: float) -> None:
+    """--test-size of bpnet-train and bpnet-predict: a fraction in (0, 1)."""
+    if not 0 < value < 1:
+        raise ValueError(f"--test-size: expected a fraction in (0, 1), got {value}")

@@ -16,7 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from bpnet._train_parser import OneLineParser, missing_extra, nonnegative_int
+from bpnet._train_args import flag
+from bpnet._train_parser import (
+    OneLineParser,
+    check_test_size,
+    missing_extra,
+    nonnegative_int,
+)
 
 SPLIT_DEFAULTS = {"seed": 0, "test_size": 0.2}  # bpnet-train's
 
@@ -77,7 +83,7 @@ def _load_file(args: argparse.Namespace) -> tuple[np.ndarray, Any, str, str]:
     for key in ("seed", "test_size"):
         if getattr(args, key) is not None:
             raise ValueError(
-                f"--{key.replace('_', '-')}: picks a train/test split of a dataset; "
+                f"{flag(key)}: picks a train/test split of a dataset; "
                 f"--data {path.name} is classified whole"
             )
     if path.suffix == ".mat":
@@ -105,14 +111,12 @@ def _split_args(args: argparse.Namespace, record: dict | None, name: str) -> dic
         for key in ("seed", "test_size"):
             if getattr(args, key) is not None:
                 raise ValueError(
-                    f"--{key.replace('_', '-')}: {name} comes with its own test "
-                    f"split; got --{key.replace('_', '-')} {getattr(args, key)}"
+                    f"{flag(key)}: {name} comes with its own test split; got "
+                    f"{flag(key)} {getattr(args, key)}"
                 )
         return {}
-    if args.test_size is not None and not 0 < args.test_size < 1:
-        raise ValueError(
-            f"--test-size: expected a fraction in (0, 1), got {args.test_size}"
-        )
+    if args.test_size is not None:
+        check_test_size(args.test_size)
     recorded = record if record and record.get("dataset") == name else {}
     split = {}
     for key, default in SPLIT_DEFAULTS.items():
@@ -121,11 +125,10 @@ def _split_args(args: argparse.Namespace, record: dict | None, name: str) -> dic
         if split[key] is None:
             split[key] = default
         if given is not None and saved is not None and given != saved:
-            flag = "--" + key.replace("_", "-")
             _note(
                 f"warning: {model} was trained on the {name} split with seed "
                 f"{recorded.get('seed')} and test size {recorded.get('test_size')}; "
-                f"{flag} {given} makes another split, whose {args.split} samples "
+                f"{flag(key)} {given} makes another split, whose {args.split} samples "
                 "overlap the data it was trained on"
             )
     if not recorded and args.seed is None and args.test_size is None:
