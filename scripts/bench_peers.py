@@ -194,15 +194,16 @@ def gemm_products(sizes, batch: int) -> list[tuple[tuple, bool, tuple, bool]]:
     return products
 
 
-def _gemm_library(device: str) -> tuple[Any, Any, str]:
-    """(make array from host, synchronize, name) for ``device``."""
+def _gemm_library(device: str) -> tuple[Any, Any, str, Any]:
+    """(make array from host, synchronize, name, matmul) for ``device``."""
     if device == "cpu":
-        return np.ascontiguousarray, lambda: None, "numpy"
+        return np.ascontiguousarray, lambda: None, "numpy", np.matmul
     try:
         import cupy
 
         if cupy.cuda.runtime.getDeviceCount() > 0:
-            return cupy.asarray, cupy.cuda.Device(0).synchronize, "cupy"
+            sync = cupy.cuda.Device(0).synchronize
+            return cupy.asarray, sync, "cupy", cupy.matmul
     except Exception:  # CuPy missing, or no driver: try PyTorch
         pass
     try:
@@ -213,6 +214,7 @@ def _gemm_library(device: str) -> tuple[Any, Any, str]:
                 lambda a: torch.from_numpy(a).to("cuda"),
                 torch.cuda.synchronize,
                 "torch",
+                torch.matmul,
             )
     except ImportError:
         pass
@@ -220,18 +222,7 @@ def _gemm_library(device: str) -> tuple[Any, Any, str]:
 
 
 def run_gemm(cfg, data, s):
-    make, sync, lib = _gemm_library(s["device"])
-    if lib == "torch":
-        import torch
-
-        matmul = torch.matmul
-    elif lib == "cupy":
-        import cupy
-
-        matmul = cupy.matmul
-    else:
-        matmul = np.matmul
-    return _time_products(cfg, data, s, make, sync, lib, matmul)
+    return _time_products(cfg, data, s, *_gemm_library(s["device"]))
 
 
 def run_gemm_torch(cfg, data, s):
