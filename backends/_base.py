@@ -18,7 +18,8 @@ class HostRandom:
     """Seeded host generator: initial weights and batch orders come from here.
 
     One ``numpy.random.Generator`` per model, so that every backend starts from
-    the same numbers (DESIGN principle 3). Returns NumPy arrays on the host.
+    the same numbers (docs/architecture.md, "same seed, same run"). Returns
+    NumPy arrays on the host.
     """
 
     def __init__(self, seed: int | None = 0) -> None:

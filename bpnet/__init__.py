@@ -5,24 +5,31 @@ PyTorch and array-api-strict; ``backends`` picks where the arrays live.
 """
 
 from bpnet import metrics
-from bpnet.checkpoint import resume
-from bpnet.epoch import evaluate
-from bpnet.ex4 import from_thetas, to_thetas
-from bpnet.fullbatch import minimize
-from bpnet.gates import Add, Multiply
-from bpnet.gradcheck import check_gradients, numerical_gradient
-from bpnet.history import DivergenceError, History
 from bpnet.io import ModelFileError, load, save
-from bpnet.layers import Dense, Dropout, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
-from bpnet.losses import (
+from bpnet.nn.ex4 import from_thetas, to_thetas
+from bpnet.nn.gates import Add, Multiply
+from bpnet.nn.gradcheck import check_gradients, numerical_gradient
+from bpnet.nn.layers import Dense, Dropout, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
+from bpnet.nn.losses import (
     Loss,
     MeanSquaredError,
     SigmoidCrossEntropy,
     SoftmaxCrossEntropy,
 )
-from bpnet.model import Sequential
-from bpnet.optimizers import SGD, Adam, CosineDecay, Momentum, Optimizer, StepDecay
-from bpnet.training import fit
+from bpnet.nn.model import Sequential
+from bpnet.train.checkpoint import resume
+from bpnet.train.epoch import evaluate
+from bpnet.train.fullbatch import minimize
+from bpnet.train.history import DivergenceError, History
+from bpnet.train.loop import fit
+from bpnet.train.optimizers import (
+    SGD,
+    Adam,
+    CosineDecay,
+    Momentum,
+    Optimizer,
+    StepDecay,
+)
 
 __version__ = "0.1.0"
 
@@ -31,7 +38,7 @@ def __getattr__(name: str):
     # MLPClassifier needs scikit-learn and scipy (the `train` extra): import it
     # on first use so that `import bpnet` needs only numpy and array-api-compat.
     if name == "MLPClassifier":
-        from bpnet.estimator import MLPClassifier
+        from bpnet.sklearn.classifier import MLPClassifier
 
         return MLPClassifier
     raise AttributeError(f"module 'bpnet' has no attribute {name!r}")

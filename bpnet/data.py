@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bpnet._atomic import atomic_write_bytes
+from bpnet.io.atomic import atomic_write_bytes
 
 
 class DataError(ValueError):

@@ -13,7 +13,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from bpnet import _validation as check
+from bpnet.nn import validation as check
 
 __all__ = ["accuracy", "classification_report", "confusion_matrix", "to_host"]
 
@@ -140,7 +140,7 @@ def accuracy(
     float
         In [0, 1].
     """
-    from bpnet.model import Sequential
+    from bpnet.nn.model import Sequential
 
     if isinstance(net_or_pred, Sequential):
         if y is None:

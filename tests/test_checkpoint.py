@@ -91,7 +91,7 @@ def test_sigkill_while_writing_leaves_the_previous_checkpoint(tmp_path):
         import os, signal
         import numpy as np
         import bpnet
-        from bpnet import _modelfile
+        from bpnet.io import modelfile as _modelfile
         rng = np.random.default_rng(0)
         X = rng.normal(size=(150, 6)).astype(np.float32)
         y = rng.integers(0, 3, 150)

@@ -10,12 +10,12 @@ import pytest
 import scipy.io
 
 import bpnet
-from bpnet.cli import train_main
+from bpnet.cli.train import train_main
 
 
 def _run(*args):
     return subprocess.run(
-        [sys.executable, "-m", "bpnet.cli", *args],
+        [sys.executable, "-m", "bpnet.cli.train", *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -148,7 +148,7 @@ def test_ex4_mat_file(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["dataset"] == "ex4" and summary["test_accuracy"] > 0.85
     # bpnet-predict scores the same held-out part of the same file
-    from bpnet.predict_cli import predict_main
+    from bpnet.cli.predict import predict_main
 
     assert predict_main([str(tmp_path / "model.npz"), "--json"]) == 0
     scored = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -227,7 +227,7 @@ def test_sigkill_then_resume_from_the_command_line(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "bpnet.cli",
+        "bpnet.cli.train",
         "--epochs",
         "100000",
         "--quiet",
@@ -379,7 +379,8 @@ def test_flags_the_run_would_ignore_are_errors(args, match, capsys):
 def test_a_missing_extra_is_one_line():
     code = (
         "import sys; sys.modules['sklearn'] = None\n"
-        "from bpnet.cli import train_main; sys.exit(train_main(['--epochs', '1']))"
+        "from bpnet.cli.train import train_main\n"
+        "sys.exit(train_main(['--epochs', '1']))"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120

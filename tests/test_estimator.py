@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 
 import backends
 from bpnet import Sequential
-from bpnet.estimator import MLPClassifier
+from bpnet.sklearn.classifier import MLPClassifier
 
 quiet_convergence = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning"
@@ -579,6 +579,6 @@ def test_mlpclassifier_without_the_train_extra_names_it(monkeypatch, missing):
     import bpnet
 
     monkeypatch.setitem(sys.modules, missing, None)  # import raises ImportError
-    monkeypatch.delitem(sys.modules, "bpnet.estimator")
+    monkeypatch.delitem(sys.modules, "bpnet.sklearn.classifier")
     with pytest.raises(ImportError, match=r"pip install 'bpnet-arrayapi\[train\]'"):
         bpnet.MLPClassifier  # noqa: B018

@@ -2,7 +2,7 @@ import array_api_compat
 import numpy as np
 import pytest
 
-from bpnet._namespace import namespace
+from bpnet.nn._namespace import namespace
 
 
 def test_namespace_is_array_api_compat_s_for_every_backend(backend):

@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from bpnet.plot_cli import plot_main, plot_run  # noqa: E402
+from bpnet.cli.plot import plot_main, plot_run  # noqa: E402
 from bpnet.plots import (  # noqa: E402
     plot_confusion_matrix,
     plot_first_layer,
@@ -156,7 +156,7 @@ def test_image_grid_bad_input_is_named(tmp_path, digits):
 
 
 def test_column_major_images_unravel_like_ex4():
-    from bpnet._plotting import as_images
+    from bpnet.plots.figure import as_images
 
     X = np.arange(12.0).reshape(2, 6)
     images, shape = as_images(X, "X", (2, 3), "F")

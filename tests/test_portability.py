@@ -8,19 +8,19 @@ import pytest
 import bpnet
 
 MATH_MODULES = [
-    "functional",
-    "layers",
-    "losses",
-    "model",
-    "initializers",
-    "gradcheck",
-    "gates",
-    "optimizers",
-    "training",
-    "epoch",
-    "history",
-    "fullbatch",
-    "checkpoint",
+    "nn/functional",
+    "nn/layers",
+    "nn/losses",
+    "nn/model",
+    "nn/initializers",
+    "nn/gradcheck",
+    "nn/gates",
+    "train/optimizers",
+    "train/loop",
+    "train/epoch",
+    "train/history",
+    "train/fullbatch",
+    "train/checkpoint",
 ]
 FORBIDDEN = {"numpy", "cupy", "torch", "array_api_strict"}
 

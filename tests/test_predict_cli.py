@@ -7,9 +7,9 @@ import pytest
 import scipy.io
 
 import bpnet
-from bpnet.cli import train_main
+from bpnet.cli.predict import predict_main
+from bpnet.cli.train import train_main
 from bpnet.data import load_digits
-from bpnet.predict_cli import predict_main
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +239,7 @@ def test_a_missing_extra_is_one_line(trained):
 
     code = (
         "import sys; sys.modules['sklearn'] = None\n"
-        "from bpnet.predict_cli import predict_main\n"
+        "from bpnet.cli.predict import predict_main\n"
         f"sys.exit(predict_main([{str(trained)!r}]))"
     )
     proc = subprocess.run(

@@ -309,7 +309,7 @@ def test_sgd_scaling_gradients_in_place_gives_the_plain_rule_s_weights(backend, 
 
 
 def test_fit_never_writes_into_a_custom_layer_s_gradient_arrays():
-    class Scale(bpnet.layers.Layer):
+    class Scale(bpnet.nn.layers.Layer):
         """x * s, whose backward hands out the same gradient array each step."""
 
         def build(self, n_in, model):

@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from bpnet._train_args import flag
-from bpnet._train_parser import (
+from bpnet.cli.parsing import (
     OneLineParser,
     check_test_size,
     missing_extra,
     nonnegative_int,
 )
+from bpnet.cli.train_args import flag
 
 SPLIT_DEFAULTS = {"seed": 0, "test_size": 0.2}  # bpnet-train's
 

@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bpnet import _validation as check
-from bpnet.epoch import _copy, _Epoch, _evaluate_device, _labels
-from bpnet.history import DivergenceError, History
-from bpnet.losses import Loss, MeanSquaredError, get_loss
-from bpnet.optimizers import Optimizer, get_optimizer
+from bpnet.nn import validation as check
+from bpnet.nn.losses import Loss, MeanSquaredError, get_loss
+from bpnet.train.epoch import _copy, _Epoch, _evaluate_device, _labels
+from bpnet.train.history import DivergenceError, History
+from bpnet.train.optimizers import Optimizer, get_optimizer
 
 
 class _DeferInterrupt:
@@ -213,7 +213,7 @@ def fit(
         # early stopping's state; every checkpoint keeps it
         early = {"best_loss": math.inf, "best_epoch": None, "wait": 0, "weights": None}
         if resume and _exists(checkpoint):
-            from bpnet.checkpoint import restore_run
+            from bpnet.train.checkpoint import restore_run
 
             records, done, saved_early = restore_run(checkpoint, net, opt)
             history = History(records)
@@ -304,7 +304,7 @@ def fit(
                             if early["wait"] >= patience:
                                 history.stopped_early = True
                     if checkpoint is not None:
-                        from bpnet.checkpoint import save_checkpoint
+                        from bpnet.train.checkpoint import save_checkpoint
 
                         save_checkpoint(
                             checkpoint,
@@ -367,7 +367,7 @@ def _capture(be: Any, epoch_run: Any) -> Any:
 
 
 def _want_graph(cuda_graph: bool | None, net: Any, log_every: int | None) -> bool:
-    from bpnet.layers import Dropout
+    from bpnet.nn.layers import Dropout
 
     supported = net.backend.supports_graphs
     if cuda_graph is None:

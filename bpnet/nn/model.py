@@ -6,10 +6,10 @@ import numbers
 from typing import Any
 
 from backends import HostRandom, get_backend
-from bpnet import _validation as check
-from bpnet.initializers import get_initializer
-from bpnet.layers import Dense, Dropout, Layer, layer_from_config
-from bpnet.losses import Loss, get_loss
+from bpnet.nn import validation as check
+from bpnet.nn.initializers import get_initializer
+from bpnet.nn.layers import Dense, Dropout, Layer, layer_from_config
+from bpnet.nn.losses import Loss, get_loss
 
 
 class Sequential:
@@ -297,13 +297,13 @@ class Sequential:
 
     def fit(self, X: Any, y: Any, **kwargs: Any) -> Any:
         """Train with minibatches; see ``bpnet.fit`` for the arguments."""
-        from bpnet.training import fit
+        from bpnet.train.loop import fit
 
         return fit(self, X, y, **kwargs)
 
     def evaluate(self, X: Any, y: Any, **kwargs: Any) -> tuple[float, float]:
         """(mean loss, accuracy) on ``X``, ``y``; see ``bpnet.evaluate``."""
-        from bpnet.epoch import evaluate
+        from bpnet.train.epoch import evaluate
 
         return evaluate(self, X, y, **kwargs)
 

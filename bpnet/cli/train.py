@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bpnet._train_args import FULL_BATCH
-from bpnet._train_parser import build_parser, check_args, missing_extra, parse_args
+from bpnet.cli.parsing import build_parser, check_args, missing_extra, parse_args
+from bpnet.cli.train_args import FULL_BATCH
 
 
 def _load_data(args: argparse.Namespace) -> Any:
@@ -34,7 +34,7 @@ def _load_data(args: argparse.Namespace) -> Any:
 
 def _build_net(args: argparse.Namespace, n_in: int, n_out: int) -> Any:
     import bpnet
-    from bpnet.layers import activation
+    from bpnet.nn.layers import activation
 
     layers: list[Any] = []
     width = n_in
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
     """Train as ``args`` say; return the summary dict."""
     import backends
     import bpnet
-    from bpnet import _train_args
+    from bpnet.cli import train_args
 
     explicit = getattr(args, "explicit", None)
     if explicit is None:  # a Namespace built by hand: what differs from defaults
@@ -81,15 +81,15 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
         explicit = frozenset(k for k, v in vars(args).items() if defaults.get(k) != v)
     saved = None
     if args.resume:
-        saved = _train_args.apply_checkpoint(args, explicit)
+        saved = train_args.apply_checkpoint(args, explicit)
     check_args(args)
-    _train_args.check_flags_apply(args, explicit)
+    train_args.check_flags_apply(args, explicit)
     backend = backends.get_backend(args.device)  # fails early, before loading data
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
     ds = _load_data(args)
     if saved is not None:  # before any output: a finished run is an error
-        resume_total = _train_args.resume_epochs(
+        resume_total = train_args.resume_epochs(
             args, explicit, saved[0], ds.X_train.shape[0]
         )
     n_classes = len(ds.classes)
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
         if saved is None:
             optimizer = _optimizer(args, epochs)
         else:
-            from bpnet.checkpoint import optimizer_from_config
+            from bpnet.train.checkpoint import optimizer_from_config
 
             training, epochs = saved[0], resume_total
             optimizer = optimizer_from_config(training["optimizer"])
@@ -157,7 +157,7 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
             print_fn=say,
             checkpoint=_checkpoint_path(args),
             resume=bool(args.resume),
-            checkpoint_metadata={"data": _train_args.data_record(args)},
+            checkpoint_metadata={"data": train_args.data_record(args)},
             **extra,
         )
         history = h.to_dict()
@@ -197,7 +197,7 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
             )
         )
     if args.out:
-        record = _train_args.data_record(args)
+        record = train_args.data_record(args)
         summary["files"] = _write_run(
             args.out, net, ds, history, summary, y_pred, record
         )
@@ -215,7 +215,7 @@ class _EpochLine:
         self.say, self.epochs = say, epochs
 
     def on_epoch_end(self, epoch: int, logs: dict, net: Any) -> None:
-        from bpnet.training import _epoch_line
+        from bpnet.train.loop import _epoch_line
 
         self.say(_epoch_line(logs, self.epochs, TEST_NAMES))
 
@@ -238,7 +238,7 @@ def _write_run(
     import numpy as np
 
     from bpnet import io
-    from bpnet._atomic import atomic_open
+    from bpnet.io.atomic import atomic_open
 
     path = Path(out_dir)
     path.mkdir(parents=True, exist_ok=True)
@@ -259,7 +259,7 @@ def _write_run(
     with atomic_open(path / "first_layer.npy") as fh:
         np.save(fh, net.backend.to_numpy(net.parameters()[0]))
     try:
-        from bpnet.plot_cli import plot_run
+        from bpnet.cli.plot import plot_run
 
         files += plot_run(path)
     except ImportError as exc:  # matplotlib is an optional extra
@@ -288,7 +288,7 @@ def train_main(argv: list[str] | None = None) -> int:
 
 def _is_user_error(exc: BaseException) -> bool:
     import backends
-    from bpnet.history import DivergenceError
+    from bpnet.train.history import DivergenceError
 
     return isinstance(
         exc,

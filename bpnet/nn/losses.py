@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bpnet._namespace import namespace as _ns
-from bpnet.functional import one_hot, sigmoid, softmax, softplus
+from bpnet.nn._namespace import namespace as _ns
+from bpnet.nn.functional import one_hot, sigmoid, softmax, softplus
 
 
 class Loss:

@@ -14,9 +14,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
 from bpnet import metrics
-from bpnet._estimator_params import FULL_BATCH_SOLVERS, make_optimizer
-from bpnet.fullbatch import minimize
-from bpnet.training import fit
+from bpnet.sklearn.params import FULL_BATCH_SOLVERS, make_optimizer
+from bpnet.train.fullbatch import minimize
+from bpnet.train.loop import fit
 
 
 class NoImprovement:

@@ -8,7 +8,7 @@ half-written. matplotlib is the ``plot`` extra and is imported only here,
 when a figure is drawn.
 
 Redrawing the pictures of a saved run directory is
-:func:`bpnet.plot_cli.plot_run` (``bpnet-plot DIR`` on the command line).
+:func:`bpnet.cli.plot.plot_run` (``bpnet-plot DIR`` on the command line).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from bpnet._plotting import (
+from bpnet.plots.figure import (
     as_host,
     as_images,
     check_class_names,

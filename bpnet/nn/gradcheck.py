@@ -12,9 +12,9 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from bpnet import _validation as check
-from bpnet.layers import Dropout
-from bpnet.losses import Loss, get_loss
+from bpnet.nn import validation as check
+from bpnet.nn.layers import Dropout
+from bpnet.nn.losses import Loss, get_loss
 
 
 def numerical_gradient(

@@ -10,7 +10,7 @@ from typing import Any
 
 from array_api_compat import device
 
-from bpnet._namespace import namespace
+from bpnet.nn._namespace import namespace
 
 
 def logsumexp(z: Any, axis: int = -1) -> Any:

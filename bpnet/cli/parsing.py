@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from bpnet._train_args import explicit_flags
+from bpnet.cli.train_args import explicit_flags
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -219,7 +219,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    from bpnet import _validation as check
+    from bpnet.nn import validation as check
 
     for h in args.hidden:
         if h <= 0:

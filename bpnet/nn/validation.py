@@ -130,7 +130,7 @@ def check_targets(
     name: str = "y",
 ) -> Any:
     """Validate targets for ``loss`` and return (n, n_outputs) floats on the device."""
-    from bpnet.losses import SigmoidCrossEntropy, SoftmaxCrossEntropy
+    from bpnet.nn.losses import SigmoidCrossEntropy, SoftmaxCrossEntropy
 
     arr, on_device = to_host_or_device(Y, backend, name)
     if on_device:

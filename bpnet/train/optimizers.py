@@ -12,8 +12,8 @@ from typing import Any
 
 from array_api_compat import device
 
-from bpnet import _validation as check
-from bpnet._namespace import namespace
+from bpnet.nn import validation as check
+from bpnet.nn._namespace import namespace
 
 
 class Schedule:

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bpnet import _validation as check
-from bpnet.losses import Loss, get_loss
+from bpnet.nn import validation as check
+from bpnet.nn.losses import Loss, get_loss
 
 
 class _Stop(Exception):

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from bpnet._atomic import atomic_open, check_path
+from bpnet.io.atomic import atomic_open, check_path
 
 FORMAT = "bpnet-model"
 FORMAT_VERSION = 1

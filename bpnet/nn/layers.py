@@ -11,8 +11,8 @@ import math
 import numbers
 from typing import Any
 
-from bpnet.functional import sigmoid
-from bpnet.initializers import Initializer, get_initializer
+from bpnet.nn.functional import sigmoid
+from bpnet.nn.initializers import Initializer, get_initializer
 
 
 class Layer:

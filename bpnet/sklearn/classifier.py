@@ -41,10 +41,9 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from bpnet import _estimator_params as params
-from bpnet import _estimator_state as state
-from bpnet._estimator_training import fit_full_batch, fit_stochastic
-from bpnet.model import Sequential
+from bpnet.nn.model import Sequential
+from bpnet.sklearn import params, state
+from bpnet.sklearn.training import fit_full_batch, fit_stochastic
 
 
 class MLPClassifier(ClassifierMixin, BaseEstimator):

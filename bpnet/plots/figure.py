@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from bpnet._atomic import atomic_open
+from bpnet.io.atomic import atomic_open
 
 _INSTALL_HINT = "pip install 'bpnet-arrayapi[plot]'"
 

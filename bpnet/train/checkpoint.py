@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from bpnet import io
-from bpnet.optimizers import (
+from bpnet.train.optimizers import (
     SGD,
     Adam,
     CosineDecay,
@@ -169,7 +169,7 @@ def resume(
 
     Returns (net, history). ``fit_kwargs`` override the saved fit arguments.
     """
-    from bpnet.training import fit
+    from bpnet.train.loop import fit
 
     net, _, training = io.load_checkpoint(path, device=device)
     if "fit" not in training:

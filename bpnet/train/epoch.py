@@ -11,10 +11,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from bpnet._namespace import namespace
-from bpnet.layers import Dense
-from bpnet.losses import Loss, get_loss
-from bpnet.optimizers import Optimizer
+from bpnet.nn._namespace import namespace
+from bpnet.nn.layers import Dense
+from bpnet.nn.losses import Loss, get_loss
+from bpnet.train.optimizers import Optimizer
 
 
 def _copy(params: list[Any]) -> list[Any]:

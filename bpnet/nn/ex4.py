@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from bpnet.layers import Dense, Sigmoid
-from bpnet.losses import SigmoidCrossEntropy
-from bpnet.model import Sequential
+from bpnet.nn.layers import Dense, Sigmoid
+from bpnet.nn.losses import SigmoidCrossEntropy
+from bpnet.nn.model import Sequential
 
 
 def from_thetas(

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 from sklearn.utils import check_random_state
 
-from bpnet.layers import Dense, Layer, ReLU, Sigmoid, Tanh
-from bpnet.losses import SigmoidCrossEntropy, SoftmaxCrossEntropy
-from bpnet.model import Sequential
-from bpnet.optimizers import SGD, Adam, Momentum, Optimizer
+from bpnet.nn.layers import Dense, Layer, ReLU, Sigmoid, Tanh
+from bpnet.nn.losses import SigmoidCrossEntropy, SoftmaxCrossEntropy
+from bpnet.nn.model import Sequential
+from bpnet.train.optimizers import SGD, Adam, Momentum, Optimizer
 
 HIDDEN_ACTIVATIONS: dict[str, type[Layer] | None] = {
     "identity": None,

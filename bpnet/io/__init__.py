@@ -2,7 +2,7 @@
 survive crashes.
 
 A model file is a NumPy ``.npz`` archive read without pickle, plus a JSON
-metadata document (see ``bpnet._modelfile`` for the layout and the checks).
+metadata document (see ``bpnet.io.modelfile`` for the layout and the checks).
 Writes are atomic: a crash leaves the previous file whole. Every problem with
 a file's contents raises ``ModelFileError`` (a ``ValueError``) naming the file
 and what is wrong; a missing file raises the usual ``FileNotFoundError``.
@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 
 from backends import get_backend
-from bpnet._atomic import atomic_write_bytes, atomic_write_text, check_path
-from bpnet._modelfile import (
+from bpnet.io.atomic import atomic_write_bytes, atomic_write_text, check_path
+from bpnet.io.modelfile import (
     FORMAT_VERSION,
     MAX_BYTES,
     MAX_ELEMENTS,
@@ -49,7 +49,7 @@ from bpnet._modelfile import (
     read_model_file,
     write_model_file,
 )
-from bpnet.model import Sequential
+from bpnet.nn.model import Sequential
 
 __all__ = [
     "FORMAT_VERSION",
@@ -84,7 +84,7 @@ _KINDS: dict[str, _Kind] = {}
 
 # bpnet's own kinds that live in modules with heavier dependencies, imported
 # on first use. The module names are fixed here, never read from a file.
-_LAZY_KINDS = {"MLPClassifier": "bpnet.estimator"}
+_LAZY_KINDS = {"MLPClassifier": "bpnet.sklearn.classifier"}
 
 
 def _ensure_kind(name: Any) -> None:

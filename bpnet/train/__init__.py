@@ -1,0 +1,2 @@
+"""Training: optimizers, the fit loop and its callbacks, full-batch solvers,
+checkpoints and the history of a run."""
