@@ -5,7 +5,9 @@ PyTorch and array-api-strict; ``backends`` picks where the arrays live.
 """
 
 from bpnet import metrics
+from bpnet._version import __version__
 from bpnet.io import ModelFileError, load, save
+from bpnet.nn.evaluation import evaluate
 from bpnet.nn.ex4 import from_thetas, to_thetas
 from bpnet.nn.gates import Add, Multiply
 from bpnet.nn.gradcheck import check_gradients, numerical_gradient
@@ -17,11 +19,9 @@ from bpnet.nn.losses import (
     SoftmaxCrossEntropy,
 )
 from bpnet.nn.model import Sequential
-from bpnet.train.checkpoint import resume
-from bpnet.train.epoch import evaluate
 from bpnet.train.fullbatch import minimize
 from bpnet.train.history import DivergenceError, History
-from bpnet.train.loop import fit
+from bpnet.train.loop import fit, resume
 from bpnet.train.optimizers import (
     SGD,
     Adam,
@@ -30,8 +30,6 @@ from bpnet.train.optimizers import (
     Optimizer,
     StepDecay,
 )
-
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str):
@@ -45,6 +43,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "__version__",
     "SGD",
     "Adam",
     "CosineDecay",

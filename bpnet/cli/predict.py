@@ -232,14 +232,14 @@ def _estimator_truth(y: np.ndarray, classes: Any, flag: str, source: str) -> Any
 
 def predict(args: argparse.Namespace) -> dict:
     import backends
-    import bpnet
     from bpnet import io
+    from bpnet.nn.model import Sequential
 
     backend = backends.get_backend(args.device)
-    model = bpnet.load(args.model, device=backend)
+    model = io.load(args.model, device=backend)
     _, meta = io.read_model_file(args.model)
     X, y, source, label_flag, split = _load_inputs(args, meta)
-    sequential = isinstance(model, bpnet.Sequential)
+    sequential = isinstance(model, Sequential)
     if sequential:
         if X.dtype.kind in "iub":
             X = X.astype(np.float32)

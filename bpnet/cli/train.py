@@ -33,47 +33,48 @@ def _load_data(args: argparse.Namespace) -> Any:
 
 
 def _build_net(args: argparse.Namespace, n_in: int, n_out: int) -> Any:
-    import bpnet
-    from bpnet.nn.layers import activation
+    from bpnet.nn.layers import Dense, Dropout, activation
+    from bpnet.nn.model import Sequential
 
     layers: list[Any] = []
     width = n_in
     for h in args.hidden:
-        layers += [bpnet.Dense(width, h, init=args.init), activation(args.activation)]
+        layers += [Dense(width, h, init=args.init), activation(args.activation)]
         if args.dropout:
-            layers.append(bpnet.Dropout(args.dropout))
+            layers.append(Dropout(args.dropout))
         width = h
-    layers.append(bpnet.Dense(width, n_out, init=args.init))
-    return bpnet.Sequential(
+    layers.append(Dense(width, n_out, init=args.init))
+    return Sequential(
         layers, device=args.device, dtype=args.dtype, seed=args.seed, loss=args.loss
     )
 
 
 def _optimizer(args: argparse.Namespace, epochs: int) -> Any:
-    import bpnet
+    from bpnet.train import optimizers as opt
 
     lr = (
         args.lr if args.lr is not None else (0.003 if args.optimizer == "adam" else 0.1)
     )
     schedule = None
     if args.schedule == "cosine":
-        schedule = bpnet.CosineDecay(epochs)
+        schedule = opt.CosineDecay(epochs)
     elif args.schedule == "step":
-        schedule = bpnet.StepDecay(max(1, epochs // 3), 0.3)
+        schedule = opt.StepDecay(max(1, epochs // 3), 0.3)
     if args.optimizer == "sgd":
-        return bpnet.SGD(lr, schedule=schedule)
+        return opt.SGD(lr, schedule=schedule)
     if args.optimizer in ("momentum", "nesterov"):
-        return bpnet.Momentum(
+        return opt.Momentum(
             lr, 0.9, nesterov=args.optimizer == "nesterov", schedule=schedule
         )
-    return bpnet.Adam(lr, weight_decay=args.weight_decay, schedule=schedule)
+    return opt.Adam(lr, weight_decay=args.weight_decay, schedule=schedule)
 
 
 def run(args: argparse.Namespace, out: Any = print) -> dict:
     """Train as ``args`` say; return the summary dict."""
     import backends
-    import bpnet
     from bpnet.cli import train_args
+    from bpnet.nn.model import Sequential
+    from bpnet.train.fullbatch import minimize
 
     explicit = getattr(args, "explicit", None)
     if explicit is None:  # a Namespace built by hand: what differs from defaults
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
     if saved is None:
         net = _build_net(args, ds.X_train.shape[1], n_classes)
     else:  # the checkpoint's network; fit restores its weights
-        net = bpnet.Sequential.from_config(saved[1], device=backend, dtype=args.dtype)
+        net = Sequential.from_config(saved[1], device=backend, dtype=args.dtype)
     say = (lambda s: None) if args.quiet else out
     say(f"device: {backend.describe()}")
     say(
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
     t0 = time.perf_counter()
     full_batch = args.optimizer in FULL_BATCH
     if full_batch:
-        result = bpnet.minimize(
+        result = minimize(
             net,
             ds.X_train,
             ds.y_train,

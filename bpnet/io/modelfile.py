@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from bpnet._version import __version__
 from bpnet.io.atomic import atomic_open, check_path
 
 FORMAT = "bpnet-model"
@@ -71,9 +72,7 @@ def model_path(path: str | os.PathLike[str]) -> Path:
 
 
 def _bpnet_version() -> str:
-    import bpnet  # at call time: bpnet/__init__ may be importing this module
-
-    return str(getattr(bpnet, "__version__", "unknown"))
+    return __version__
 
 
 # --- writing ----------------------------------------------------------------

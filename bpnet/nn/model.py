@@ -7,6 +7,7 @@ from typing import Any
 
 from backends import HostRandom, get_backend
 from bpnet.nn import validation as check
+from bpnet.nn.evaluation import evaluate
 from bpnet.nn.initializers import get_initializer
 from bpnet.nn.layers import Dense, Dropout, Layer, layer_from_config
 from bpnet.nn.losses import Loss, get_loss
@@ -14,6 +15,9 @@ from bpnet.nn.losses import Loss, get_loss
 
 class Sequential:
     """A feed-forward network with explicit backprop.
+
+    ``fit`` (minibatch training, ``bpnet.fit``) is attached by ``bpnet.train``,
+    which ``import bpnet`` loads: the core knows no fit loop.
 
     Parameters
     ----------
@@ -295,16 +299,8 @@ class Sequential:
                 return xp.astype(xp.reshape(P, (-1,)) > 0.5, xp.int64)
             return xp.argmax(P, axis=1)
 
-    def fit(self, X: Any, y: Any, **kwargs: Any) -> Any:
-        """Train with minibatches; see ``bpnet.fit`` for the arguments."""
-        from bpnet.train.loop import fit
-
-        return fit(self, X, y, **kwargs)
-
     def evaluate(self, X: Any, y: Any, **kwargs: Any) -> tuple[float, float]:
         """(mean loss, accuracy) on ``X``, ``y``; see ``bpnet.evaluate``."""
-        from bpnet.train.epoch import evaluate
-
         return evaluate(self, X, y, **kwargs)
 
     # --- copies, config -----------------------------------------------

@@ -153,36 +153,3 @@ def restore_run(
             "weights": best or None,
         }
     return training.get("history", {}), int(training.get("epoch", 0)), early
-
-
-def resume(
-    path: str | os.PathLike[str],
-    X: Any,
-    y: Any,
-    *,
-    device: Any = None,
-    epochs: int | None = None,
-    **fit_kwargs: Any,
-) -> tuple[Any, Any]:
-    """Rebuild the network and optimizer saved in checkpoint ``path`` and train
-    on ``X``, ``y`` up to the run's total epochs (or ``epochs``).
-
-    Returns (net, history). ``fit_kwargs`` override the saved fit arguments.
-    """
-    from bpnet.train.loop import fit
-
-    net, _, training = io.load_checkpoint(path, device=device)
-    if "fit" not in training:
-        raise ValueError(
-            f"resume: {os.fspath(path)!r} is a model file, not a checkpoint"
-        )
-    kwargs = dict(training["fit"])
-    kwargs.update(fit_kwargs)
-    kwargs["optimizer"] = optimizer_from_config(training["optimizer"])
-    saved_total = kwargs.pop("epochs")
-    total = saved_total if epochs is None else epochs
-    # A fresh network with the run's seed: the validation split and the
-    # generators then replay exactly what the first run drew.
-    fresh = type(net).from_config(net.get_config(), device=net.backend)
-    history = fit(fresh, X, y, epochs=total, checkpoint=path, resume=True, **kwargs)
-    return fresh, history

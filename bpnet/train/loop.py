@@ -9,15 +9,19 @@ back once per epoch (or every ``log_every`` steps).
 from __future__ import annotations
 
 import math
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bpnet import io
 from bpnet.nn import validation as check
+from bpnet.nn.evaluation import _evaluate_device, _labels
 from bpnet.nn.losses import Loss, MeanSquaredError, get_loss
-from bpnet.train.epoch import _copy, _Epoch, _evaluate_device, _labels
+from bpnet.train import checkpoint as ckpt
+from bpnet.train.epoch import _copy, _Epoch
 from bpnet.train.history import DivergenceError, History
 from bpnet.train.optimizers import Optimizer, get_optimizer
 
@@ -213,9 +217,7 @@ def fit(
         # early stopping's state; every checkpoint keeps it
         early = {"best_loss": math.inf, "best_epoch": None, "wait": 0, "weights": None}
         if resume and _exists(checkpoint):
-            from bpnet.train.checkpoint import restore_run
-
-            records, done, saved_early = restore_run(checkpoint, net, opt)
+            records, done, saved_early = ckpt.restore_run(checkpoint, net, opt)
             history = History(records)
             start_epoch, epochs = done, max(0, epochs - done)
             if early_stopping and saved_early is not None:
@@ -304,9 +306,7 @@ def fit(
                             if early["wait"] >= patience:
                                 history.stopped_early = True
                     if checkpoint is not None:
-                        from bpnet.train.checkpoint import save_checkpoint
-
-                        save_checkpoint(
+                        ckpt.save_checkpoint(
                             checkpoint,
                             net,
                             opt,
@@ -351,8 +351,6 @@ def fit(
 
 
 def _exists(path: Any) -> bool:
-    import os
-
     p = os.fspath(path)
     return os.path.exists(p) or os.path.exists(p + ".npz")
 
@@ -417,3 +415,34 @@ def _progress(enabled: bool, total: int) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, unit="step", leave=False)
+
+
+def resume(
+    path: str | os.PathLike[str],
+    X: Any,
+    y: Any,
+    *,
+    device: Any = None,
+    epochs: int | None = None,
+    **fit_kwargs: Any,
+) -> tuple[Any, Any]:
+    """Rebuild the network and optimizer saved in checkpoint ``path`` and train
+    on ``X``, ``y`` up to the run's total epochs (or ``epochs``).
+
+    Returns (net, history). ``fit_kwargs`` override the saved fit arguments.
+    """
+    net, _, training = io.load_checkpoint(path, device=device)
+    if "fit" not in training:
+        raise ValueError(
+            f"resume: {os.fspath(path)!r} is a model file, not a checkpoint"
+        )
+    kwargs = dict(training["fit"])
+    kwargs.update(fit_kwargs)
+    kwargs["optimizer"] = ckpt.optimizer_from_config(training["optimizer"])
+    saved_total = kwargs.pop("epochs")
+    total = saved_total if epochs is None else epochs
+    # A fresh network with the run's seed: the validation split and the
+    # generators then replay exactly what the first run drew.
+    fresh = type(net).from_config(net.get_config(), device=net.backend)
+    history = fit(fresh, X, y, epochs=total, checkpoint=path, resume=True, **kwargs)
+    return fresh, history

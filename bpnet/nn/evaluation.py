@@ -1,0 +1,58 @@
+"""Evaluation in inference mode: loss and correct counts summed on the device
+in slices, with one readback at the end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bpnet.nn._namespace import namespace
+from bpnet.nn.losses import Loss, get_loss
+
+
+def _labels(T: Any, loss: Loss) -> Any:
+    xp = namespace(T)
+    if T.shape[1] == 1:
+        return xp.astype(T[:, 0] > 0.5, xp.int64)
+    return xp.argmax(T, axis=1)
+
+
+def _correct(Z: Any, labels: Any) -> Any:
+    """Number of correct predictions in a batch, as a 0-D device array."""
+    xp = namespace(Z)
+    if Z.shape[1] == 1:
+        pred = xp.astype(Z[:, 0] > 0.0, xp.int64)
+    else:
+        pred = xp.argmax(Z, axis=1)
+    return xp.sum(xp.astype(pred == labels, Z.dtype))
+
+
+def evaluate(
+    net: Any,
+    X: Any,
+    y: Any,
+    loss: str | Loss | None = None,
+    l2: float = 0.0,
+    batch_size: int = 4096,
+) -> tuple[float, float]:
+    """(mean loss, accuracy) of ``net`` on ``X``, ``y``, in inference mode."""
+    loss = net.loss if loss is None else get_loss(loss)
+    with net.backend.context():
+        Xd, T = net._prepare(X, y, loss)
+        L, correct = _evaluate_device(net, Xd, T, _labels(T, loss), loss, batch_size)
+        n = Xd.shape[0]
+        L = L / n + (net._l2_penalty(l2, n) if l2 else 0.0)
+        return float(L), float(correct) / n
+
+
+def _evaluate_device(
+    net: Any, X: Any, T: Any, labels: Any, loss: Loss, batch_size: int
+) -> tuple[Any, Any]:
+    """Summed loss and correct count on the device (no synchronization)."""
+    n = X.shape[0]
+    total = correct = 0.0
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        Z = net._forward(X[start:stop, ...], training=False)
+        total = total + loss.forward(Z, T[start:stop, ...]) * (stop - start)
+        correct = correct + _correct(Z, labels[start:stop])
+    return total, correct
