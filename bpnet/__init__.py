@@ -7,11 +7,12 @@ PyTorch and array-api-strict; ``backends`` picks where the arrays live.
 from bpnet import metrics
 from bpnet._version import __version__
 from bpnet.io import ModelFileError, load, save
+from bpnet.nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from bpnet.nn.evaluation import evaluate
 from bpnet.nn.ex4 import from_thetas, to_thetas
 from bpnet.nn.gates import Add, Multiply
 from bpnet.nn.gradcheck import check_gradients, numerical_gradient
-from bpnet.nn.layers import Dense, Dropout, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
+from bpnet.nn.layers import Dense, Dropout, Layer
 from bpnet.nn.losses import (
     Loss,
     MeanSquaredError,

@@ -289,7 +289,10 @@ def test_bad_constructor_arguments(kwargs, err, match):
         (lambda: bpnet.Dropout(1.0), "Dropout rate"),
         (lambda: bpnet.LeakyReLU(-1), "alpha"),
         (lambda: bpnet.Dense(3, 2, init="zeros"), "init: expected one of"),
-        (lambda: bpnet.nn.layers.activation("swish"), "activation: expected one of"),
+        (
+            lambda: bpnet.nn.activations.activation("swish"),
+            "activation: expected one of",
+        ),
     ],
 )
 def test_bad_layer_arguments(make, match):

@@ -33,7 +33,8 @@ def _load_data(args: argparse.Namespace) -> Any:
 
 
 def _build_net(args: argparse.Namespace, n_in: int, n_out: int) -> Any:
-    from bpnet.nn.layers import Dense, Dropout, activation
+    from bpnet.nn.activations import activation
+    from bpnet.nn.layers import Dense, Dropout
     from bpnet.nn.model import Sequential
 
     layers: list[Any] = []

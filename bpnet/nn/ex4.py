@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from bpnet.nn.layers import Dense, Sigmoid
+from bpnet.nn.activations import Sigmoid
+from bpnet.nn.layers import Dense
 from bpnet.nn.losses import SigmoidCrossEntropy
 from bpnet.nn.model import Sequential
 

@@ -11,8 +11,10 @@ import math
 import numbers
 from typing import Any
 
-from bpnet.nn.functional import sigmoid
 from bpnet.nn.initializers import Initializer, get_initializer
+from bpnet.nn.registry import Registry
+
+LAYERS = Registry("layer")
 
 
 class Layer:
@@ -44,6 +46,7 @@ class Layer:
         return f"{type(self).__name__}()"
 
 
+@LAYERS.register()
 class Dense(Layer):
     """Affine layer ``y = x @ W + b``; W has shape (in, out), b shape (out,).
 
@@ -118,73 +121,7 @@ class Dense(Layer):
         return f"Dense({self.n_in}, {self.n_out})"
 
 
-class ReLU(Layer):
-    """max(x, 0); its gradient passes where x > 0."""
-
-    init_name = "he"
-
-    def forward(self, x: Any, training: bool = False) -> Any:
-        # A 0/1 mask in x's dtype: two multiplies are cheaper than where().
-        self.mask = self.xp.astype(x > 0, x.dtype)
-        return x * self.mask
-
-    def backward(self, dy: Any, need_dx: bool = True) -> Any:
-        return dy * self.mask
-
-
-class LeakyReLU(Layer):
-    """x where x > 0, alpha * x elsewhere."""
-
-    init_name = "he"
-
-    def __init__(self, alpha: float = 0.01) -> None:
-        super().__init__()
-        if not isinstance(alpha, (int, float)) or not 0 <= alpha < 1:
-            raise ValueError(
-                f"LeakyReLU alpha: expected a number in [0, 1), got {alpha!r}"
-            )
-        self.alpha = float(alpha)
-
-    def forward(self, x: Any, training: bool = False) -> Any:
-        self.mask = x > 0
-        return self.xp.where(self.mask, x, self.alpha * x)
-
-    def backward(self, dy: Any, need_dx: bool = True) -> Any:
-        return self.xp.where(self.mask, dy, self.alpha * dy)
-
-    def get_config(self) -> dict:
-        return {"type": "LeakyReLU", "alpha": self.alpha}
-
-    def __repr__(self) -> str:
-        return f"LeakyReLU({self.alpha})"
-
-
-class Sigmoid(Layer):
-    """1 / (1 + exp(-x)); dy * y * (1 - y)."""
-
-    init_name = "glorot"
-
-    def forward(self, x: Any, training: bool = False) -> Any:
-        self.y = sigmoid(x)
-        return self.y
-
-    def backward(self, dy: Any, need_dx: bool = True) -> Any:
-        return dy * self.y * (1.0 - self.y)
-
-
-class Tanh(Layer):
-    """tanh(x); dy * (1 - y**2)."""
-
-    init_name = "glorot"
-
-    def forward(self, x: Any, training: bool = False) -> Any:
-        self.y = self.xp.tanh(x)
-        return self.y
-
-    def backward(self, dy: Any, need_dx: bool = True) -> Any:
-        return dy * (1.0 - self.y * self.y)
-
-
+@LAYERS.register()
 class Dropout(Layer):
     """Inverted dropout: in training keep each unit with probability 1 - rate
     and scale by 1 / (1 - rate); identity in inference.
@@ -229,35 +166,6 @@ class Dropout(Layer):
         return f"Dropout({self.rate})"
 
 
-LAYER_TYPES: dict[str, type[Layer]] = {
-    cls.__name__: cls for cls in (Dense, ReLU, LeakyReLU, Sigmoid, Tanh, Dropout)
-}
-
-ACTIVATIONS: dict[str, type[Layer]] = {
-    "relu": ReLU,
-    "leaky_relu": LeakyReLU,
-    "sigmoid": Sigmoid,
-    "logistic": Sigmoid,
-    "tanh": Tanh,
-}
-
-
-def activation(name: str) -> Layer:
-    """An activation layer by name: relu, leaky_relu, sigmoid (logistic), tanh."""
-    key = name.lower() if isinstance(name, str) else name
-    if key not in ACTIVATIONS:
-        raise ValueError(
-            f"activation: expected one of {sorted(ACTIVATIONS)}, got {name!r}"
-        )
-    return ACTIVATIONS[key]()
-
-
 def layer_from_config(config: dict) -> Layer:
     """Rebuild a layer from ``Layer.get_config()``."""
-    kind = config.get("type")
-    if kind not in LAYER_TYPES:
-        raise ValueError(
-            f"layer type: expected one of {sorted(LAYER_TYPES)}, got {kind!r}"
-        )
-    kwargs = {k: v for k, v in config.items() if k != "type"}
-    return LAYER_TYPES[kind](**kwargs)
+    return LAYERS.from_config(config)

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 from sklearn.utils import check_random_state
 
-from bpnet.nn.layers import Dense, Layer, ReLU, Sigmoid, Tanh
+from bpnet.nn.activations import ReLU, Sigmoid, Tanh
+from bpnet.nn.layers import Dense, Layer
 from bpnet.nn.losses import SigmoidCrossEntropy, SoftmaxCrossEntropy
 from bpnet.nn.model import Sequential
 from bpnet.train.optimizers import SGD, Adam, Momentum, Optimizer
