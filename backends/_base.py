@@ -211,6 +211,21 @@ class Backend:
         """
         raise NotImplementedError(f"{self.name} cannot capture graphs")
 
+    def epoch_runner(self, run_epoch: Any, capture: bool = False) -> EpochRunner:
+        """How a fit runs its epochs: ``runner(after_step)`` calls
+        ``run_epoch(after_step)`` and returns False, or replays it and returns
+        True. The one hook for replaying recorded device work.
+
+        With ``capture`` on a backend that ``supports_graphs``, the first call
+        runs eagerly (compiling every kernel), then records ``run_epoch(None)``
+        with ``capture_graph``; later calls replay that recording (no per-step
+        calls). Everywhere else, and when a capture fails (it then has run
+        nothing), every call runs eagerly.
+        """
+        if capture and self.supports_graphs:
+            return GraphRunner(self, run_epoch)
+        return EpochRunner(run_epoch)
+
     def is_out_of_memory(self, exc: BaseException) -> bool:
         """Whether ``exc`` is this library's out-of-memory error."""
         return isinstance(exc, MemoryError)
@@ -233,3 +248,40 @@ class Backend:
 
     def __repr__(self) -> str:
         return f"<Backend {self.name}: {self.describe()}>"
+
+
+class EpochRunner:
+    """Runs the epoch function on every call: the pure fallback."""
+
+    replaying = False  # whether calls replay a recorded graph
+
+    def __init__(self, run_epoch: Any) -> None:
+        self.run_epoch = run_epoch
+
+    def __call__(self, after_step: Any) -> bool:
+        self.run_epoch(after_step)
+        return False
+
+
+class GraphRunner(EpochRunner):
+    """Runs the first epoch eagerly, records the next as a graph and replays it."""
+
+    def __init__(self, backend: Backend, run_epoch: Any) -> None:
+        super().__init__(run_epoch)
+        self.backend = backend
+        self.replay: Any = None
+        self.tried = False
+
+    def __call__(self, after_step: Any) -> bool:
+        if self.replay is not None:
+            self.replay()
+            return True
+        self.run_epoch(after_step)
+        if not self.tried:  # kernels are compiled now: capture the rest
+            self.tried = True
+            try:
+                self.replay = self.backend.capture_graph(lambda: self.run_epoch(None))
+            except Exception:  # nothing ran: the eager path goes on
+                self.replay = None
+            self.replaying = self.replay is not None
+        return False

@@ -75,6 +75,7 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
     import backends
     from bpnet.cli import train_args
     from bpnet.nn.model import Sequential
+    from bpnet.train.callbacks import PrintEpochs
     from bpnet.train.fullbatch import minimize
 
     explicit = getattr(args, "explicit", None)
@@ -152,7 +153,8 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
             early_stopping=args.early_stopping,
             patience=args.patience,
             verbose=0 if args.quiet or watch_test else 1,
-            callbacks=[_EpochLine(say, epochs)]
+            # through fit's printer, so that lines go through a progress bar
+            callbacks=[PrintEpochs(TEST_NAMES)]
             if watch_test and not args.quiet
             else [],
             progress=args.progress,
@@ -208,18 +210,6 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
 
 # bpnet.fit's val_* columns, when the data watched is the test split
 TEST_NAMES = {"val_loss": "test_loss", "val_accuracy": "test_accuracy"}
-
-
-class _EpochLine:
-    """Print one line per epoch, naming the test split's columns test_*."""
-
-    def __init__(self, say: Any, epochs: int) -> None:
-        self.say, self.epochs = say, epochs
-
-    def on_epoch_end(self, epoch: int, logs: dict, net: Any) -> None:
-        from bpnet.train.loop import _epoch_line
-
-        self.say(_epoch_line(logs, self.epochs, TEST_NAMES))
 
 
 def _checkpoint_path(args: argparse.Namespace) -> Path | None:

@@ -1,63 +1,43 @@
-"""The fit loop: minibatches on the device, one readback per epoch.
+"""The fit loop: epochs of device steps, and callbacks around them.
 
 Data is copied to the device once per fit; batches are gathered there with
 ``take`` from a permutation drawn on the host generator (so every device sees
 the same batch order); loss and accuracy accumulate on the device and come
-back once per epoch (or every ``log_every`` steps).
+back once per epoch (or every ``log_every`` steps). Everything optional
+(history, validation, early stopping, checkpoints, the divergence guard,
+printing, the progress bar, deferred Ctrl-C) is a callback
+(``bpnet.train.callbacks``, ``bpnet.train.guard``).
 """
 
 from __future__ import annotations
 
-import math
 import os
-import signal
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from bpnet import io
 from bpnet.nn import validation as check
-from bpnet.nn.evaluation import _evaluate_device, _labels
+from bpnet.nn.evaluation import _labels
 from bpnet.nn.losses import Loss, MeanSquaredError, get_loss
 from bpnet.train import checkpoint as ckpt
-from bpnet.train.epoch import _copy, _Epoch
-from bpnet.train.history import DivergenceError, History
+from bpnet.train.callbacks import (
+    Callback,
+    Checkpoint,
+    DeferInterrupt,
+    EarlyStopping,
+    PrintEpochs,
+    ProgressBar,
+    RecordHistory,
+    Run,
+    Validation,
+    as_callback,
+    overrides,
+)
+from bpnet.train.epoch import _Epoch
+from bpnet.train.guard import DivergenceGuard, LossCheck
+from bpnet.train.history import History
 from bpnet.train.optimizers import Optimizer, get_optimizer
-
-
-class _DeferInterrupt:
-    """Hold Ctrl-C until the current step has finished updating the weights."""
-
-    def __init__(self) -> None:
-        self.pending = False
-        self._old: Any = None
-
-    def __enter__(self) -> _DeferInterrupt:
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handler)
-        return self
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        self.pending = True
-
-    def check(self) -> None:
-        if self.pending:
-            raise KeyboardInterrupt
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-
-
-def _call_callbacks(callbacks: Sequence[Any], epoch: int, logs: dict, net: Any) -> bool:
-    """Run on-epoch-end callbacks; True when one asks to stop."""
-    stop = False
-    for cb in callbacks:
-        fn = getattr(cb, "on_epoch_end", cb)
-        if fn(epoch, logs, net) is True:
-            stop = True
-    return stop
 
 
 def _split(net: Any, X: Any, T: Any, fraction: float) -> tuple[Any, Any, Any, Any]:
@@ -140,8 +120,10 @@ def fit(
         1: one line per epoch.
     progress : bool
         A tqdm progress bar over the steps.
-    callbacks : callables ``cb(epoch, logs, net)`` or objects with ``on_epoch_end``
-        A callback returning True stops training after that epoch.
+    callbacks : Callback objects, objects with some of its hooks, or callables
+        ``cb(epoch, logs, net)`` run at each epoch's end; an ``on_epoch_end``
+        returning True stops training after that epoch. They run after fit's
+        own, in order (see ``bpnet.train.callbacks.Callback`` for the hooks).
     log_every : int, optional
         Also check the loss for NaN/Inf every this many steps (one readback each).
     checkpoint : str or Path, optional
@@ -178,243 +160,199 @@ def fit(
     min_delta = check.check_nonnegative(min_delta, "min_delta")
     if log_every is not None:
         log_every = check.check_int(log_every, "log_every")
-    fraction = check.check_nonnegative(validation_fraction, "validation_fraction")
-    if fraction >= 1:
-        raise ValueError(
-            "validation_fraction: expected a number in [0, 1), "
-            f"got {validation_fraction!r}"
-        )
+    fraction = _check_fraction(validation_fraction)
     opt = get_optimizer(optimizer, lr)
     loss = net.loss if loss is None else get_loss(loss)
     if not isinstance(callbacks, (list, tuple)):
         callbacks = [callbacks]
-    for cb in callbacks:
-        if not callable(getattr(cb, "on_epoch_end", cb)):
-            raise TypeError(f"callbacks: expected callables, got {cb!r}")
-    history = History() if history is None else history
-    be = net.backend
-
-    with be.context():
-        Xd, T = net._prepare(X, y, loss)
-        if validation_data is not None:
-            if (
-                not isinstance(validation_data, (tuple, list))
-                or len(validation_data) != 2
-            ):
-                raise ValueError("validation_data: expected a pair (X_val, y_val)")
-            Xv, Tv = net._prepare(*validation_data, loss)
-        elif fraction > 0:
-            Xd, T, Xv, Tv = _split(net, Xd, T, fraction)
-        else:
-            Xv = Tv = None
-        if early_stopping and Xv is None:
+    user = [as_callback(cb) for cb in callbacks]
+    with net.backend.context():
+        Xd, T, val = _device_data(net, X, y, loss, validation_data, fraction)
+        if early_stopping and val is None:
             raise ValueError(
                 "early_stopping: needs validation data; pass validation_data or "
                 "validation_fraction > 0"
             )
         if resume and checkpoint is None:
             raise ValueError("resume: needs checkpoint=PATH to resume from")
-        # early stopping's state; every checkpoint keeps it
-        early = {"best_loss": math.inf, "best_epoch": None, "wait": 0, "weights": None}
-        if resume and _exists(checkpoint):
-            records, done, saved_early = ckpt.restore_run(checkpoint, net, opt)
-            history = History(records)
-            start_epoch, epochs = done, max(0, epochs - done)
-            if early_stopping and saved_early is not None:
-                history.stopped_early = saved_early.pop("stopped")
-                early.update(saved_early)
-                if history.stopped_early:  # that run had ended: nothing to train
-                    epochs = 0
-        fit_config = {
-            "epochs": start_epoch + epochs,
-            "batch_size": batch_size,
-            "l2": l2,
-            "loss": type(loss).__name__,
-            "validation_fraction": fraction,
-            "early_stopping": early_stopping,
-            "patience": patience,
-            "min_delta": min_delta,
-            "shuffle": shuffle,
-        }
-        track_accuracy = not isinstance(loss, MeanSquaredError) or T.shape[1] > 1
-        labels = _labels(T, loss)
-        labels_v = _labels(Tv, loss) if Xv is not None else None
-        n = Xd.shape[0]
-        steps = math.ceil(n / batch_size)
-        epoch_run = _Epoch(
-            net, opt, loss, l2, Xd, T, labels, batch_size, shuffle, track_accuracy
+        run = Run(
+            net=net,
+            optimizer=opt,
+            loss=loss,
+            history=History() if history is None else history,
+            X=Xd,
+            T=T,
+            labels=_labels(T, loss),
+            epochs=epochs,
+            start_epoch=start_epoch,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            l2=l2,
+            track_accuracy=not isinstance(loss, MeanSquaredError) or T.shape[1] > 1,
+            print=print_fn,
         )
-        use_graph = _want_graph(cuda_graph, net, log_every)
-        replay = None
-        bar = _progress(progress, epochs * steps)
-        last_good = _copy(net.parameters())
+        early = EarlyStopping(patience, min_delta, verbose) if early_stopping else None
+        cbs: list[Callback] = [DeferInterrupt(), DivergenceGuard()]
+        cbs += [LossCheck(log_every)] if log_every else []
+        cbs += [Validation(*val, _labels(val[1], loss))] if val else []
+        cbs += [RecordHistory()] + ([early] if early else [])
+        if checkpoint is not None:
+            fit_config = {
+                "batch_size": batch_size,
+                "l2": l2,
+                "loss": type(loss).__name__,
+                "validation_fraction": fraction,
+                "early_stopping": early_stopping,
+                "patience": patience,
+                "min_delta": min_delta,
+                "shuffle": shuffle,
+            }
+            meta = checkpoint_metadata
+            cbs.append(Checkpoint(checkpoint, fit_config, meta, resume, early))
+        cbs += [PrintEpochs()] if verbose else []
+        cbs += [ProgressBar()] if progress else []
+        return train(run, cbs + user, cuda_graph)
+
+
+def _check_fraction(fraction: float) -> float:
+    checked = check.check_nonnegative(fraction, "validation_fraction")
+    if checked >= 1:
+        raise ValueError(
+            f"validation_fraction: expected a number in [0, 1), got {fraction!r}"
+        )
+    return checked
+
+
+def _device_data(
+    net: Any, X: Any, y: Any, loss: Loss, validation_data: Any, fraction: float
+) -> tuple[Any, Any, tuple[Any, Any] | None]:
+    """Training rows and targets on the device, and the validation pair."""
+    Xd, T = net._prepare(X, y, loss)
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError("validation_data: expected a pair (X_val, y_val)")
+        return Xd, T, net._prepare(*validation_data, loss)
+    if fraction > 0:
+        Xd, T, Xv, Tv = _split(net, Xd, T, fraction)
+        return Xd, T, (Xv, Tv)
+    return Xd, T, None
+
+
+def train(run: Run, callbacks: Sequence[Callback], cuda_graph: bool | None) -> History:
+    """Run ``run.epochs`` epochs with ``callbacks``; return the history."""
+    return _Loop(run, callbacks, cuda_graph).train()
+
+
+class _Loop:
+    """Epochs of steps; the callbacks do everything else."""
+
+    def __init__(
+        self, run: Run, callbacks: Sequence[Callback], cuda_graph: bool | None
+    ) -> None:
+        self.run, self.callbacks = run, list(callbacks)
+        self.step_hooks = [
+            cb.on_step_end for cb in self.callbacks if overrides(cb, "on_step_end")
+        ]
+        self.epoch_run = _Epoch(
+            run.net,
+            run.optimizer,
+            run.loss,
+            run.l2,
+            run.X,
+            run.T,
+            run.labels,
+            run.batch_size,
+            run.shuffle,
+            run.track_accuracy,
+        )
+        capture = _want_graph(cuda_graph, run.net, self.callbacks)
+        self.runner = run.net.backend.epoch_runner(self.epoch_run, capture)
+
+    def train(self) -> History:
+        run, be = self.run, self.run.net.backend
+        begun: list[Callback] = []
         try:
-            with _DeferInterrupt() as interrupt, be.errstate():
-
-                def after_step(s: int, L: Any) -> None:
-                    interrupt.check()
-                    if bar is not None:
-                        bar.update(1)
-                    if log_every and (s + 1) % log_every == 0:
-                        if not math.isfinite(float(L)):
-                            _diverged(net, last_good, opt, epoch, s, history)
-
-                for epoch in range(start_epoch, start_epoch + epochs):
-                    t0 = time.perf_counter()
-                    opt.set_epoch(epoch)
-                    if shuffle:
-                        epoch_run.set_order(be.asarray(net.host_rng.permutation(n)))
-                    if replay is not None:
-                        replay()  # the whole epoch as one CUDA graph
-                        opt.t += steps
-                        interrupt.check()
-                        if bar is not None:
-                            bar.update(steps)
-                    else:
-                        epoch_run(after_step)
-                        if use_graph:  # kernels are compiled now: capture the rest
-                            replay = _capture(be, epoch_run)
-                            history.cuda_graph = replay is not None
-                    be.synchronize()
-                    train_loss = float(epoch_run.loss_sum) / n
-                    if not math.isfinite(train_loss):
-                        _diverged(net, last_good, opt, epoch, steps - 1, history)
-                    logs: dict[str, Any] = {
-                        "epoch": epoch + 1,
-                        "loss": train_loss,
-                        "accuracy": (
-                            float(epoch_run.correct) / n if track_accuracy else None
-                        ),
-                        "lr": opt.lr,
-                    }
-                    if Xv is not None:
-                        vl, vc = _evaluate_device(net, Xv, Tv, labels_v, loss, 4096)
-                        logs["val_loss"] = float(vl) / Xv.shape[0]
-                        logs["val_accuracy"] = (
-                            float(vc) / Xv.shape[0] if track_accuracy else None
-                        )
-                    logs["seconds"] = time.perf_counter() - t0
-                    history.append(logs)
-                    last_good = _copy(net.parameters())
-                    if early_stopping:  # before the checkpoint, which keeps it
-                        vl = logs["val_loss"]
-                        if vl < early["best_loss"] - min_delta:
-                            early.update(best_loss=vl, best_epoch=epoch, wait=0)
-                            early["weights"] = last_good
-                        else:
-                            early["wait"] += 1
-                            if early["wait"] >= patience:
-                                history.stopped_early = True
-                    if checkpoint is not None:
-                        ckpt.save_checkpoint(
-                            checkpoint,
-                            net,
-                            opt,
-                            history,
-                            epoch + 1,
-                            fit_config,
-                            metadata=checkpoint_metadata,
-                            early=(
-                                {**early, "stopped": history.stopped_early}
-                                if early_stopping
-                                else None
-                            ),
-                        )
-                    if verbose:
-                        print_fn(_epoch_line(logs, start_epoch + epochs))
-                    if bar is not None:
-                        bar.set_postfix(loss=f"{train_loss:.4f}")
-                    stop = _call_callbacks(callbacks, epoch, logs, net)
-                    if stop or (early_stopping and history.stopped_early):
-                        break
+            with be.errstate():
+                try:
+                    for cb in self.callbacks:
+                        cb.on_train_begin(run)
+                        begun.append(cb)
+                    for epoch in range(run.start_epoch, run.total_epochs):
+                        if self.epoch(epoch):
+                            break
+                except BaseException as exc:
+                    run.error = exc
+                    raise
+                finally:
+                    for cb in begun:
+                        cb.on_train_end(run)
         except Exception as exc:
             if be.is_out_of_memory(exc):
-                net._assign(last_good)
+                run.restore_good()
                 raise MemoryError(
                     f"batch_size: the device {be.name!r} ran out of memory training "
-                    f"with batch_size={batch_size}; try a smaller batch_size (the "
-                    "weights of the last finished epoch were kept)"
+                    f"with batch_size={run.batch_size}; try a smaller batch_size "
+                    "(the weights of the last finished epoch were kept)"
                 ) from exc
             raise
-        finally:
-            if bar is not None:
-                bar.close()
-        if early_stopping and early["weights"] is not None:
-            net._assign(early["weights"])
-            history.best_epoch = early["best_epoch"] + 1
-            if verbose and history.stopped_early:
-                print_fn(
-                    f"Early stopping: val_loss did not improve for {patience} epochs; "
-                    f"restored the weights of epoch {history.best_epoch}"
-                )
-    return history
+        return run.history
+
+    def epoch(self, epoch: int) -> bool:
+        """One epoch of steps, then its logs; True when a callback stops."""
+        run, net = self.run, self.run.net
+        run.epoch_start = time.perf_counter()
+        run.optimizer.set_epoch(epoch)
+        if run.shuffle:
+            order = net.backend.asarray(net.host_rng.permutation(run.n))
+            self.epoch_run.set_order(order)
+        for cb in self.callbacks:
+            cb.on_epoch_begin(epoch, net)
+        if self.runner(self.after_step):  # replayed as one graph: no steps seen
+            run.optimizer.t += run.steps
+            for hook in self.step_hooks:
+                hook(run.steps - 1, {"loss": None, "steps": run.steps}, net)
+        run.history.cuda_graph = self.runner.replaying
+        net.backend.synchronize()
+        logs: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "loss": float(self.epoch_run.loss_sum) / run.n,
+            "accuracy": (
+                float(self.epoch_run.correct) / run.n if run.track_accuracy else None
+            ),
+            "lr": run.optimizer.lr,
+        }
+        stop = False
+        for cb in self.callbacks:
+            if cb.on_epoch_end(epoch, logs, net) is True:
+                stop = True
+        return stop
+
+    def after_step(self, step: int, L: Any) -> None:
+        for hook in self.step_hooks:
+            hook(step, {"loss": L, "steps": 1}, self.run.net)
 
 
-def _exists(path: Any) -> bool:
-    p = os.fspath(path)
-    return os.path.exists(p) or os.path.exists(p + ".npz")
-
-
-def _capture(be: Any, epoch_run: Any) -> Any:
-    """The epoch as a replayable graph, or None (then the plain loop goes on):
-    a capture that fails has run nothing, so falling back loses no work."""
-    try:
-        return be.capture_graph(lambda: epoch_run(None))
-    except Exception:
-        return None
-
-
-def _want_graph(cuda_graph: bool | None, net: Any, log_every: int | None) -> bool:
+def _want_graph(
+    cuda_graph: bool | None, net: Any, callbacks: Sequence[Callback]
+) -> bool:
+    """Whether to record an epoch as a graph: asked for, or by default where
+    the backend can, its dropout masks too, and no callback needs each step."""
     from bpnet.nn.layers import Dropout
 
     supported = net.backend.supports_graphs
     if cuda_graph is None:
         dropout = any(isinstance(layer, Dropout) for layer in net.layers)
         rng_ok = not dropout or net.backend.graph_safe_random
-        return supported and rng_ok and not log_every
+        per_step = any(
+            cb.every_step and overrides(cb, "on_step_end") for cb in callbacks
+        )
+        return supported and rng_ok and not per_step
     if cuda_graph and not supported:
         raise ValueError(
             f"cuda_graph: the {net.backend.name!r} backend cannot capture graphs; "
             "use cuda_graph=None or False"
         )
     return bool(cuda_graph)
-
-
-def _diverged(
-    net: Any,
-    last_good: list[Any],
-    opt: Optimizer,
-    epoch: int,
-    step: int,
-    history: History,
-) -> None:
-    net._assign(last_good)
-    raise DivergenceError(
-        f"training diverged: the loss became NaN or Inf in epoch {epoch + 1} "
-        f"(by step {step + 1}) with learning rate {opt.lr:g}. The last good weights "
-        f"were restored. Try a smaller learning rate (e.g. lr={opt.lr / 10:g}) "
-        "or scale the inputs to [0, 1].",
-        history,
-    )
-
-
-def _epoch_line(logs: dict, epochs: int, names: dict[str, str] | None = None) -> str:
-    """One epoch's line; ``names`` relabels columns (e.g. val_loss as test_loss)."""
-    names = names or {}
-    parts = [f"Epoch {logs['epoch']}/{epochs}"]
-    for k in ("loss", "accuracy", "val_loss", "val_accuracy"):
-        if logs.get(k) is not None:
-            parts.append(f"{names.get(k, k)}: {logs[k]:.4f}")
-    parts.append(f"{logs['seconds']:.2f}s")
-    return " - ".join(parts)
-
-
-def _progress(enabled: bool, total: int) -> Any:
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="step", leave=False)
 
 
 def resume(

@@ -1,0 +1,153 @@
+"""fit's callbacks: the hooks users get, the forms they may take, and the one
+backend hook behind which a whole epoch may be replayed."""
+
+import numpy as np
+import pytest
+
+import backends
+import bpnet
+from bpnet.train.callbacks import Callback
+
+
+def _blobs(n=120, d=4, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=4.0, size=(k, d))
+    y = np.arange(n) % k
+    return (centers[y] + rng.normal(size=(n, d))).astype(np.float32), y
+
+
+def _net(device="cpu"):
+    return bpnet.Sequential(
+        [bpnet.Dense(4, 16), bpnet.ReLU(), bpnet.Dense(16, 3)], device=device, seed=0
+    )
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.calls = []
+
+    def on_train_begin(self, run):
+        self.calls.append(("begin", run.epochs, run.steps))
+
+    def on_epoch_begin(self, epoch, net):
+        self.calls.append(("epoch", epoch))
+
+    def on_step_end(self, step, logs, net):
+        self.calls.append(("step", step, logs["steps"], float(logs["loss"])))
+
+    def on_epoch_end(self, epoch, logs, net):
+        self.calls.append(("end", epoch, logs["loss"]))
+
+    def on_train_end(self, run):
+        self.calls.append(("done", len(run.history), run.error))
+
+
+def test_every_hook_runs_in_order_with_its_numbers():
+    X, y = _blobs()
+    rec = Recorder()
+    h = _net().fit(X, y, epochs=2, batch_size=50, callbacks=[rec])
+    kinds = [c[0] for c in rec.calls]
+    assert kinds == ["begin"] + ["epoch", "step", "step", "step", "end"] * 2 + ["done"]
+    assert rec.calls[0] == ("begin", 2, 3) and rec.calls[-1] == ("done", 2, None)
+    steps = [c for c in rec.calls if c[0] == "step"]
+    assert [s[1] for s in steps] == [0, 1, 2, 0, 1, 2] and {s[2] for s in steps} == {1}
+    # the epoch's loss is the row-weighted mean of its steps' losses
+    first = steps[:3]
+    mean = (first[0][3] * 50 + first[1][3] * 50 + first[2][3] * 20) / 120
+    assert h.loss[0] == pytest.approx(mean, rel=1e-6)
+    assert [c[2] for c in rec.calls if c[0] == "end"] == h.loss
+
+
+def test_plain_callables_and_duck_typed_objects_still_work():
+    X, y = _blobs()
+    seen, steps = [], []
+
+    class StepsOnly:  # no Callback base, one hook
+        def on_step_end(self, step, logs, net):
+            steps.append(step)
+
+    def stop_at_two(epoch, logs, net):
+        seen.append(epoch)
+        return epoch == 1
+
+    h = _net().fit(X, y, epochs=5, batch_size=60, callbacks=[stop_at_two, StepsOnly()])
+    assert seen == [0, 1] and len(h) == 2 and steps == [0, 1, 0, 1]
+
+
+def test_train_end_runs_when_an_exception_ends_training():
+    X, y = _blobs()
+    rec = Recorder()
+
+    def boom(epoch, logs, net):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        _net().fit(X, y, epochs=3, callbacks=[rec, boom])
+    done = rec.calls[-1]
+    assert done[0] == "done" and isinstance(done[2], RuntimeError)
+
+
+def test_a_single_callback_need_not_be_in_a_list():
+    X, y = _blobs()
+    rec = Recorder()
+    _net().fit(X, y, epochs=1, callbacks=rec)
+    assert rec.calls[-1][0] == "done"
+
+
+def _fake_graph_backend(monkeypatch, captured):
+    """The CPU backend pretending to record graphs: the 'recording' is the
+    epoch function itself, so a replay runs it with no per-step calls."""
+    be = backends.get_backend("cpu")
+    monkeypatch.setattr(type(be), "supports_graphs", True)
+
+    def capture(fn):
+        captured.append(fn)
+        return fn
+
+    monkeypatch.setattr(be, "capture_graph", capture)
+    return be
+
+
+def test_replayed_epochs_give_the_plain_loop_s_weights(monkeypatch):
+    X, y = _blobs()
+    captured = []
+    be = _fake_graph_backend(monkeypatch, captured)
+    bar_steps = []
+
+    class Bar(Callback):
+        every_step = False  # a replayed epoch may be reported at once
+
+        def on_step_end(self, step, logs, net):
+            bar_steps.append(logs["steps"])
+
+    graph = _net(be)
+    opt = bpnet.Momentum(0.05)
+    h = graph.fit(X, y, epochs=3, batch_size=25, optimizer=opt, callbacks=[Bar()])
+    plain = _net()
+    opt_plain = bpnet.Momentum(0.05)
+    h_plain = plain.fit(
+        X, y, epochs=3, batch_size=25, optimizer=opt_plain, cuda_graph=False
+    )
+    assert len(captured) == 1 and h.cuda_graph and not h_plain.cuda_graph
+    assert bar_steps == [1] * 5 + [5, 5] and opt.t == opt_plain.t == 15
+    assert h.loss == h_plain.loss
+    for a, b in zip(graph.parameters(), plain.parameters()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_callback_that_needs_every_step_keeps_the_plain_loop(monkeypatch):
+    X, y = _blobs()
+    captured = []
+    be = _fake_graph_backend(monkeypatch, captured)
+    rec = Recorder()
+    h = _net(be).fit(X, y, epochs=2, batch_size=40, callbacks=[rec])
+    assert not captured and not h.cuda_graph
+    assert sum(c[0] == "step" for c in rec.calls) == 6
+    h = _net(be).fit(X, y, epochs=2, batch_size=40, log_every=2)
+    assert not captured and not h.cuda_graph
+
+
+def test_bad_callbacks_are_named():
+    X, y = _blobs()
+    with pytest.raises(TypeError, match=r"callbacks: expected .* got 3"):
+        _net().fit(X, y, callbacks=[3])
