@@ -1,6 +1,8 @@
 """fit's callbacks: the hooks users get, the forms they may take, and the one
 backend hook behind which a whole epoch may be replayed."""
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -92,6 +94,16 @@ def test_a_single_callback_need_not_be_in_a_list():
     rec = Recorder()
     _net().fit(X, y, epochs=1, callbacks=rec)
     assert rec.calls[-1][0] == "done"
+
+
+def test_sequential_fit_has_bpnet_fit_s_signature_minus_net():
+    fit_params = list(inspect.signature(bpnet.fit).parameters.values())
+    assert fit_params[0].name == "net"
+    bound = inspect.signature(_net().fit)
+    assert list(bound.parameters.values()) == fit_params[1:]
+    assert bound.return_annotation == inspect.signature(bpnet.fit).return_annotation
+    method = list(inspect.signature(bpnet.Sequential.fit).parameters.values())
+    assert method[0].name == "self" and method[1:] == fit_params[1:]
 
 
 def _fake_graph_backend(monkeypatch, captured):
