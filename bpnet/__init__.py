@@ -21,7 +21,7 @@ from bpnet.nn.losses import (
 )
 from bpnet.nn.model import Sequential
 from bpnet.train.fullbatch import minimize
-from bpnet.train.history import DivergenceError, History
+from bpnet.train.history import DivergenceError, History, TrainingWarning
 from bpnet.train.loop import fit, resume
 from bpnet.train.optimizers import (
     SGD,
@@ -54,6 +54,7 @@ __all__ = [
     "Momentum",
     "Optimizer",
     "StepDecay",
+    "TrainingWarning",
     "evaluate",
     "fit",
     "load",

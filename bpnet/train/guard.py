@@ -1,17 +1,43 @@
-"""The divergence guard: training whose loss stops being a number stops,
-with the last good weights restored.
+"""The divergence guard: training that stops being numbers stops, with the
+last good weights restored, and a run that made the loss worse says so.
 
-Cheap by design: the loss is read once per epoch (it is anyway);
-``log_every`` adds a loss readback every that many steps.
+Cheap by design: the loss is read once per epoch (it is anyway), the weights
+are checked with one device reduction per epoch, and a fixed sample of rows
+is evaluated twice per run. ``log_every`` adds a loss readback every that
+many steps.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
+import os
+import sys
+import warnings
 from typing import Any
 
 from bpnet.train.callbacks import Callback, Run
-from bpnet.train.history import DivergenceError
+from bpnet.train.history import DivergenceError, TrainingWarning
+from bpnet.train.optimizers import Optimizer
+
+#: rows of the training data on which the loss is compared at start and end
+TREND_ROWS = 1024
+
+
+def suggest_lr(opt: Optimizer) -> str:
+    """A tenth of the rate in use, to one significant digit, but never above
+    the optimizer's default rate (a tenth of an absurd rate is still absurd)."""
+    tenth = float(f"{opt.lr / 10:.0e}")
+    default = _default_lr(opt)
+    return f"{min(tenth, default):g}"
+
+
+def _default_lr(opt: Optimizer) -> float:
+    param = inspect.signature(type(opt)).parameters.get("lr")
+    default = getattr(param, "default", None)
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        return float(default)
+    return 0.1  # plain SGD's, as bpnet.fit picks it
 
 
 def _diverged(run: Run, what: str, epoch: int, step: int) -> None:
@@ -20,15 +46,22 @@ def _diverged(run: Run, what: str, epoch: int, step: int) -> None:
     raise DivergenceError(
         f"training diverged: {what} in epoch {epoch + 1} (by step {step + 1}) with "
         f"learning rate {opt.lr:g}. The last good weights were restored. Try a "
-        f"smaller learning rate (e.g. lr={opt.lr / 10:g}) or scale the inputs "
+        f"smaller learning rate (e.g. lr={suggest_lr(opt)}) or scale the inputs "
         "to [0, 1].",
         run.history,
     )
 
 
+def weights_sum_of_squares(net: Any) -> Any:
+    """One 0-D device number that is NaN or Inf when any weight is, or when
+    the weights are so large that the next forward pass overflows."""
+    xp = net.xp
+    return sum(xp.sum(p * p) for p in net.parameters())
+
+
 class DivergenceGuard(Callback):
-    """At each epoch's end: the loss must be finite, else DivergenceError
-    with the last good weights back."""
+    """At each epoch's end, after its last step: the loss and the weights
+    must be finite, else DivergenceError with the last good weights back."""
 
     def on_train_begin(self, run: Run) -> None:
         self.run = run
@@ -41,6 +74,9 @@ class DivergenceGuard(Callback):
         last = self.run.steps - 1
         if not math.isfinite(logs["loss"]):
             _diverged(self.run, "the loss became NaN or Inf", epoch, last)
+        if not math.isfinite(float(weights_sum_of_squares(net))):
+            what = "the weights became NaN or Inf (or too large for the dtype)"
+            _diverged(self.run, what, epoch, last)
         self.run.keep_good()
 
 
@@ -62,3 +98,52 @@ class LossCheck(Callback):
         if L is not None and (step + 1) % self.log_every == 0:
             if not math.isfinite(float(L)):
                 _diverged(self.run, "the loss became NaN or Inf", self.epoch, step)
+
+
+class LossTrend(Callback):
+    """Warn (TrainingWarning) when the loss on a fixed sample of the training
+    rows is higher after the last step than before the first. Placed before
+    early stopping, whose restored best weights are not the run's end."""
+
+    def on_train_begin(self, run: Run) -> None:
+        self.run, self.start = run, None
+
+    def on_epoch_begin(self, epoch: int, net: Any) -> None:
+        if self.start is not None:
+            return
+        run = self.run  # after any resume: the weights this call starts from
+        stride = max(1, run.n // TREND_ROWS)
+        m = min(TREND_ROWS, math.ceil(run.n / stride))  # slices stay in bounds
+        self.X = run.X[::stride, ...][:m, ...]
+        self.T = run.T[::stride, ...][:m, ...]
+        self.start = self._loss(run)  # read back at the end, with the other
+
+    def _loss(self, run: Run) -> Any:
+        return run.loss.forward(run.net._forward(self.X, training=False), self.T)
+
+    def on_train_end(self, run: Run) -> None:
+        if run.error is not None or self.start is None:
+            return
+        start, end = float(self.start), float(self._loss(run))
+        if end > 1.01 * start:  # more than rounding and drift
+            warnings.warn(
+                TrainingWarning(
+                    f"training made the loss worse: it rose from {start:.4g} at the "
+                    f"start of the run to {end:.4g} at its end (on the same "
+                    f"{self.X.shape[0]} training rows). The learning rate "
+                    f"{run.optimizer.lr:g} is probably too large; try "
+                    f"lr={suggest_lr(run.optimizer)}."
+                ),
+                stacklevel=_caller_level(),
+            )
+
+
+def _caller_level() -> int:
+    """``stacklevel`` that names the first caller outside bpnet.train."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+        here
+    ):
+        frame, level = frame.f_back, level + 1
+    return level

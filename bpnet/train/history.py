@@ -1,15 +1,21 @@
-"""What a training run leaves behind: its per-epoch History, and the error
-raised when the loss stops being a number."""
+"""What a training run leaves behind: its per-epoch History, the error raised
+when training diverges, and the warning given when it made things worse."""
 
 from __future__ import annotations
 
 
 class DivergenceError(ArithmeticError):
-    """The loss became NaN or Inf; the network holds its last good weights."""
+    """The loss or the weights became NaN or Inf (or overflowed); the network
+    holds its last good weights."""
 
     def __init__(self, message: str, history: History) -> None:
         super().__init__(message)
         self.history = history
+
+
+class TrainingWarning(UserWarning):
+    """Training finished, but its numbers say something went wrong (the loss
+    ended higher than it started)."""
 
 
 class History:

@@ -35,7 +35,7 @@ from bpnet.train.callbacks import (
     overrides,
 )
 from bpnet.train.epoch import _Epoch
-from bpnet.train.guard import DivergenceGuard, LossCheck
+from bpnet.train.guard import DivergenceGuard, LossCheck, LossTrend
 from bpnet.train.history import History
 from bpnet.train.optimizers import Optimizer, get_optimizer
 
@@ -150,8 +150,15 @@ def fit(
     Raises
     ------
     DivergenceError
-        The loss became NaN or Inf; the weights of the last good epoch (or
-        checked step) are restored first.
+        The loss or the weights became NaN or Inf (checked at each epoch's
+        end, after its last step); the weights of the last good epoch are
+        restored first, and no checkpoint is written for the bad epoch.
+
+    Warns
+    -----
+    TrainingWarning
+        The loss on a fixed sample of training rows ended higher than it
+        started (the learning rate is probably too large).
     """
     epochs = check.check_int(epochs, "epochs", minimum=0)
     batch_size = check.check_int(batch_size, "batch_size")
@@ -192,7 +199,7 @@ def fit(
             print=print_fn,
         )
         early = EarlyStopping(patience, min_delta, verbose) if early_stopping else None
-        cbs: list[Callback] = [DeferInterrupt(), DivergenceGuard()]
+        cbs: list[Callback] = [DeferInterrupt(), DivergenceGuard(), LossTrend()]
         cbs += [LossCheck(log_every)] if log_every else []
         cbs += [Validation(*val, _labels(val[1], loss))] if val else []
         cbs += [RecordHistory()] + ([early] if early else [])
