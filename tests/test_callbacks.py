@@ -2,6 +2,8 @@
 backend hook behind which a whole epoch may be replayed."""
 
 import inspect
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -163,3 +165,40 @@ def test_bad_callbacks_are_named():
     X, y = _blobs()
     with pytest.raises(TypeError, match=r"callbacks: expected .* got 3"):
         _net().fit(X, y, callbacks=[3])
+
+
+def _render(stream):
+    """The lines a terminal shows for ``stream``: a carriage return moves
+    back to the line's start and later characters overwrite earlier ones."""
+    shown = []
+    for raw in stream.split("\n"):
+        cells, col = [], 0
+        for ch in raw:
+            if ch == "\r":
+                col = 0
+                continue
+            if col < len(cells):
+                cells[col] = ch
+            else:
+                cells.append(ch)
+            col += 1
+        shown.append("".join(cells).rstrip())
+    return shown
+
+
+def test_progress_bar_and_epoch_lines_never_share_a_line():
+    # stdout and stderr into one pipe, as both reach one terminal
+    proc = subprocess.run(
+        [sys.executable, "-m", "bpnet.cli.train", "--epochs", "3", "--progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout
+    assert "step/s" in proc.stdout  # a bar was drawn
+    epoch_lines = [line for line in _render(proc.stdout) if "Epoch " in line]
+    assert len(epoch_lines) == 3
+    for i, line in enumerate(epoch_lines, 1):
+        assert line.startswith(f"Epoch {i}/3 - loss: "), line
+        assert "step" not in line and "|" not in line
