@@ -199,10 +199,7 @@ def fit(
             print=print_fn,
         )
         early = EarlyStopping(patience, min_delta, verbose) if early_stopping else None
-        cbs: list[Callback] = [DeferInterrupt(), DivergenceGuard(), LossTrend()]
-        cbs += [LossCheck(log_every)] if log_every else []
-        cbs += [Validation(*val, _labels(val[1], loss))] if val else []
-        cbs += [RecordHistory()] + ([early] if early else [])
+        saver = None
         if checkpoint is not None:
             fit_config = {
                 "batch_size": batch_size,
@@ -215,10 +212,38 @@ def fit(
                 "shuffle": shuffle,
             }
             meta = checkpoint_metadata
-            cbs.append(Checkpoint(checkpoint, fit_config, meta, resume, early))
-        cbs += [PrintEpochs()] if verbose else []
-        cbs += [ProgressBar()] if progress else []
-        return train(run, cbs + user, cuda_graph)
+            saver = Checkpoint(checkpoint, fit_config, meta, resume, early)
+        validation = val and Validation(*val, _labels(val[1], loss))
+        own = _own_callbacks(validation, early, saver, log_every, verbose, progress)
+        return train(run, own + user, cuda_graph)
+
+
+def _own_callbacks(
+    validation: Callback | None,
+    early: Callback | None,
+    saver: Callback | None,
+    log_every: int | None,
+    verbose: int,
+    progress: bool,
+) -> list[Callback]:
+    """fit's own callbacks, in the order their hooks run. Ctrl-C is checked
+    first after each step. The guard sees an epoch before anything validates,
+    records or saves it, so a diverged epoch leaves no trace. The loss trend
+    is measured before early stopping restores its best weights. Validation
+    completes the logs before they are recorded (with their seconds), early
+    stopping updates its state before the checkpoint saves it, and lines are
+    printed last; the user's callbacks come after all of these."""
+    optional = [
+        LossCheck(log_every) if log_every else None,
+        validation,
+        RecordHistory(),
+        early,
+        saver,
+        PrintEpochs() if verbose else None,
+        ProgressBar() if progress else None,
+    ]
+    own = [DeferInterrupt(), DivergenceGuard(), LossTrend()]
+    return own + [cb for cb in optional if cb is not None]
 
 
 def _check_fraction(fraction: float) -> float:
