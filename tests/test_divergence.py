@@ -163,4 +163,7 @@ def test_cli_divergence_is_one_line_exit_2_and_no_files(tmp_path):
 def test_cli_warns_when_the_loss_ends_above_its_start():
     proc = _cli("--optimizer", "sgd", "--lr", "1000", "--epochs", "5", "--quiet")
     assert proc.returncode == 0, proc.stderr
-    assert "TrainingWarning" in proc.stderr and "rose from" in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr  # one line, like the CLI's errors
+    assert lines[0].startswith("bpnet-train: warning: training made the loss worse")
+    assert "lr=0.1" in lines[0]

@@ -12,6 +12,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -263,7 +264,9 @@ def train_main(argv: list[str] | None = None) -> int:
     """Entry point of ``bpnet-train``; returns the exit status."""
     args = parse_args(argv)
     try:
-        summary = run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings(warnings.showwarning)
+            summary = run(args)
     except KeyboardInterrupt:
         print("bpnet-train: interrupted", file=sys.stderr)
         return 130
@@ -276,6 +279,20 @@ def train_main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(summary))
     return 0
+
+
+def _one_line_warnings(show: Any) -> Any:
+    """``warnings.showwarning`` that prints a training warning as one line,
+    like the errors, and hands every other warning to ``show``."""
+    from bpnet.train.history import TrainingWarning
+
+    def show_warning(message: Any, category: type, *args: Any, **kw: Any) -> None:
+        if issubclass(category, TrainingWarning):
+            print(f"bpnet-train: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, *args, **kw)
+
+    return show_warning
 
 
 def _is_user_error(exc: BaseException) -> bool:
