@@ -20,6 +20,7 @@ from bpnet.nn.losses import (
     SoftmaxCrossEntropy,
 )
 from bpnet.nn.model import Sequential
+from bpnet.train.callbacks import Callback
 from bpnet.train.fullbatch import minimize
 from bpnet.train.history import DivergenceError, History, TrainingWarning
 from bpnet.train.loop import fit, resume
@@ -47,6 +48,7 @@ __all__ = [
     "__version__",
     "SGD",
     "Adam",
+    "Callback",
     "CosineDecay",
     "DivergenceError",
     "History",
