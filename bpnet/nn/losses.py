@@ -3,6 +3,8 @@
 ``loss_and_grad(Z, T)`` returns the 0-D loss and dL/dZ together (they share
 the softmax or sigmoid); ``output(Z)`` is what ``predict_proba`` shows. The
 targets ``T`` are float matrices of the logits' shape, made by ``targets``.
+Listed in ``LOSSES`` by short name (softmax, sigmoid, mse), with the long
+names and class names as other spellings.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from typing import Any
 
 from bpnet.nn._namespace import namespace as _ns
 from bpnet.nn.functional import one_hot, sigmoid, softmax, softplus
+from bpnet.nn.registry import Registry
+
+LOSSES = Registry("loss")
 
 
 class Loss:
@@ -38,7 +43,7 @@ class Loss:
         return Z
 
     def get_config(self) -> dict:
-        return {"type": type(self).__name__}
+        return {"type": LOSSES.name_of(self) or type(self).__name__}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -50,6 +55,11 @@ class Loss:
         return hash(type(self).__name__)
 
 
+@LOSSES.register(
+    "softmax",
+    aliases=("softmax_cross_entropy", "SoftmaxCrossEntropy"),
+    help="softmax cross-entropy",
+)
 class SoftmaxCrossEntropy(Loss):
     """Softmax then cross-entropy: mean_i [logsumexp(z_i) - t_i . z_i].
 
@@ -76,6 +86,11 @@ class SoftmaxCrossEntropy(Loss):
         return softmax(Z, axis=1)
 
 
+@LOSSES.register(
+    "sigmoid",
+    aliases=("sigmoid_cross_entropy", "SigmoidCrossEntropy"),
+    help="ex4's per-output sigmoid cross-entropy",
+)
 class SigmoidCrossEntropy(Loss):
     """ex4's cost: per sample the sum over outputs of binary cross-entropy,
     averaged over samples, as softplus(z) - t * z (never log(sigmoid(z))).
@@ -96,6 +111,11 @@ class SigmoidCrossEntropy(Loss):
         return sigmoid(Z)
 
 
+@LOSSES.register(
+    "mse",
+    aliases=("mean_squared_error", "MeanSquaredError"),
+    help="mean squared error",
+)
 class MeanSquaredError(Loss):
     """Mean over samples and outputs of (z - t)**2. Gradient 2 (Z - T) / (n k)."""
 
@@ -107,21 +127,8 @@ class MeanSquaredError(Loss):
         return loss, (D * (2.0 * scale) if need_grad else None)
 
 
-LOSSES: dict[str, type[Loss]] = {
-    "softmax": SoftmaxCrossEntropy,
-    "softmax_cross_entropy": SoftmaxCrossEntropy,
-    "SoftmaxCrossEntropy": SoftmaxCrossEntropy,
-    "sigmoid": SigmoidCrossEntropy,
-    "sigmoid_cross_entropy": SigmoidCrossEntropy,
-    "SigmoidCrossEntropy": SigmoidCrossEntropy,
-    "mse": MeanSquaredError,
-    "mean_squared_error": MeanSquaredError,
-    "MeanSquaredError": MeanSquaredError,
-}
-
-
-def get_loss(loss: str | Loss | None) -> Loss:
-    """A loss by name (softmax, sigmoid, mse) or instance; None -> softmax."""
+def get_loss(loss: str | Loss | type[Loss] | None) -> Loss:
+    """A loss by name (softmax, sigmoid, mse), class or instance; None -> softmax."""
     if loss is None:
         return SoftmaxCrossEntropy()
     if isinstance(loss, Loss):
@@ -129,8 +136,8 @@ def get_loss(loss: str | Loss | None) -> Loss:
     if isinstance(loss, type) and issubclass(loss, Loss):
         return loss()
     if isinstance(loss, str) and loss in LOSSES:
-        return LOSSES[loss]()
+        return LOSSES.create(loss)
     raise ValueError(
-        "loss: expected 'softmax', 'sigmoid', 'mse' or a bpnet Loss instance, "
-        f"got {loss!r}"
+        f"loss: expected one of {LOSSES.names(aliases=True)} or a bpnet Loss "
+        f"instance, got {loss!r}"
     )
