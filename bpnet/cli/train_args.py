@@ -239,8 +239,11 @@ def resume_epochs(
         total, asked = args.epochs, "--epochs"
     else:
         total, asked = int(training["fit"]["epochs"]), None
+    from bpnet.train.optimizers import SCHEDULES, CosineDecay
+
     schedule = (training.get("optimizer") or {}).get("schedule") or {}
-    if schedule.get("type") == "CosineDecay" and total > int(schedule["epochs"]):
+    cosine = schedule and SCHEDULES.get(schedule["type"]) is CosineDecay
+    if cosine and total > int(schedule["epochs"]):
         raise ValueError(
             f"{asked or '--epochs'}: the checkpoint's cosine schedule spans "
             f"{schedule['epochs']} epochs, where its learning rate reaches "

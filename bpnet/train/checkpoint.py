@@ -13,57 +13,17 @@ import os
 from typing import Any
 
 from bpnet import io
-from bpnet.train.optimizers import (
-    SGD,
-    Adam,
-    CosineDecay,
-    Momentum,
-    Optimizer,
-    Schedule,
-    StepDecay,
-)
-
-
-def _schedule_config(schedule: Schedule | None) -> dict | None:
-    if isinstance(schedule, StepDecay):
-        return {
-            "type": "StepDecay",
-            "step_size": schedule.step_size,
-            "gamma": schedule.gamma,
-        }
-    if isinstance(schedule, CosineDecay):
-        return {
-            "type": "CosineDecay",
-            "epochs": schedule.epochs,
-            "min_lr": schedule.min_lr,
-        }
-    return None
+from bpnet.train.optimizers import OPTIMIZERS, Optimizer
 
 
 def optimizer_config(opt: Optimizer) -> dict:
     """Enough to rebuild ``opt`` (its state is stored separately)."""
-    config: dict[str, Any] = {
-        "type": type(opt).__name__,
-        "lr": opt.base_lr,
-        "schedule": _schedule_config(opt.schedule),
-    }
-    if isinstance(opt, Momentum):
-        config.update(momentum=opt.momentum, nesterov=opt.nesterov)
-    if isinstance(opt, Adam):
-        config.update(
-            beta1=opt.beta1, beta2=opt.beta2, eps=opt.eps, weight_decay=opt.weight_decay
-        )
-    return config
+    return opt.get_config()
 
 
 def optimizer_from_config(config: dict) -> Optimizer:
-    kinds = {"SGD": SGD, "Momentum": Momentum, "Adam": Adam}
-    kw = {k: v for k, v in config.items() if k not in ("type", "schedule")}
-    sched = config.get("schedule")
-    if sched:
-        cls = {"StepDecay": StepDecay, "CosineDecay": CosineDecay}[sched["type"]]
-        kw["schedule"] = cls(**{k: v for k, v in sched.items() if k != "type"})
-    return kinds[config["type"]](**kw)
+    """The optimizer ``optimizer_config`` described, of any registered kind."""
+    return OPTIMIZERS.from_config(config)
 
 
 def save_checkpoint(

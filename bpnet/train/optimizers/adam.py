@@ -1,0 +1,52 @@
+"""Adam, with optional decoupled weight decay (AdamW)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bpnet.nn import validation as check
+from bpnet.train.optimizers.base import OPTIMIZERS, Optimizer
+from bpnet.train.optimizers.schedules import Schedule
+
+
+@OPTIMIZERS.register("adam")
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with optional decoupled weight decay (AdamW)."""
+
+    suggested_lr = 0.003
+
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        schedule: Schedule | None = None,
+    ) -> None:
+        super().__init__(lr, schedule)
+        for name, b in (("beta1", beta1), ("beta2", beta2)):
+            if not isinstance(b, (int, float)) or not 0 <= b < 1:
+                raise ValueError(f"{name}: expected a number in [0, 1), got {b!r}")
+        self.beta1, self.beta2 = float(beta1), float(beta2)
+        self.eps = check.check_positive(eps, "eps")
+        self.weight_decay = check.check_nonnegative(weight_decay, "weight_decay")
+
+    def update(self, params: list[Any], grads: list[Any]) -> None:
+        xp = self._prepare(params)
+        b1, b2 = self.beta1, self.beta2
+        m, v = self._zeros("m", params), self._zeros("v", params)
+        self._t += 1.0
+        # Bias corrections folded into the step size and epsilon (the paper's
+        # Algorithm 1 note), computed on the device from the device step count.
+        root = xp.sqrt(1.0 - b2**self._t)
+        step = self._lr * root / (1.0 - b1**self._t)
+        eps = self.eps * root
+        for p, g, m_i, v_i in zip(params, grads, m, v):
+            m_i *= b1
+            m_i += (1.0 - b1) * g
+            v_i *= b2
+            v_i += (1.0 - b2) * (g * g)
+            if self.weight_decay:
+                p -= (self.weight_decay * self._lr) * p
+            p -= step * m_i / (xp.sqrt(v_i) + eps)

@@ -1,0 +1,43 @@
+"""Heavy-ball and Nesterov momentum (``nesterov`` is a variant of ``momentum``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bpnet.train.optimizers.base import OPTIMIZERS, Optimizer
+from bpnet.train.optimizers.schedules import Schedule
+
+
+@OPTIMIZERS.register("momentum", variants={"nesterov": {"nesterov": True}})
+class Momentum(Optimizer):
+    """Heavy-ball momentum, optionally Nesterov (scikit-learn's formulation):
+    v <- mu v - lr g; p <- p + v  (Nesterov: p <- p + mu v - lr g).
+    """
+
+    suggested_lr = 0.1
+
+    def __init__(
+        self,
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        nesterov: bool = False,
+        schedule: Schedule | None = None,
+    ) -> None:
+        super().__init__(lr, schedule)
+        if not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
+            raise ValueError(f"momentum: expected a number in [0, 1), got {momentum!r}")
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+
+    def update(self, params: list[Any], grads: list[Any]) -> None:
+        self._prepare(params)
+        lr, mu = self._lr, self.momentum
+        for p, g, v in zip(params, grads, self._zeros("velocity", params)):
+            step = lr * g
+            v *= mu
+            v -= step
+            if self.nesterov:
+                p += mu * v
+                p -= step
+            else:
+                p += v
