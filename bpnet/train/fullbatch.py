@@ -2,6 +2,7 @@
 
 scipy works in float64 on the host: each evaluation copies the flat parameter
 vector to the device once and returns ``(float(loss), float64 gradient)``.
+The methods are listed in ``SOLVERS``; each knows its own scipy options.
 """
 
 from __future__ import annotations
@@ -12,13 +13,60 @@ from typing import Any
 
 from bpnet.nn import validation as check
 from bpnet.nn.losses import Loss, get_loss
+from bpnet.nn.registry import Registry
+
+SOLVERS = Registry("solver")
 
 
 class _Stop(Exception):
     """Raised from the iteration callback to end a TNC run at maxiter."""
 
 
-METHODS = {"cg": "CG", "tnc": "TNC", "l-bfgs-b": "L-BFGS-B", "lbfgs": "L-BFGS-B"}
+class Solver:
+    """A method of ``scipy.optimize.minimize`` and the options it takes."""
+
+    scipy_method = ""
+
+    def options(self, maxiter: int, maxfun: int | None) -> dict[str, Any]:
+        options: dict[str, Any] = {"maxiter": maxiter}
+        if maxfun is not None:
+            options["maxfun"] = maxfun
+        return options
+
+    def get_config(self) -> dict:
+        return {"type": SOLVERS.name_of(self)}
+
+
+@SOLVERS.register("cg")
+class CG(Solver):
+    """scipy's nonlinear conjugate gradient, as ex4's fmincg."""
+
+    scipy_method = "CG"
+
+    def options(self, maxiter: int, maxfun: int | None) -> dict[str, Any]:
+        if maxfun is not None:
+            raise ValueError(
+                "maxfun: scipy's CG has no limit on evaluations, only maxiter; "
+                f"got maxfun={maxfun} with method='CG'"
+            )
+        return {"maxiter": maxiter}
+
+
+@SOLVERS.register("tnc")
+class TNC(Solver):
+    """scipy's truncated Newton; it counts evaluations, not iterations."""
+
+    scipy_method = "TNC"
+
+    def options(self, maxiter: int, maxfun: int | None) -> dict[str, Any]:
+        return {"maxfun": 100 * maxiter if maxfun is None else maxfun}
+
+
+@SOLVERS.register("lbfgs", aliases=("l-bfgs-b",))
+class LBFGS(Solver):
+    """scipy's L-BFGS-B, limited-memory quasi-Newton."""
+
+    scipy_method = "L-BFGS-B"
 
 
 def minimize(
@@ -47,7 +95,9 @@ def minimize(
         Defaults to the network's loss.
     l2 : float
         ex4's lambda: ``l2 / (2 n) * sum(W**2)``.
-    method : {"CG", "TNC", "L-BFGS-B"} (also "lbfgs")
+    method : str
+        A name in ``SOLVERS`` ("cg", "tnc", "lbfgs"), in any case; scipy's
+        own "L-BFGS-B" too.
     maxiter : int
         Iterations (ex4 uses 50 to 400).
     maxfun : int, optional
@@ -64,19 +114,16 @@ def minimize(
     from scipy import optimize
 
     key = method.lower() if isinstance(method, str) else None
-    if key not in METHODS:
+    if key not in SOLVERS:
         raise ValueError(
-            f"method: expected one of 'CG', 'TNC', 'L-BFGS-B' ('lbfgs'), got {method!r}"
+            f"method: expected one of {SOLVERS.names(aliases=True)} (any case), "
+            f"got {method!r}"
         )
-    method = METHODS[key]
+    solver = SOLVERS.create(key)
     maxiter = check.check_int(maxiter, "maxiter")
     if maxfun is not None:
         maxfun = check.check_int(maxfun, "maxfun")
-        if method == "CG":
-            raise ValueError(
-                "maxfun: scipy's CG has no limit on evaluations, only maxiter; "
-                f"got maxfun={maxfun} with method='CG'"
-            )
+    options = solver.options(maxiter, maxfun)
     l2 = check.check_nonnegative(l2, "l2")
     loss = net.loss if loss is None else get_loss(loss)
     be = net.backend
@@ -103,18 +150,13 @@ def minimize(
             if len(curve) >= maxiter:
                 raise _Stop  # TNC counts evaluations, not iterations
 
-        options: dict[str, Any] = {"maxiter": maxiter}
-        if method == "TNC":
-            options = {"maxfun": 100 * maxiter}
-        if maxfun is not None:
-            options["maxfun"] = maxfun
         t0 = time.perf_counter()
         try:
             result = optimize.minimize(
                 objective,
                 net.get_flat_parameters(),
                 jac=True,
-                method=method,
+                method=solver.scipy_method,
                 tol=tol,
                 options=options,
                 callback=on_iteration,
