@@ -11,6 +11,7 @@ import scipy.io
 
 import bpnet
 from bpnet.cli.train import train_main
+from bpnet.train.optimizers import OPTIMIZERS
 
 
 def _run(*args):
@@ -198,7 +199,7 @@ def test_resume_continues_a_run(tmp_path, capsys):
     "args, match",
     [
         (["--activation", "swish"], "argument --activation: invalid choice: 'swish'"),
-        (["--optimizer", "rmsprop"], "argument --optimizer: invalid choice"),
+        (["--optimizer", "no-such-rule"], "argument --optimizer: invalid choice"),
         (["--epochs", "ten"], "argument --epochs: invalid int value"),
         (["--frobnicate"], "unrecognized arguments: --frobnicate"),
         (
@@ -442,6 +443,14 @@ def test_help_describes_every_flag_and_says_each_default_once(capsys):
     for flag in ("--batch-size", "--schedule", "--patience", "--optimizer", "--seed"):
         entry = flat.split(f" {flag} ", 1)[1].split(" --", 1)[0]
         assert len(entry.split()) > 3, f"{flag} has no help: {entry!r}"
-    assert flat.count("(default: 0.003 for adam, 0.1 otherwise)") == 1
+    # --lr states every optimizer's own default once (the list grows with
+    # the registry, so it is checked name by name)
+    lr_entry = flat.split(" --lr LR ", 1)[1].split(" --", 1)[0]
+    assert lr_entry.count("(default: ") == 1 and "0.1 otherwise" in lr_entry
+    for name in OPTIMIZERS.names():
+        lr = OPTIMIZERS.get(name).suggested_lr
+        shown = f"{lr:g} otherwise" if lr == 0.1 else f"{lr:g} for "
+        assert shown in lr_entry and (lr == 0.1 or name in lr_entry), lr_entry
+    assert "0.003 for adam" in lr_entry
     assert "(default: None)" not in flat and "(default: False)" not in flat
     assert "rows per step (default: 32)" in flat

@@ -1,9 +1,16 @@
 """``bpnet-train``'s command line: the parser, the checks on each flag alone,
-and what the commands share (one-line usage errors, a missing extra)."""
+and what the commands share (one-line usage errors, a missing extra, the
+flags both commands take).
+
+The choices of --activation, --loss, --init, --optimizer and --schedule, and
+their help, come from the registries (``bpnet.nn.registry``): a class that
+joins one is a choice here with no change to this file.
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from bpnet.cli.train_args import explicit_flags
 
@@ -26,6 +33,47 @@ def nonnegative_int(text: str) -> int:
             f"expected a non-negative integer, got {text!r}"
         )
     return value
+
+
+DATASETS = ("digits", "fashion-mnist", "mnist")
+
+# The flags bpnet-train and bpnet-predict share, defined once; a command may
+# change a definition's default or help where its meaning differs.
+SHARED_FLAGS: dict[str, dict[str, Any]] = {
+    "--dataset": {"choices": DATASETS},
+    "--data-dir": {"metavar": "DIR", "help": "folder holding the IDX .gz files"},
+    "--seed": {"type": nonnegative_int},
+    "--test-size": {"type": float},
+    "--device": {
+        "default": "cpu",
+        "help": "cpu, cuda, cuda:N, torch, torch:cuda, array-api-strict",
+    },
+    "--json": {"action": "store_true", "help": "end stdout with one JSON summary line"},
+    "--debug": {"action": "store_true", "help": "show tracebacks"},
+}
+
+
+def add_flag(group: Any, name: str, **changes: Any) -> None:
+    """Add the shared flag ``name`` to a parser or group, with ``changes``."""
+    group.add_argument(name, **{**SHARED_FLAGS[name], **changes})
+
+
+def choices_help(registry: Any) -> str:
+    """'name: help line; ...' for every choice of a registry."""
+    return "; ".join(f"{n}: {registry.help(n)}" for n in registry.names())
+
+
+def lr_help() -> str:
+    """--lr's help: each optimizer's suggested learning rate, the most common
+    one as 'otherwise'."""
+    from bpnet.train.optimizers import OPTIMIZERS
+
+    by_lr: dict[float, list[str]] = {}
+    for name in OPTIMIZERS.names():
+        by_lr.setdefault(OPTIMIZERS.get(name).suggested_lr, []).append(name)
+    common = max(by_lr, key=lambda lr: len(by_lr[lr]))
+    parts = [f"{lr:g} for {'/'.join(n)}" for lr, n in by_lr.items() if lr != common]
+    return f"learning rate (default: {', '.join([*parts, f'{common:g} otherwise'])})"
 
 
 # Optional packages the commands import on first use, and the extra that has them.
@@ -64,23 +112,30 @@ class _DefaultsOnce(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bpnet.cli.train_args import optimizers_taking
+    from bpnet.nn.activations import ACTIVATIONS
+    from bpnet.nn.initializers import INITIALIZERS
+    from bpnet.nn.losses import LOSSES
+    from bpnet.train.fullbatch import SOLVERS
+    from bpnet.train.optimizers import OPTIMIZERS, SCHEDULES
+
     p = OneLineParser(
         prog="bpnet-train",
         description="Train a bpnet MLP on digits, (Fashion-)MNIST or ex4 .mat data.",
         formatter_class=_DefaultsOnce,
     )
     d = p.add_argument_group("data")
-    d.add_argument(
+    add_flag(
+        d,
         "--dataset",
         default="digits",
-        choices=["digits", "fashion-mnist", "mnist"],
         help="digits ship with scikit-learn; (Fashion-)MNIST are read from --data-dir",
     )
     d.add_argument("--data", metavar="FILE.mat", help="an ex4-style .mat file (X, y)")
-    d.add_argument("--data-dir", metavar="DIR", help="folder holding the IDX .gz files")
-    d.add_argument(
+    add_flag(d, "--data-dir")
+    add_flag(
+        d,
         "--test-size",
-        type=float,
         default=0.2,
         help="held-out fraction for datasets without a test split",
     )
@@ -96,14 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument(
         "--activation",
         default="relu",
-        choices=["relu", "leaky_relu", "sigmoid", "tanh"],
+        choices=ACTIVATIONS.names(),
         help="hidden-layer activation",
     )
     m.add_argument(
-        "--loss",
-        default="softmax",
-        choices=["softmax", "sigmoid"],
-        help="softmax cross-entropy, or ex4's per-output sigmoid cross-entropy",
+        "--loss", default="softmax", choices=LOSSES.names(), help=choices_help(LOSSES)
     )
     m.add_argument(
         "--dropout",
@@ -114,27 +166,23 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument(
         "--init",
         default=None,
-        choices=["he", "glorot", "uniform"],
+        choices=INITIALIZERS.names(),
         help="weight initializer (default: He for ReLU, Glorot otherwise)",
     )
     t = p.add_argument_group("training")
+    minibatch, full = OPTIMIZERS.names(), SOLVERS.names()
     t.add_argument(
         "--optimizer",
         default="adam",
-        choices=["sgd", "momentum", "nesterov", "adam", "cg", "tnc", "lbfgs"],
-        help="minibatch sgd/momentum/nesterov/adam, or scipy's full-batch cg/tnc/lbfgs",
+        choices=[*minibatch, *full],
+        help=f"minibatch {'/'.join(minibatch)}, or scipy's full-batch {'/'.join(full)}",
     )
-    t.add_argument(
-        "--lr",
-        type=float,
-        default=None,
-        help="learning rate (default: 0.003 for adam, 0.1 otherwise)",
-    )
+    t.add_argument("--lr", type=float, default=None, help=lr_help())
     t.add_argument(
         "--epochs",
         type=int,
         default=40,
-        help="epochs; for cg/tnc/lbfgs the iteration count",
+        help=f"epochs; for {'/'.join(full)} the iteration count",
     )
     t.add_argument(
         "--iterations",
@@ -147,11 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--l2", type=float, default=0.0, help="weight penalty l2/(2n) sum W^2"
     )
     t.add_argument(
-        "--weight-decay", type=float, default=0.0, help="Adam's decoupled decay"
+        "--weight-decay",
+        type=float,
+        default=0.0,
+        help=f"decoupled weight decay of {'/'.join(optimizers_taking('weight_decay'))}",
     )
     t.add_argument(
         "--schedule",
-        choices=["none", "cosine", "step"],
+        choices=["none", *SCHEDULES.names()],
         default="none",
         help="learning-rate schedule over the epochs",
     )
@@ -173,22 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="epochs without improvement before --early-stopping stops",
     )
     r = p.add_argument_group("run")
-    r.add_argument(
-        "--device",
-        default="cpu",
-        help="cpu, cuda, cuda:N, torch, torch:cuda, array-api-strict",
-    )
+    add_flag(r, "--device")
     r.add_argument(
         "--dtype",
         default="float32",
         choices=["float32", "float64"],
         help="precision of weights and arithmetic",
     )
-    r.add_argument(
-        "--seed",
-        type=nonnegative_int,
-        default=0,
-        help="initial weights, batch order and the data split",
+    add_flag(
+        r, "--seed", default=0, help="initial weights, batch order and the data split"
     )
     r.add_argument(
         "--out", metavar="DIR", help="write model.npz, history.json and plots here"
@@ -202,12 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--report", action="store_true", help="print a classification report"
     )
-    r.add_argument(
-        "--json", action="store_true", help="end stdout with one JSON summary line"
-    )
+    add_flag(r, "--json")
     r.add_argument("--progress", action="store_true", help="show a progress bar")
     r.add_argument("--quiet", "-q", action="store_true", help="no per-epoch lines")
-    r.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_flag(r, "--debug")
     return p
 
 

@@ -16,12 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bpnet.cli.parsing import (
-    OneLineParser,
-    check_test_size,
-    missing_extra,
-    nonnegative_int,
-)
+from bpnet.cli.parsing import OneLineParser, add_flag, check_test_size, missing_extra
 from bpnet.cli.train_args import flag
 
 SPLIT_DEFAULTS = {"seed": 0, "test_size": 0.2}  # bpnet-train's
@@ -34,9 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("model", help="a model file written by bpnet (model.npz)")
     src = p.add_mutually_exclusive_group()
-    src.add_argument(
+    add_flag(
+        src,
         "--dataset",
-        choices=["digits", "fashion-mnist", "mnist"],
         help="a bundled or IDX dataset (default: the one the model file records, "
         "else digits)",
     )
@@ -46,22 +41,20 @@ def _parser() -> argparse.ArgumentParser:
         help=".npy (rows of features) or ex4-style .mat (X, y)",
     )
     p.add_argument("--split", choices=["test", "train"], default="test")
-    p.add_argument(
+    add_flag(
+        p,
         "--seed",
-        type=nonnegative_int,
         help="seed of the train/test split of digits or a .mat file (default: the "
         "one the model file records, else 0)",
     )
-    p.add_argument(
+    add_flag(
+        p,
         "--test-size",
-        type=float,
         help="test fraction of that split (default: recorded, else 0.2)",
     )
     p.add_argument("--labels", metavar="FILE.npy", help="true labels for --data X.npy")
-    p.add_argument("--data-dir", metavar="DIR", help="folder of the IDX .gz files")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, torch, ...")
-    p.add_argument("--json", action="store_true", help="end stdout with one JSON line")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    for name in ("--data-dir", "--device", "--json", "--debug"):
+        add_flag(p, name)
     return p
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bpnet.cli.parsing import build_parser, check_args, missing_extra, parse_args
-from bpnet.cli.train_args import FULL_BATCH
+from bpnet.cli.train_args import full_batch_method, optimizers_taking
 
 
 def _load_data(args: argparse.Namespace) -> Any:
@@ -52,23 +52,18 @@ def _build_net(args: argparse.Namespace, n_in: int, n_out: int) -> Any:
 
 
 def _optimizer(args: argparse.Namespace, epochs: int) -> Any:
-    from bpnet.train import optimizers as opt
+    """The registered optimizer --optimizer names, with the flags it takes."""
+    from bpnet.train.optimizers import OPTIMIZERS, SCHEDULES
 
-    lr = (
-        args.lr if args.lr is not None else (0.003 if args.optimizer == "adam" else 0.1)
-    )
-    schedule = None
-    if args.schedule == "cosine":
-        schedule = opt.CosineDecay(epochs)
-    elif args.schedule == "step":
-        schedule = opt.StepDecay(max(1, epochs // 3), 0.3)
-    if args.optimizer == "sgd":
-        return opt.SGD(lr, schedule=schedule)
-    if args.optimizer in ("momentum", "nesterov"):
-        return opt.Momentum(
-            lr, 0.9, nesterov=args.optimizer == "nesterov", schedule=schedule
-        )
-    return opt.Adam(lr, weight_decay=args.weight_decay, schedule=schedule)
+    cls = OPTIMIZERS.get(args.optimizer)
+    kwargs: dict[str, Any] = {
+        "lr": args.lr if args.lr is not None else cls.suggested_lr
+    }
+    if args.schedule != "none":
+        kwargs["schedule"] = SCHEDULES.get(args.schedule).for_epochs(epochs)
+    if args.optimizer in optimizers_taking("weight_decay"):
+        kwargs["weight_decay"] = args.weight_decay
+    return OPTIMIZERS.create(args.optimizer, **kwargs)
 
 
 def run(args: argparse.Namespace, out: Any = print) -> dict:
@@ -109,14 +104,14 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
     )
     say(repr(net))
     t0 = time.perf_counter()
-    full_batch = args.optimizer in FULL_BATCH
+    full_batch = full_batch_method(args.optimizer) is not None
     if full_batch:
         result = minimize(
             net,
             ds.X_train,
             ds.y_train,
             l2=args.l2,
-            method=FULL_BATCH[args.optimizer],
+            method=args.optimizer,
             maxiter=args.epochs,
             verbose=not args.quiet,
             print_fn=say,

@@ -1,15 +1,15 @@
 """What ``bpnet-train``'s flags mean together: which ones the user gave, which
 ones the chosen optimizer uses, what data a run trains on, and what a
-checkpoint fixes when a run is resumed."""
+checkpoint fixes when a run is resumed. Names of optimizers, activations,
+losses and schedules come from their registries."""
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import math
 from pathlib import Path
 from typing import Any
-
-FULL_BATCH = {"cg": "CG", "tnc": "TNC", "lbfgs": "L-BFGS-B", "l-bfgs-b": "L-BFGS-B"}
 
 # Flags that only the minibatch loop reads; cg/tnc/lbfgs would ignore them.
 MINIBATCH_ONLY = (
@@ -24,18 +24,29 @@ MINIBATCH_ONLY = (
     "patience",
 )
 
-_ACTIVATIONS = {
-    "ReLU": "relu",
-    "LeakyReLU": "leaky_relu",
-    "Sigmoid": "sigmoid",
-    "Tanh": "tanh",
-}
-_LOSSES = {"SoftmaxCrossEntropy": "softmax", "SigmoidCrossEntropy": "sigmoid"}
-_SCHEDULES = {None: "none", "CosineDecay": "cosine", "StepDecay": "step"}
-
 
 def flag(dest: str) -> str:
     return "--" + dest.replace("_", "-")
+
+
+def optimizers_taking(dest: str) -> list[str]:
+    """The --optimizer choices whose class takes the argument ``dest`` (the
+    flag --weight-decay goes to those that take ``weight_decay``)."""
+    from bpnet.train.optimizers import OPTIMIZERS
+
+    return [
+        name
+        for name in OPTIMIZERS.names()
+        if dest in inspect.signature(OPTIMIZERS.get(name)).parameters
+    ]
+
+
+def full_batch_method(name: str) -> str | None:
+    """scipy's name of the full-batch method ``name``, or None for a minibatch
+    optimizer."""
+    from bpnet.train.fullbatch import SOLVERS
+
+    return SOLVERS.get(name).scipy_method if name in SOLVERS else None
 
 
 def explicit_flags(
@@ -64,20 +75,20 @@ def check_flags_apply(args: argparse.Namespace, explicit: frozenset[str]) -> Non
             f"--data-dir: is where (Fashion-)MNIST's IDX files are; {source} "
             f"needs none; got --data-dir {args.data_dir}"
         )
-    if args.optimizer in FULL_BATCH:
+    method = full_batch_method(args.optimizer)
+    if method is not None:
+        from bpnet.train.optimizers import OPTIMIZERS
+
         for key in MINIBATCH_ONLY:
             if key in explicit:
                 raise ValueError(
                     f"{flag(key)}: has no effect with --optimizer {args.optimizer}, "
-                    f"which runs scipy's {FULL_BATCH[args.optimizer]} on the whole "
-                    f"training set; leave {flag(key)} out, or pick a minibatch "
-                    "optimizer (sgd, momentum, nesterov, adam)"
+                    f"which runs scipy's {method} on the whole training set; leave "
+                    f"{flag(key)} out, or pick a minibatch optimizer "
+                    f"({', '.join(OPTIMIZERS.names())})"
                 )
-    elif "weight_decay" in explicit and args.optimizer != "adam":
-        raise ValueError(
-            f"--weight-decay: is Adam's decoupled weight decay, but --optimizer is "
-            f"{args.optimizer}; use --l2 for a weight penalty, or --optimizer adam"
-        )
+    elif "weight_decay" in explicit:
+        _check_optimizer_takes(args.optimizer, "weight_decay")
     if "patience" in explicit and not args.early_stopping:
         raise ValueError(
             f"--patience: counts epochs for --early-stopping, which is off; got "
@@ -87,6 +98,19 @@ def check_flags_apply(args: argparse.Namespace, explicit: frozenset[str]) -> Non
         raise ValueError(
             f"--test-size: {args.dataset} comes with its own test split; got "
             f"--test-size {args.test_size}"
+        )
+
+
+def _check_optimizer_takes(name: str, dest: str) -> None:
+    from bpnet.train.optimizers import OPTIMIZERS
+
+    takers = optimizers_taking(dest)
+    if name not in takers:
+        owners = "/".join(dict.fromkeys(OPTIMIZERS.get(n).__name__ for n in takers))
+        raise ValueError(
+            f"{flag(dest)}: is {owners}'s decoupled weight decay, but --optimizer is "
+            f"{name}; use --l2 for a weight penalty, or --optimizer "
+            f"{' or '.join(takers)}"
         )
 
 
@@ -114,20 +138,25 @@ def _saved_settings(meta: dict, path: str) -> dict[str, Any]:
             f"--resume: {path!r} is a model file without training state; expected "
             "the checkpoint.npz that bpnet-train --out (or fit(checkpoint=...)) writes"
         )
+    from bpnet.nn.activations import ACTIVATIONS
+    from bpnet.nn.layers import LAYERS
+    from bpnet.nn.losses import LOSSES
+    from bpnet.train.optimizers import OPTIMIZERS, SCHEDULES
+
     layers = config.get("layers", [])
     kinds = [layer.get("type") for layer in layers]
     dense = [layer for layer in layers if layer.get("type") == "Dense"]
-    acts = [_ACTIVATIONS[k] for k in kinds if k in _ACTIVATIONS]
+    acts = [ACTIVATIONS.name_of(LAYERS.get(k)) for k in kinds if k in LAYERS]
+    acts = [a for a in acts if a is not None]
     rates = [layer["rate"] for layer in layers if layer.get("type") == "Dropout"]
     opt, fit = training["optimizer"], training["fit"]
-    name = {"SGD": "sgd", "Adam": "adam"}.get(opt["type"])
-    if opt["type"] == "Momentum":
-        name = "nesterov" if opt.get("nesterov") else "momentum"
+    name = OPTIMIZERS.name_for(opt)
+    schedule = (opt.get("schedule") or {}).get("type")
     saved: dict[str, Any] = {
         "hidden": [layer["n_out"] for layer in dense[:-1]],
         "optimizer": name,
         "lr": opt["lr"],
-        "schedule": _SCHEDULES.get((opt.get("schedule") or {}).get("type")),
+        "schedule": SCHEDULES.canonical(schedule) if schedule else "none",
         "batch_size": fit["batch_size"],
         "l2": fit["l2"],
         "validation_fraction": fit["validation_fraction"],
@@ -138,9 +167,9 @@ def _saved_settings(meta: dict, path: str) -> dict[str, Any]:
     }
     if acts:
         saved["activation"] = acts[0]
-    if config.get("loss") in _LOSSES:
-        saved["loss"] = _LOSSES[config["loss"]]
-    if name == "adam":
+    if config.get("loss") in LOSSES:
+        saved["loss"] = LOSSES.canonical(config["loss"])
+    if name in optimizers_taking("weight_decay"):
         saved["weight_decay"] = opt.get("weight_decay", 0.0)
     data = meta.get("data")
     if isinstance(data, dict):
@@ -166,7 +195,7 @@ def apply_checkpoint(
     path = args.resume
     if not Path(path).exists():
         raise FileNotFoundError(f"--resume: no checkpoint at {path}")
-    if "optimizer" in explicit and args.optimizer in FULL_BATCH:
+    if "optimizer" in explicit and full_batch_method(args.optimizer):
         raise ValueError(
             "--resume: applies to minibatch optimizers, not --optimizer "
             f"{args.optimizer}"

@@ -116,10 +116,12 @@ class Registry:
     def create(self, name: Any, **kwargs: Any) -> Any:
         """An instance of ``name``'s class; a variant's presets come first,
         ``kwargs`` override them."""
-        preset = (
-            self._variants.get(name, (None, {}))[1] if isinstance(name, str) else {}
-        )
-        return self.get(name)(**{**preset, **kwargs})
+        return self.get(name)(**{**self.preset(name), **kwargs})
+
+    def preset(self, name: Any) -> dict[str, Any]:
+        """The keyword arguments ``name`` fixes: a variant's, else none."""
+        known = isinstance(name, str) and name in self._variants
+        return dict(self._variants[name][1]) if known else {}
 
     def name_of(self, obj: Any) -> str | None:
         """The registered name of a class or instance, or None."""

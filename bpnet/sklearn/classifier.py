@@ -56,12 +56,16 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     ----------
     hidden_layer_sizes : int or sequence of int, default=(100,)
         Width of each hidden layer; ``()`` gives a linear (softmax) model.
-    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
-        Hidden-layer activation; ``"identity"`` puts no activation layer.
-    solver : {"adam", "sgd", "lbfgs", "cg", "tnc"}, default="adam"
+    activation : {"relu", "tanh", "logistic", "identity", ...}, default="relu"
+        Hidden-layer activation; ``"identity"`` puts no activation layer. Any
+        name in ``bpnet.nn.activations.ACTIVATIONS`` works too.
+    solver : {"adam", "sgd", "lbfgs", "cg", "tnc", ...}, default="adam"
         Minibatch ``adam`` or ``sgd`` (with ``momentum``), or full-batch
         scipy L-BFGS-B, conjugate gradient or truncated Newton through
-        ``bpnet.minimize`` (for those, ``max_iter`` counts iterations).
+        ``bpnet.minimize`` (for those, ``max_iter`` counts iterations). Any
+        other name in ``bpnet.train.optimizers.OPTIMIZERS`` (``rmsprop``,
+        ...) or ``bpnet.train.fullbatch.SOLVERS`` works too, taking
+        ``learning_rate_init`` and those of the settings below it has.
     alpha : float, default=1e-4
         L2 penalty ``alpha / (2 n) * sum(W**2)``, bpnet's ``l2``.
     batch_size : int or "auto", default="auto"

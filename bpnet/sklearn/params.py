@@ -4,6 +4,7 @@ optimizer they describe (scikit-learn's architecture and initialization).
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from typing import Any
@@ -11,20 +12,31 @@ from typing import Any
 import numpy as np
 from sklearn.utils import check_random_state
 
-from bpnet.nn.activations import ReLU, Sigmoid, Tanh
+from bpnet.nn.activations import ACTIVATIONS, Sigmoid
 from bpnet.nn.layers import Dense, Layer
 from bpnet.nn.losses import SigmoidCrossEntropy, SoftmaxCrossEntropy
 from bpnet.nn.model import Sequential
-from bpnet.train.optimizers import SGD, Adam, Momentum, Optimizer
+from bpnet.train.fullbatch import SOLVERS
+from bpnet.train.optimizers import OPTIMIZERS, SGD, Momentum, Optimizer
 
+# scikit-learn's names (identity, logistic, tanh, relu) and every registered
+# activation under each of its names.
 HIDDEN_ACTIVATIONS: dict[str, type[Layer] | None] = {
     "identity": None,
-    "logistic": Sigmoid,
-    "tanh": Tanh,
-    "relu": ReLU,
+    **{name: ACTIVATIONS.get(name) for name in ACTIVATIONS.names(aliases=True)},
 }
-STOCHASTIC_SOLVERS = ("sgd", "adam")
-FULL_BATCH_SOLVERS = {"lbfgs": "L-BFGS-B", "cg": "CG", "tnc": "TNC"}
+# Every registered optimizer; "sgd" keeps scikit-learn's meaning (SGD with
+# `momentum` and `nesterovs_momentum`).
+STOCHASTIC_SOLVERS = tuple(OPTIMIZERS.names())
+FULL_BATCH_SOLVERS = {name: SOLVERS.get(name).scipy_method for name in SOLVERS}
+# The estimator's optimizer settings, by the argument name that takes them.
+OPTIMIZER_SETTINGS = {
+    "momentum": "momentum",
+    "nesterov": "nesterovs_momentum",
+    "beta1": "beta_1",
+    "beta2": "beta_2",
+    "eps": "epsilon",
+}
 LEARNING_RATES = ("constant", "invscaling", "adaptive")
 
 
@@ -179,7 +191,7 @@ def build_network(
     """
     widths = [n_features, *hidden_sizes(est.hidden_layer_sizes), n_outputs]
     act = HIDDEN_ACTIVATIONS[est.activation]
-    init = _uniform_init(2.0 if est.activation == "logistic" else 6.0)
+    init = _uniform_init(2.0 if act is Sigmoid else 6.0)
     layers: list[Layer] = []
     for i in range(len(widths) - 1):
         layers.append(Dense(widths[i], widths[i + 1], init=init))
@@ -195,10 +207,22 @@ def build_network(
 
 
 def make_optimizer(est: Any) -> Optimizer:
-    """Adam, or SGD with (Nesterov) momentum, with the estimator's settings."""
+    """The optimizer ``solver`` names, with the estimator's settings that its
+    class takes (those its name fixes, as nesterov's, stay fixed)."""
     lr = float(est.learning_rate_init)
-    if est.solver == "adam":
-        return Adam(lr, float(est.beta_1), float(est.beta_2), float(est.epsilon))
-    if est.momentum == 0:
-        return SGD(lr)
-    return Momentum(lr, float(est.momentum), bool(est.nesterovs_momentum))
+    if est.solver == "sgd":  # scikit-learn's sgd: momentum 0 is plain SGD
+        if est.momentum == 0:
+            return SGD(lr)
+        return Momentum(lr, float(est.momentum), bool(est.nesterovs_momentum))
+    takes = inspect.signature(OPTIMIZERS.get(est.solver)).parameters
+    fixed = OPTIMIZERS.preset(est.solver)
+    settings = {
+        arg: _setting(getattr(est, name))
+        for arg, name in OPTIMIZER_SETTINGS.items()
+        if arg in takes and arg not in fixed
+    }
+    return OPTIMIZERS.create(est.solver, lr=lr, **settings)
+
+
+def _setting(value: Any) -> bool | float:
+    return bool(value) if isinstance(value, (bool, np.bool_)) else float(value)
