@@ -20,18 +20,16 @@ from bpnet.nn.losses import (
     SoftmaxCrossEntropy,
 )
 from bpnet.nn.model import Sequential
+from bpnet.train import optimizers as _optimizers
 from bpnet.train.callbacks import Callback
 from bpnet.train.fullbatch import minimize
 from bpnet.train.history import DivergenceError, History, TrainingWarning
 from bpnet.train.loop import fit, resume
-from bpnet.train.optimizers import (
-    SGD,
-    Adam,
-    CosineDecay,
-    Momentum,
-    Optimizer,
-    StepDecay,
-)
+from bpnet.train.optimizers import CosineDecay, Optimizer, StepDecay
+
+# Every registered optimizer by class name (SGD, Momentum, Adam, ...): a new
+# optimizer module in bpnet/train/optimizers/ appears here with no edit.
+globals().update(_optimizers.CLASSES)
 
 
 def __getattr__(name: str):
@@ -46,14 +44,12 @@ def __getattr__(name: str):
 
 __all__ = [
     "__version__",
-    "SGD",
-    "Adam",
+    *_optimizers.CLASSES,
     "Callback",
     "CosineDecay",
     "DivergenceError",
     "History",
     "ModelFileError",
-    "Momentum",
     "Optimizer",
     "StepDecay",
     "TrainingWarning",

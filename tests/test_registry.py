@@ -199,3 +199,15 @@ def test_bpnet_train_resumes_every_registered_optimizer(tmp_path, name):
     a, b = bpnet.load(straight / "model.npz"), bpnet.load(broken / "model.npz")
     for p, q in zip(a.parameters(), b.parameters()):
         np.testing.assert_array_equal(p, q)
+
+
+def test_bpnet_exports_every_registered_optimizer():
+    import bpnet.train.optimizers as package
+
+    for name in OPTIMIZERS.names():
+        cls = OPTIMIZERS.get(name)
+        assert getattr(bpnet, cls.__name__) is cls and cls.__name__ in bpnet.__all__
+        assert getattr(package, cls.__name__) is cls and cls.__name__ in package.__all__
+        assert (
+            cls.__module__ == f"bpnet.train.optimizers.{cls.__module__.split('.')[-1]}"
+        )
