@@ -1,0 +1,53 @@
+"""RMSprop (Tieleman & Hinton 2012; Deep Learning from Scratch, ch. 6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bpnet.nn import validation as check
+from bpnet.train.optimizers.base import OPTIMIZERS, Optimizer
+from bpnet.train.optimizers.schedules import Schedule
+
+
+@OPTIMIZERS.register("rmsprop")
+class RMSprop(Optimizer):
+    """RMSprop: AdaGrad with a decaying average of squared gradients, so old
+    gradients are forgotten: h <- rho h + (1 - rho) g * g;
+    p <- p - lr g / (sqrt(h) + eps).
+
+    Parameters
+    ----------
+    lr : float, default=0.01
+    decay_rate : float, default=0.99
+        rho, the book's ``decay_rate`` (``alpha`` in torch, ``rho`` in Keras).
+    eps : float, default=1e-7
+        Added to sqrt(h), outside the root, as in Deep Learning from Scratch
+        and ``torch.optim.RMSprop`` (whose default is 1e-8); Keras adds it
+        inside the root.
+    schedule : Schedule, optional
+    """
+
+    suggested_lr = 0.003  # as for Adam; 0.01 can be noisy on larger data
+
+    def __init__(
+        self,
+        lr: float = 0.01,
+        decay_rate: float = 0.99,
+        eps: float = 1e-7,
+        schedule: Schedule | None = None,
+    ) -> None:
+        super().__init__(lr, schedule)
+        if not isinstance(decay_rate, (int, float)) or not 0 <= decay_rate < 1:
+            raise ValueError(
+                f"decay_rate: expected a number in [0, 1), got {decay_rate!r}"
+            )
+        self.decay_rate = float(decay_rate)
+        self.eps = check.check_positive(eps, "eps")
+
+    def update(self, params: list[Any], grads: list[Any]) -> None:
+        xp = self._prepare(params)
+        lr, rho, eps = self._lr, self.decay_rate, self.eps
+        for p, g, h in zip(params, grads, self._zeros("h", params)):
+            h *= rho
+            h += (1.0 - rho) * (g * g)
+            p -= lr * g / (xp.sqrt(h) + eps)
