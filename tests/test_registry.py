@@ -12,7 +12,7 @@ from bpnet.nn.initializers import INITIALIZERS
 from bpnet.nn.layers import LAYERS
 from bpnet.nn.losses import LOSSES
 from bpnet.nn.registry import Registry
-from bpnet.train.checkpoint import optimizer_config, optimizer_from_config
+from bpnet.train.checkpoint import optimizer_config, optimizer_from_config, restore
 from bpnet.train.fullbatch import SOLVERS
 from bpnet.train.optimizers import OPTIMIZERS, SCHEDULES
 
@@ -167,22 +167,44 @@ def _blobs():
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS.names())
-def test_fit_resumes_every_registered_optimizer_exactly(tmp_path, name):
+def test_fit_resumes_every_registered_optimizer_exactly(tmp_path, backend, name):
+    """Stopped after 2 epochs and resumed from the checkpoint: the same losses
+    and weights as 4 epochs straight, the optimizer's own state included."""
     X, y = _blobs()
 
     def run(epochs, **kw):
         net = bpnet.Sequential(
-            [bpnet.Dense(5, 8), bpnet.Tanh(), bpnet.Dense(8, 3)], seed=1
+            [bpnet.Dense(5, 8), bpnet.Tanh(), bpnet.Dense(8, 3)], device=backend, seed=1
         )
         opt = OPTIMIZERS.create(name, lr=0.01, schedule=bpnet.StepDecay(1, 0.9))
         return net, net.fit(X, y, epochs=epochs, optimizer=opt, batch_size=16, **kw)
 
     full, h_full = run(4)
+    assert h_full.loss[-1] < h_full.loss[0]
     run(2, checkpoint=tmp_path / "ck.npz")
-    net, h = bpnet.resume(tmp_path / "ck.npz", X, y, epochs=4)
+    net, h = bpnet.resume(tmp_path / "ck.npz", X, y, device=backend, epochs=4)
     assert h.loss == h_full.loss
     for a, b in zip(full.parameters(), net.parameters()):
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(backend.to_numpy(a), backend.to_numpy(b))
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS.names())
+def test_a_checkpoint_keeps_every_optimizers_settings_and_state(tmp_path, name):
+    X, y = _blobs()
+    net = bpnet.Sequential([bpnet.Dense(5, 3)], dtype="float64", seed=2)
+    opt = OPTIMIZERS.create(name, lr=0.02, schedule=bpnet.CosineDecay(4, 0.001))
+    net.fit(X, y, epochs=2, optimizer=opt, batch_size=16, checkpoint=tmp_path / "c")
+    config = bpnet.io.load_checkpoint(tmp_path / "c.npz")[2]["optimizer"]
+    assert config == opt.get_config() and OPTIMIZERS.name_for(config) == name
+    again = optimizer_from_config(config)
+    assert type(again) is type(opt) and again.get_config() == config
+    fresh = bpnet.Sequential([bpnet.Dense(5, 3)], dtype="float64")
+    restore(tmp_path / "c.npz", fresh, again)
+    assert again.t == opt.t == 12 and again.lr == opt.lr
+    assert again.state.keys() == opt.state.keys()
+    for key in opt.state:
+        for a, b in zip(again.state[key], opt.state[key]):
+            np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS.names())

@@ -1,11 +1,10 @@
 """RMSprop: the update rule against a NumPy reference and torch.optim.RMSprop,
-on every backend, and exact resume from a checkpoint."""
+on every backend (tests/test_registry.py resumes it from checkpoints)."""
 
 import numpy as np
 import pytest
 
 import bpnet
-from bpnet.train.checkpoint import optimizer_from_config
 from bpnet.train.optimizers import OPTIMIZERS, RMSprop
 
 
@@ -53,33 +52,6 @@ def test_rmsprop_equals_torch_optim_rmsprop():
         ref.step()
         params = opt.step(params, [g])
     np.testing.assert_allclose(params[0], w.detach().numpy(), rtol=1e-12)
-
-
-def test_rmsprop_learns_resumes_exactly_and_keeps_its_settings(tmp_path, backend):
-    rng = np.random.default_rng(3)
-    X, y = rng.normal(size=(120, 5)).astype(np.float32), rng.integers(0, 3, 120)
-
-    def run(epochs, **kw):
-        net = bpnet.Sequential(
-            [bpnet.Dense(5, 8), bpnet.ReLU(), bpnet.Dense(8, 3)],
-            device=backend,
-            seed=2,
-        )
-        opt = RMSprop(lr=0.01, decay_rate=0.9, schedule=bpnet.StepDecay(1, 0.5))
-        return net, net.fit(X, y, epochs=epochs, optimizer=opt, batch_size=16, **kw)
-
-    full, h_full = run(4)
-    assert h_full.loss[-1] < h_full.loss[0]
-    ck = tmp_path / "ck.npz"
-    run(2, checkpoint=ck)
-    config = bpnet.io.load_checkpoint(ck)[2]["optimizer"]
-    assert config["type"] == "rmsprop" and config["decay_rate"] == 0.9
-    rebuilt = optimizer_from_config(config)
-    assert isinstance(rebuilt, RMSprop) and rebuilt.schedule(1.0, 1) == 0.5
-    net, h = bpnet.resume(ck, X, y, device=backend, epochs=4)
-    assert h.loss == h_full.loss
-    for a, b in zip(full.parameters(), net.parameters()):
-        np.testing.assert_array_equal(backend.to_numpy(a), backend.to_numpy(b))
 
 
 def test_rmsprop_is_registered_and_checks_its_arguments():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bpnet.nn import validation as check
 from bpnet.nn.functional import sigmoid
 from bpnet.nn.layers import LAYERS, Layer
 from bpnet.nn.registry import Registry
@@ -39,11 +40,7 @@ class LeakyReLU(Layer):
 
     def __init__(self, alpha: float = 0.01) -> None:
         super().__init__()
-        if not isinstance(alpha, (int, float)) or not 0 <= alpha < 1:
-            raise ValueError(
-                f"LeakyReLU alpha: expected a number in [0, 1), got {alpha!r}"
-            )
-        self.alpha = float(alpha)
+        self.alpha = check.check_fraction(alpha, "LeakyReLU alpha")
 
     def forward(self, x: Any, training: bool = False) -> Any:
         self.mask = x > 0

@@ -221,6 +221,14 @@ def check_positive(value: Any, name: str) -> float:
     return v
 
 
+def check_fraction(value: Any, name: str) -> float:
+    """A number in [0, 1) (a momentum, a decay rate, a leak)."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not real or not 0 <= value < 1:
+        raise ValueError(f"{name}: expected a number in [0, 1), got {value!r}")
+    return float(value)
+
+
 def check_int(value: Any, name: str, minimum: int = 1) -> int:
     """An integer >= ``minimum`` (e.g. epochs, batch_size)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -16,11 +16,11 @@ class AdaGrad(Optimizer):
 
     Parameters
     ----------
-    lr : float, default=0.01
+    lr, schedule
+        As for every ``Optimizer``; ``lr`` defaults to 0.01.
     eps : float, default=1e-7
         Added to sqrt(h), outside the root, as in Deep Learning from Scratch
         and ``torch.optim.Adagrad`` (whose default is 1e-10).
-    schedule : Schedule, optional
     """
 
     suggested_lr = 0.1  # best of 0.01, 0.03, 0.1 on the digits

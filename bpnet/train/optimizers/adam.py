@@ -25,10 +25,8 @@ class Adam(Optimizer):
         schedule: Schedule | None = None,
     ) -> None:
         super().__init__(lr, schedule)
-        for name, b in (("beta1", beta1), ("beta2", beta2)):
-            if not isinstance(b, (int, float)) or not 0 <= b < 1:
-                raise ValueError(f"{name}: expected a number in [0, 1), got {b!r}")
-        self.beta1, self.beta2 = float(beta1), float(beta2)
+        self.beta1 = check.check_fraction(beta1, "beta1")
+        self.beta2 = check.check_fraction(beta2, "beta2")
         self.eps = check.check_positive(eps, "eps")
         self.weight_decay = check.check_nonnegative(weight_decay, "weight_decay")
 

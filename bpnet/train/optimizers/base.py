@@ -24,6 +24,13 @@ OPTIMIZERS = Registry("optimizer")
 class Optimizer:
     """Base class.
 
+    Parameters
+    ----------
+    lr : float
+        The base learning rate (each optimizer has its own default).
+    schedule : Schedule, optional
+        Learning rate per epoch, from ``lr``.
+
     ``update(params, grads)`` changes the parameter arrays in place and does
     only device work, so a whole training step can be captured and replayed
     (CUDA graphs); the learning rate lives in a 0-D device array for that

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bpnet.nn import validation as check
 from bpnet.train.optimizers.base import OPTIMIZERS, Optimizer
 from bpnet.train.optimizers.schedules import Schedule
 
@@ -24,9 +25,7 @@ class Momentum(Optimizer):
         schedule: Schedule | None = None,
     ) -> None:
         super().__init__(lr, schedule)
-        if not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
-            raise ValueError(f"momentum: expected a number in [0, 1), got {momentum!r}")
-        self.momentum = float(momentum)
+        self.momentum = check.check_fraction(momentum, "momentum")
         self.nesterov = bool(nesterov)
 
     def update(self, params: list[Any], grads: list[Any]) -> None:

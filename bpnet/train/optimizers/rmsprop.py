@@ -17,14 +17,14 @@ class RMSprop(Optimizer):
 
     Parameters
     ----------
-    lr : float, default=0.01
+    lr, schedule
+        As for every ``Optimizer``; ``lr`` defaults to 0.01.
     decay_rate : float, default=0.99
         rho, the book's ``decay_rate`` (``alpha`` in torch, ``rho`` in Keras).
     eps : float, default=1e-7
         Added to sqrt(h), outside the root, as in Deep Learning from Scratch
         and ``torch.optim.RMSprop`` (whose default is 1e-8); Keras adds it
         inside the root.
-    schedule : Schedule, optional
     """
 
     suggested_lr = 0.003  # as for Adam; 0.01 can be noisy on larger data
@@ -37,11 +37,7 @@ class RMSprop(Optimizer):
         schedule: Schedule | None = None,
     ) -> None:
         super().__init__(lr, schedule)
-        if not isinstance(decay_rate, (int, float)) or not 0 <= decay_rate < 1:
-            raise ValueError(
-                f"decay_rate: expected a number in [0, 1), got {decay_rate!r}"
-            )
-        self.decay_rate = float(decay_rate)
+        self.decay_rate = check.check_fraction(decay_rate, "decay_rate")
         self.eps = check.check_positive(eps, "eps")
 
     def update(self, params: list[Any], grads: list[Any]) -> None:
