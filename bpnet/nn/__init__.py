@@ -7,4 +7,9 @@ so the registries (``bpnet.nn.layers.LAYERS``, ``ACTIVATIONS``, ...) are
 complete whichever module a user imports first.
 """
 
-from bpnet.nn import activations, layers  # noqa: F401  (they register classes)
+from bpnet.nn import (  # noqa: F401  (they register classes)
+    activations,
+    initializers,
+    layers,
+    losses,
+)

@@ -105,13 +105,13 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     n_iter_no_change : int, default=10
         Epochs without improvement before stopping (minibatch solvers).
     momentum : float, default=0.9
-        Momentum of ``sgd`` (0 for plain gradient descent).
+        Momentum of ``sgd`` (0 for plain gradient descent) and ``momentum``.
     nesterovs_momentum : bool, default=True
         Nesterov's form of the momentum update.
     beta_1, beta_2 : float, default=0.9, 0.999
         Decay rates of Adam's moment estimates.
     epsilon : float, default=1e-8
-        Adam's numerical-stability term.
+        Numerical-stability term of ``adam`` (and of ``adagrad``, ``rmsprop``).
     device : str, default="cpu"
         Where the network lives: ``"cpu"``, ``"cuda"``, ``"torch"``, ...
     dtype : {"float32", "float64"}, default="float32"

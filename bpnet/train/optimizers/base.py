@@ -150,8 +150,9 @@ def get_optimizer(
         if lr is not None:
             kwargs["lr"] = lr
         return OPTIMIZERS.create(optimizer.lower(), **kwargs)
+    from bpnet.train.fullbatch import SOLVERS
+
     raise ValueError(
         f"optimizer: expected one of {OPTIMIZERS.names()} or a bpnet Optimizer "
-        "(full-batch 'cg', 'tnc', 'lbfgs' go through bpnet.minimize), "
-        f"got {optimizer!r}"
+        f"(full-batch {SOLVERS.names()} go through bpnet.minimize), got {optimizer!r}"
     )
