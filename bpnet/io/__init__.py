@@ -49,6 +49,7 @@ from bpnet.io.modelfile import (
     read_model_file,
     write_model_file,
 )
+from bpnet.nn.layers import layer_from_config
 from bpnet.nn.model import Sequential
 
 __all__ = [
@@ -326,49 +327,56 @@ def load(
 
 # --- Sequential ---------------------------------------------------------------
 def sequential_to_arrays(net: Sequential) -> tuple[dict[str, np.ndarray], dict]:
-    """``Sequential`` -> ({"param_0": W1, "param_1": b1, ...}, {"config", "dtype"}).
+    """``Sequential`` -> ({"param_0": W1, "param_1": b1, ..., "buffer_0": ...},
+    {"config", "dtype"}).
 
-    The arrays are host copies of ``net.parameters()``, in the model's dtype.
+    The arrays are host copies of ``net.parameters()`` and ``net.buffers()``
+    (running statistics), in the model's dtype.
     """
     if not isinstance(net, Sequential):
         raise TypeError(f"net: expected a bpnet.Sequential, got {type(net).__name__}")
     arrays = {
         f"param_{i}": net.backend.to_numpy(p) for i, p in enumerate(net.parameters())
     }
+    for i, b in enumerate(net.buffers()):
+        arrays[f"buffer_{i}"] = net.backend.to_numpy(b)
     return arrays, {"config": net.get_config(), "dtype": net.dtype_name}
 
 
-def _config_shapes(config: Any) -> list[tuple[int, ...]]:
-    """The parameter shapes a config describes, checked to chain; computed
-    without building anything, so an absurd config costs nothing.
+def _config_shapes(config: Any) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
+    """The parameter and buffer shapes a config describes, checked to chain;
+    computed from the layers' configs without building any array, so an
+    absurd config costs nothing. A config naming an unknown layer raises
+    ValueError.
     """
     layers = config.get("layers") if isinstance(config, dict) else None
     if not isinstance(layers, list) or not layers:
         raise ModelFileError("its metadata has no network config with a layer list")
+    built = [layer_from_config(c) for c in layers]
+    width = config.get("n_in")
+    if width is None:
+        width = built[0].n_in
+    if width is None:
+        raise ModelFileError(
+            f"its config's first layer is {layers[0].get('type')!r:.40}, not Dense, "
+            "and the config gives no n_in"
+        )
+    if type(width) is not int or width <= 0:
+        raise ModelFileError(f"its config's n_in is {width!r:.40}, not a width")
     shapes: list[tuple[int, ...]] = []
-    width = None
-    for i, layer in enumerate(layers):
-        kind = layer.get("type") if isinstance(layer, dict) else None
-        if kind != "Dense":
-            if i == 0:
-                raise ModelFileError(
-                    f"its config's first layer is {kind!r:.40}, not Dense"
-                )
-            continue
-        n_in, n_out = layer.get("n_in"), layer.get("n_out")
-        if not all(type(v) is int and v > 0 for v in (n_in, n_out)):
-            raise ModelFileError(
-                f"config layers[{i}]: Dense needs positive integer widths, got "
-                f"{layer!r:.80}"
-            )
-        if width is not None and n_in != width:
-            raise ModelFileError(
-                f"config layers[{i}]: Dense({n_in}, {n_out}) receives {width} "
-                "features from the layer before it; the layers do not chain"
-            )
-        shapes += [(n_in, n_out), (n_out,)]
-        width = n_out
-    return shapes
+    buffers: list[tuple[int, ...]] = []
+    for i, layer in enumerate(built):
+        shapes += layer.parameter_shapes(width).values()
+        buffers += layer.buffer_shapes(width).values()
+        try:
+            width = layer.output_width(width)
+        except ValueError as exc:
+            raise ModelFileError(f"config layers[{i}]: {exc}") from None
+    return shapes, buffers
+
+
+def _numbered(prefix: str, n: int) -> list[str]:
+    return [f"{prefix}_{i}" for i in range(n)]
 
 
 def sequential_from_arrays(
@@ -380,18 +388,22 @@ def sequential_from_arrays(
     """Rebuild a ``Sequential`` from ``sequential_to_arrays``' output.
 
     The config's layers must chain and ``arrays`` must be exactly
-    ``param_0 .. param_{N-1}`` with the shapes the config gives; otherwise
-    ``ModelFileError``. ``dtype=None`` keeps the saved dtype.
+    ``param_0 .. param_{N-1}`` (and ``buffer_0 ..`` for the layers that keep
+    state) with the shapes the config gives; otherwise ``ModelFileError``.
+    ``dtype=None`` keeps the saved dtype.
     """
     config = metadata.get("config")
-    shapes = _config_shapes(config)
-    names = [f"param_{i}" for i in range(len(shapes))]
-    if set(arrays) != set(names):
+    shapes, buffer_shapes = _config_shapes(config)
+    names = _numbered("param", len(shapes))
+    buffer_names = _numbered("buffer", len(buffer_shapes))
+    if set(arrays) != set(names) | set(buffer_names):
+        needed = f"the {len(names)} arrays param_0..param_{len(names) - 1}"
+        if buffer_names:
+            needed += f" and buffer_0..buffer_{len(buffer_names) - 1}"
         raise ModelFileError(
-            f"its config needs the {len(names)} arrays param_0..param_"
-            f"{len(names) - 1}, the file has {sorted(arrays)[:10]}"
+            f"its config needs {needed}, the file has {sorted(arrays)[:10]}"
         )
-    for name, shape in zip(names, shapes):
+    for name, shape in zip(names + buffer_names, shapes + buffer_shapes):
         arr = arrays[name]
         if arr.shape != shape or arr.dtype.kind != "f":
             raise ModelFileError(
@@ -405,6 +417,7 @@ def sequential_from_arrays(
     if net.shapes != shapes:  # pragma: no cover - _config_shapes mirrors _build
         raise ModelFileError(f"the rebuilt network has shapes {net.shapes}")
     net.set_parameters([arrays[name] for name in names])
+    net.set_buffers([arrays[name] for name in buffer_names])
     return net
 
 

@@ -69,15 +69,23 @@ def from_thetas(
 
 
 def to_thetas(net: Sequential, ex4_labels: bool = False) -> list[np.ndarray]:
-    """The network's Dense layers as ex4 Theta matrices (out, in + 1), float64.
+    """The network's affine layers (parameters W, b) as ex4 Theta matrices
+    (out, in + 1), float64; a layer with other parameters has no Theta form.
 
     ``ex4_labels=True`` undoes ``from_thetas(..., ex4_labels=True)``.
     """
-    params = [net.backend.to_numpy(p).astype(np.float64) for p in net.parameters()]
-    thetas = [
-        np.concatenate([b.reshape(-1, 1), W.T], axis=1)
-        for W, b in zip(params[0::2], params[1::2])
-    ]
+    thetas = []
+    for i, layer in enumerate(net.layers):
+        named = layer.named_parameters()
+        if not named:
+            continue
+        if list(named) != ["W", "b"]:
+            raise ValueError(
+                f"net: ex4 Theta matrices hold affine layers (W, b) only; "
+                f"layers[{i}] {layer!r} has the parameters {list(named)}"
+            )
+        W, b = (net.backend.to_numpy(named[k]).astype(np.float64) for k in "Wb")
+        thetas.append(np.concatenate([b.reshape(-1, 1), W.T], axis=1))
     if ex4_labels:
         thetas[-1] = np.roll(thetas[-1], -1, axis=0)
     return thetas

@@ -35,6 +35,8 @@ def numerical_gradient(
     eps = check.check_positive(eps, "eps")
     dropouts = [layer for layer in net.layers if isinstance(layer, Dropout)]
     theta = net.get_flat_parameters()
+    # training-mode passes move running statistics: put them back after
+    buffers = net._owned(net.buffers())
     with net.backend.context():
         Xd, T = net._prepare(X, Y, loss)
         try:
@@ -57,6 +59,7 @@ def numerical_gradient(
             for layer in dropouts:
                 layer.freeze_mask = False
             net.set_flat_parameters(theta)
+            net.set_buffers(buffers)
     return numeric, analytic
 
 
@@ -73,6 +76,8 @@ def check_gradients(
 
     Below about 1e-7 in float64 means backprop is right (ex4 reports ~1e-11).
     """
+    if net.n_inputs is None:
+        net.forward(X)  # builds the network for X's width
     if net.dtype_name != "float64" and net.backend.supports("float64"):
         try:
             net = net.to(net.backend, dtype="float64")

@@ -1,8 +1,8 @@
 """Layers with explicit backprop: each forward keeps what its backward needs.
 
 A layer's ``forward(x, training)`` returns its output; ``backward(dy)`` returns
-the gradient for its input and, for layers with parameters, stores the
-parameter gradients in ``grads`` (parallel to ``params``).
+the gradient for its input and, for a layer that learns, fills ``grads`` with
+its parameters' gradients, by the names the layer declares (see ``Layer``).
 """
 
 from __future__ import annotations
@@ -18,20 +18,55 @@ LAYERS = Registry("layer")
 
 
 class Layer:
-    """Base class. Subclasses set ``params``/``grads`` in ``build`` if they learn."""
+    """Base class of every layer; a layer owns its parameters, by name.
 
-    params: list[Any]
-    grads: list[Any]
+    A layer that learns declares, as class attributes:
+
+    - ``param_names``: its trainable arrays, in order. Each is an attribute of
+      the layer (``self.W``) set in ``build``; ``Sequential.parameters()``
+      lists every layer's, layer after layer, in this order.
+    - ``decay_names``: those of ``param_names`` that take the L2 penalty
+      (weights); biases and normalisation scales and shifts do not.
+    - ``buffer_names``: state that is not trained (running statistics):
+      saved and restored with the parameters, never seen by an optimizer. The
+      layer updates a buffer in place, so that a captured CUDA graph keeps
+      writing the same array.
+    - ``fresh_grads``: True when ``backward`` hands out new gradient arrays
+      every call, which an optimizer may then use as scratch space. It counts
+      only when declared by the class that defines ``backward``: a subclass
+      with its own ``backward`` must say so again.
+
+    ``backward`` fills ``self.grads``, a dict with the names of
+    ``param_names``. Shapes follow from the input width alone
+    (``parameter_shapes``, ``buffer_shapes``, ``output_width``), so that a
+    model file's config is checked without building anything.
+
+    A layer may instead list its arrays in ``self.params`` in ``build`` (and
+    their gradients, parallel, in ``self.grads``): they are then named
+    ``"0"``, ``"1"``, ..., take no decay, and ``set_parameter`` writes into
+    them in place.
+    """
+
+    param_names: tuple[str, ...] = ()
+    decay_names: frozenset[str] = frozenset()
+    buffer_names: tuple[str, ...] = ()
+    fresh_grads = False
+    #: the input width the layer requires, or None when it takes any
+    n_in: int | None = None
+    #: True when the layer sits between a Dense and its activation without
+    #: changing which initializer suits the Dense (Dropout, BatchNorm, Scale)
+    init_transparent = False
 
     def __init__(self) -> None:
-        self.params = []
-        self.grads = []
+        self.params: list[Any] = []
+        self.grads: Any = {}
         self.xp: Any = None
 
     def build(self, n_in: int, model: Any) -> int:
-        """Bind to the model's namespace; return the output width."""
+        """Bind to the model's namespace, create the arrays; return the
+        output width."""
         self.xp = model.backend.xp
-        return n_in
+        return self.output_width(n_in)
 
     def forward(self, x: Any, training: bool = False) -> Any:
         raise NotImplementedError
@@ -39,11 +74,85 @@ class Layer:
     def backward(self, dy: Any, need_dx: bool = True) -> Any:
         raise NotImplementedError
 
+    # --- parameters and buffers, by name ------------------------------------
+    def _names(self) -> tuple[str, ...]:
+        if self.param_names:
+            return self.param_names
+        return tuple(str(i) for i in range(len(self.params)))
+
+    def named_parameters(self) -> dict[str, Any]:
+        """Name -> array, in declared order, on the model's device."""
+        if not self.param_names:
+            return {str(i): p for i, p in enumerate(self.params)}
+        return {name: getattr(self, name) for name in self.param_names}
+
+    def named_gradients(self) -> dict[str, Any]:
+        """Name -> gradient from the last ``backward`` (keys as
+        ``named_parameters``)."""
+        grads = self.grads
+        if isinstance(grads, dict):
+            return {name: grads.get(name) for name in self._names()}
+        return {str(i): g for i, g in enumerate(grads)}
+
+    def named_buffers(self) -> dict[str, Any]:
+        """Name -> array of the non-trained state, in declared order."""
+        return {name: getattr(self, name) for name in self.buffer_names}
+
+    def set_parameter(self, name: str, value: Any) -> None:
+        """Make ``value`` (on the model's device, of the parameter's shape and
+        dtype; the layer owns it from now on) the parameter ``name``."""
+        names = self._names()
+        if name not in names:
+            raise KeyError(
+                f"name: {self!r} has the parameters {list(names)}, got {name!r}"
+            )
+        if self.param_names:
+            setattr(self, name, value)
+        else:
+            self.params[int(name)][...] = value
+
+    def set_buffer(self, name: str, value: Any) -> None:
+        """Copy ``value`` into the buffer ``name``, in place."""
+        if name not in self.buffer_names:
+            raise KeyError(
+                f"name: {self!r} has the buffers {list(self.buffer_names)}, "
+                f"got {name!r}"
+            )
+        getattr(self, name)[...] = value
+
+    # --- shapes from the input width alone ----------------------------------
+    def output_width(self, n_in: int) -> int:
+        """The width of the output for ``n_in`` input features; a ValueError
+        when the layer cannot take ``n_in``."""
+        if self.n_in is not None and n_in != self.n_in:
+            raise ValueError(
+                f"{self!r} receives {n_in} features from the layer before it: "
+                "the layers do not chain (the widths must chain)"
+            )
+        return n_in
+
+    def parameter_shapes(self, n_in: int) -> dict[str, tuple[int, ...]]:
+        """Name -> shape of each parameter for ``n_in`` input features."""
+        return {}
+
+    def buffer_shapes(self, n_in: int) -> dict[str, tuple[int, ...]]:
+        """Name -> shape of each buffer for ``n_in`` input features."""
+        return {}
+
     def get_config(self) -> dict:
         return {"type": type(self).__name__}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def hands_out_fresh_grads(layer: Layer) -> bool:
+    """``layer.fresh_grads`` as declared by the class that defines its
+    ``backward`` (a subclass with its own backward does not inherit it)."""
+    for cls in type(layer).__mro__:
+        if "backward" in cls.__dict__:
+            return bool(cls.__dict__.get("fresh_grads", False))
+    return False
 
 
 @LAYERS.register()
@@ -60,6 +169,10 @@ class Dense(Layer):
         ReLU-family activation, Glorot otherwise.
     """
 
+    param_names = ("W", "b")
+    decay_names = frozenset({"W"})
+    fresh_grads = True
+
     def __init__(self, n_in: int, n_out: int, init: str | Initializer | None = None):
         super().__init__()
         for name, v in (("n_in", n_in), ("n_out", n_out)):
@@ -73,15 +186,10 @@ class Dense(Layer):
         self.x: Any = None
 
     def build(self, n_in: int, model: Any, init: Initializer | None = None) -> int:
-        super().build(n_in, model)
+        super().build(n_in, model)  # checks that the widths chain
         self.matmul = model.backend.matmul
         self.device = model.backend.device
-        if n_in != self.n_in:
-            raise ValueError(
-                f"layers: Dense({self.n_in}, {self.n_out}) receives {n_in} "
-                f"features from the layer before it; the widths must chain"
-            )
-        fn = self.init or init or get_initializer("glorot")
+        fn = self.init or init or model.default_initializer(self)
         W, b = fn(self.n_in, self.n_out, model.host_rng)
         be, dt = model.backend, model.dtype
         self.W = be.asarray(W, dtype=dt)
@@ -90,13 +198,15 @@ class Dense(Layer):
                 self.b = self.xp.zeros((self.n_out,), dtype=dt, device=be.device)
         else:
             self.b = be.asarray(b, dtype=dt)
-        self.params = [self.W, self.b]
-        self.grads = [None, None]
+        self.grads = {}
         return self.n_out
 
-    def set_params(self, W: Any, b: Any) -> None:
-        self.W, self.b = W, b
-        self.params = [W, b]
+    def output_width(self, n_in: int) -> int:
+        super().output_width(n_in)
+        return self.n_out
+
+    def parameter_shapes(self, n_in: int) -> dict[str, tuple[int, ...]]:
+        return {"W": (self.n_in, self.n_out), "b": (self.n_out,)}
 
     def forward(self, x: Any, training: bool = False) -> Any:
         self.x = x
@@ -110,7 +220,7 @@ class Dense(Layer):
         # over axis 0 for these shapes on CPU BLAS, and one more GEMM on GPUs.
         ones = xp.ones((1, dy.shape[0]), dtype=dy.dtype, device=self.device)
         db = xp.reshape(self.matmul(ones, dy), (-1,))
-        self.grads = [self.matmul(self.x.T, dy), db]
+        self.grads = {"W": self.matmul(self.x.T, dy), "b": db}
         # The first layer's input gradient is never used: skip its matmul.
         return self.matmul(dy, self.W.T) if need_dx else None
 
@@ -126,6 +236,8 @@ class Dropout(Layer):
     """Inverted dropout: in training keep each unit with probability 1 - rate
     and scale by 1 / (1 - rate); identity in inference.
     """
+
+    init_transparent = True
 
     def __init__(self, rate: float = 0.5) -> None:
         super().__init__()

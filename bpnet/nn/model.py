@@ -9,7 +9,7 @@ from backends import HostRandom, get_backend
 from bpnet.nn import validation as check
 from bpnet.nn.evaluation import evaluate
 from bpnet.nn.initializers import get_initializer
-from bpnet.nn.layers import Dense, Dropout, Layer, layer_from_config
+from bpnet.nn.layers import Layer, layer_from_config
 from bpnet.nn.losses import Loss, get_loss
 
 
@@ -22,7 +22,9 @@ class Sequential:
     Parameters
     ----------
     layers : list of Layer
-        Applied in order; the first must be ``Dense`` (it fixes the input width).
+        Applied in order. A first layer that takes any width (``BatchNorm``,
+        ``ReLU``, ...) needs ``n_in``, or the network is built at the first
+        ``forward``/``fit``, with the width of the data it is given.
     device : str or Backend, default "cpu"
         Where the parameters live: ``"cpu"``, ``"cuda"``, ``"torch"``, ...
     dtype : {"float32", "float64"}, default "float32"
@@ -31,6 +33,13 @@ class Sequential:
         every device) and the device generator for dropout masks.
     loss : str or Loss, default SoftmaxCrossEntropy()
         Used by ``predict_proba`` and as the default of ``loss_and_grad``.
+    n_in : int, optional
+        The input width; default: the first layer's (``Dense``'s ``n_in``).
+
+    Every layer owns its parameters by name (``Layer.param_names``);
+    ``parameters()`` lists them layer after layer, ``named_parameters()``
+    with their names, and ``buffers()`` the state that is saved but not
+    trained (BatchNorm's running statistics).
 
     Examples
     --------
@@ -47,6 +56,7 @@ class Sequential:
         dtype: Any = "float32",
         seed: int | None = 0,
         loss: str | Loss | None = None,
+        n_in: int | None = None,
     ) -> None:
         if not isinstance(layers, (list, tuple)) or len(layers) == 0:
             raise ValueError(
@@ -58,10 +68,21 @@ class Sequential:
                     f"layers[{i}]: expected a bpnet layer (Dense, ReLU, ...), "
                     f"got {type(layer).__name__}"
                 )
-        if not isinstance(layers[0], Dense):
+        first = layers[0].n_in
+        if n_in is not None:
+            if isinstance(n_in, bool) or not isinstance(n_in, numbers.Integral):
+                raise TypeError(f"n_in: expected a positive integer, got {n_in!r}")
+            if n_in <= 0 or (first is not None and n_in != first):
+                raise ValueError(
+                    "n_in: expected a positive integer"
+                    + ("" if first is None else f" equal to {layers[0]!r}'s {first}")
+                    + f", got {n_in}"
+                )
+        elif first is None and not any(layer.param_names for layer in layers):
             raise ValueError(
                 f"layers: the first layer must be Dense (it fixes the input width), "
-                f"got {type(layers[0]).__name__}"
+                f"or pass n_in; got {type(layers[0]).__name__} first, in a network "
+                "with no parameters to learn"
             )
         if len({id(layer) for layer in layers}) != len(layers):
             raise ValueError("layers: the same layer object appears twice")
@@ -86,29 +107,65 @@ class Sequential:
         self.loss = get_loss(loss)
         self.host_rng = HostRandom(seed)
         self.device_rng = self.backend.random(None if seed is None else seed + 1)
-        self._build()
+        self.n_inputs: int | None = None
+        self.n_outputs: int | None = None
+        width = first if n_in is None else int(n_in)
+        if width is not None:
+            self._build(width)
 
     # --- structure ------------------------------------------------------
-    def _build(self) -> None:
-        width = self.layers[0].n_in
+    def _build(self, width: int) -> None:
+        n_in = width
         with self.backend.context():
             for i, layer in enumerate(self.layers):
-                if isinstance(layer, Dense):
-                    width = layer.build(width, self, init=self._default_init(i))
-                else:
-                    width = layer.build(width, self)
-        self.n_inputs = self.layers[0].n_in
-        self.n_outputs = width
-        self._dense = [layer for layer in self.layers if isinstance(layer, Dense)]
-        # positions of the Dense weights in parameters(): l2 applies to these only
-        self._weight_index = [2 * i for i in range(len(self._dense))]
+                try:
+                    layer.output_width(width)
+                except ValueError as exc:
+                    raise ValueError(f"layers[{i}]: {exc}") from None
+                width = layer.build(width, self)
+        self.n_inputs, self.n_outputs = n_in, width
+        # (layer, name) of each entry of parameters(), and the positions there
+        # of those that take the l2 penalty
+        self._slots = [
+            (layer, name) for layer in self.layers for name in layer.named_parameters()
+        ]
+        self._decayed = [
+            (k, layer, name)
+            for k, (layer, name) in enumerate(self._slots)
+            if name in layer.decay_names
+        ]
+        self._buffer_slots = [
+            (layer, name) for layer in self.layers for name in layer.buffer_names
+        ]
 
-    def _default_init(self, i: int) -> Any:
-        """He before a ReLU-family activation, Glorot otherwise."""
-        for layer in self.layers[i + 1 :]:
-            if isinstance(layer, Dropout):
+    def _build_for(self, X: Any) -> None:
+        """Build with the width of ``X`` (the first forward or fit)."""
+        shape = getattr(X, "shape", None)
+        if shape is None:
+            shape = check.to_host_or_device(X, self.backend, "X")[0].shape
+        if len(shape) != 2 or not shape[1]:
+            raise ValueError(
+                "X: expected a 2-D array (n_samples, n_features), whose width the "
+                f"network takes as its input width, got shape {tuple(shape)}"
+            )
+        self._build(int(shape[1]))
+
+    def _check_built(self) -> None:
+        if self.n_inputs is None:
+            raise ValueError(
+                f"n_in: the network's input width is not known yet (its first "
+                f"layer, {self.layers[0]!r}, takes any width); pass "
+                "Sequential(..., n_in=WIDTH), or call forward or fit first"
+            )
+
+    def default_initializer(self, layer: Layer) -> Any:
+        """The initializer for ``layer``'s weights when it names none: He
+        before a ReLU-family activation, Glorot otherwise."""
+        i = next(k for k, other in enumerate(self.layers) if other is layer)
+        for after in self.layers[i + 1 :]:
+            if after.init_transparent:
                 continue
-            return get_initializer(getattr(layer, "init_name", "glorot"))
+            return get_initializer(getattr(after, "init_name", "glorot"))
         return get_initializer("glorot")
 
     @property
@@ -120,12 +177,54 @@ class Sequential:
         return self.backend.device
 
     def parameters(self) -> list[Any]:
-        """[W1, b1, W2, b2, ...] on the model's device (Dense W is (in, out))."""
-        return [p for layer in self.layers for p in layer.params]
+        """Every layer's parameters, layer after layer, each layer's in the
+        order it declares them: [W1, b1, W2, b2, ...] for a stack of Dense
+        (W is (in, out)). On the model's device."""
+        self._check_built()
+        return [p for layer in self.layers for p in layer.named_parameters().values()]
+
+    def named_parameters(self) -> dict[str, Any]:
+        """``parameters()`` by name: ``"0.W"``, ``"0.b"``, ``"1.gamma"``, ...
+        (the layer's index in ``layers``, then the parameter's name)."""
+        self._check_built()
+        return {
+            f"{i}.{name}": p
+            for i, layer in enumerate(self.layers)
+            for name, p in layer.named_parameters().items()
+        }
+
+    def decay_mask(self) -> list[bool]:
+        """Parallel to ``parameters()``: True for those the l2 penalty (and
+        weight decay) applies to, the weights; False for biases and
+        normalisation scales and shifts."""
+        self._check_built()
+        mask = [False] * len(self._slots)
+        for k, _, _ in self._decayed:
+            mask[k] = True
+        return mask
+
+    def buffers(self) -> list[Any]:
+        """Every layer's non-trained state (running statistics), in layer
+        order; saved and restored with the parameters, never trained."""
+        self._check_built()
+        return [getattr(layer, name) for layer, name in self._buffer_slots]
+
+    def named_buffers(self) -> dict[str, Any]:
+        """``buffers()`` by name, as ``named_parameters``."""
+        self._check_built()
+        return {
+            f"{i}.{name}": b
+            for i, layer in enumerate(self.layers)
+            for name, b in layer.named_buffers().items()
+        }
 
     @property
     def shapes(self) -> list[tuple[int, ...]]:
         return [tuple(p.shape) for p in self.parameters()]
+
+    @property
+    def buffer_shapes(self) -> list[tuple[int, ...]]:
+        return [tuple(b.shape) for b in self.buffers()]
 
     @property
     def n_parameters(self) -> int:
@@ -138,28 +237,50 @@ class Sequential:
         return total
 
     def set_parameters(self, params: list[Any]) -> None:
-        """Replace every parameter; any array-likes of the right shapes.
+        """Replace every parameter; any array-likes of the right shapes, in
+        the order of ``parameters()``.
 
         Host arrays are copied to the device; arrays already there are cast
-        to the model's dtype.
+        to the model's dtype. Each goes to the layer and parameter it stands
+        for in ``parameters()``; nothing is replaced unless all fit.
         """
-        shapes = self.shapes
-        if not isinstance(params, (list, tuple)) or len(params) != len(shapes):
+        converted = self._convert(params, "params", self.parameters(), self._slots)
+        self._assign(self._owned(converted))
+
+    def set_buffers(self, buffers: list[Any]) -> None:
+        """Copy new values into every buffer (in the order of ``buffers()``),
+        in place; checked as ``set_parameters`` checks parameters."""
+        converted = self._convert(
+            buffers, "buffers", self.buffers(), self._buffer_slots
+        )
+        for (layer, name), value in zip(self._buffer_slots, converted):
+            layer.set_buffer(name, value)
+
+    def _convert(
+        self, arrays: Any, what: str, current: list[Any], slots: list
+    ) -> list[Any]:
+        """``arrays`` checked against the ``current`` ones (of ``slots``'
+        (layer, name)), on the device in the model's dtype."""
+        shapes = [tuple(a.shape) for a in current]
+        if not isinstance(arrays, (list, tuple)) or len(arrays) != len(shapes):
             n = (
-                len(params)
-                if isinstance(params, (list, tuple))
-                else type(params).__name__
+                len(arrays)
+                if isinstance(arrays, (list, tuple))
+                else type(arrays).__name__
             )
             raise ValueError(
-                f"params: expected a list of {len(shapes)} arrays with shapes "
+                f"{what}: expected a list of {len(shapes)} arrays with shapes "
                 f"{shapes}, got {n}"
             )
         converted = []
-        for i, (p, shape) in enumerate(zip(params, shapes)):
-            arr, on_device = check.to_host_or_device(p, self.backend, f"params[{i}]")
+        for i, (p, shape) in enumerate(zip(arrays, shapes)):
+            arr, on_device = check.to_host_or_device(p, self.backend, f"{what}[{i}]")
             if tuple(arr.shape) != shape:
+                layer, name = slots[i]
+                j = next(k for k, other in enumerate(self.layers) if other is layer)
                 raise ValueError(
-                    f"params[{i}]: expected shape {shape}, got {tuple(arr.shape)}"
+                    f"{what}[{i}]: expected shape {shape} for layers[{j}] "
+                    f"{layer!r}'s {name!r}, got {tuple(arr.shape)}"
                 )
             if on_device:
                 arr = (
@@ -168,20 +289,20 @@ class Sequential:
             else:
                 if arr.dtype.kind not in "iuf":
                     raise TypeError(
-                        f"params[{i}]: expected numbers, got dtype {arr.dtype}"
+                        f"{what}[{i}]: expected numbers, got dtype {arr.dtype}"
                     )
                 arr = self.backend.asarray(arr, dtype=self.dtype)
             if not bool(self.xp.all(self.xp.isfinite(arr))):
                 raise ValueError(
-                    f"params[{i}]: expected finite numbers, got NaN or infinity"
+                    f"{what}[{i}]: expected finite numbers, got NaN or infinity"
                 )
             converted.append(arr)
-        self._assign(self._owned(converted))
+        return converted
 
     def _assign(self, params: list[Any]) -> None:
-        it = iter(params)
-        for layer in self._dense:
-            layer.set_params(next(it), next(it))
+        """Hand each array (owned, checked) to its layer, by name."""
+        for (layer, name), p in zip(self._slots, params, strict=True):
+            layer.set_parameter(name, p)
 
     def get_flat_parameters(self) -> Any:
         """All parameters as one float64 host vector (the notebooks' unroll)."""
@@ -208,7 +329,7 @@ class Sequential:
         last = len(self.layers) - 1
         for i in range(last, -1, -1):
             dZ = self.layers[i].backward(dZ, need_dx=i > 0)
-        return [g for layer in self.layers for g in layer.grads]
+        return [g for layer in self.layers for g in layer.named_gradients().values()]
 
     def _loss_and_grad(
         self,
@@ -228,8 +349,8 @@ class Sequential:
         if l2:
             L = L + self._l2_penalty(l2, X.shape[0])
             scale = l2 / X.shape[0]
-            for k, layer in zip(self._weight_index, self._dense):
-                grads[k] = grads[k] + scale * layer.W
+            for k, layer, name in self._decayed:
+                grads[k] = grads[k] + scale * getattr(layer, name)
         return (L, grads, Z) if return_logits else (L, grads)
 
     def _loss(
@@ -239,11 +360,17 @@ class Sequential:
         return L + self._l2_penalty(l2, X.shape[0]) if l2 else L
 
     def _l2_penalty(self, l2: float, n: int) -> Any:
+        """``l2 / (2 n)`` times the sum of squares of the decayed parameters."""
         xp = self.xp
-        total = sum(xp.sum(layer.W * layer.W) for layer in self._dense)
+        total = sum(
+            xp.sum(getattr(layer, name) * getattr(layer, name))
+            for _, layer, name in self._decayed
+        )
         return total * (l2 / (2.0 * n))
 
     def _prepare(self, X: Any, Y: Any, loss: Loss) -> tuple[Any, Any]:
+        if self.n_inputs is None:
+            self._build_for(X)
         Xd = check.check_X(X, self.backend, self.dtype, self.n_inputs)
         T = check.check_targets(
             Y, self.backend, self.dtype, loss, Xd.shape[0], self.n_outputs
@@ -253,6 +380,8 @@ class Sequential:
     def forward(self, X: Any, training: bool = False) -> Any:
         """Raw outputs (logits) of shape (n, n_outputs), on the model's device."""
         with self.backend.context():
+            if self.n_inputs is None:
+                self._build_for(X)
             Xd = check.check_X(X, self.backend, self.dtype, self.n_inputs)
             return self._forward(Xd, training)
 
@@ -305,12 +434,15 @@ class Sequential:
 
     # --- copies, config -----------------------------------------------
     def get_config(self) -> dict:
-        return {
+        config = {
             "layers": [layer.get_config() for layer in self.layers],
             "loss": type(self.loss).__name__,
             "dtype": self.dtype_name,
             "seed": self.seed,
         }
+        if self.layers[0].n_in is None:  # the first layer does not fix it
+            config["n_in"] = self.n_inputs
+        return config
 
     @classmethod
     def from_config(
@@ -323,12 +455,14 @@ class Sequential:
             dtype=dtype or config.get("dtype", "float32"),
             seed=config.get("seed", 0),
             loss=config.get("loss"),
+            n_in=config.get("n_in"),
         )
 
     def to(self, device: Any, dtype: Any = None) -> Sequential:
         """A copy of this network on another device (and/or dtype)."""
         clone = Sequential.from_config(self.get_config(), device=device, dtype=dtype)
         clone.set_parameters([self.backend.to_numpy(p) for p in self.parameters()])
+        clone.set_buffers([self.backend.to_numpy(b) for b in self.buffers()])
         return clone
 
     def __repr__(self) -> str:
@@ -336,16 +470,19 @@ class Sequential:
             f"Sequential(device={self.backend.name!r}, dtype={self.dtype_name}, "
             f"loss={type(self.loss).__name__})"
         ]
+        if self.n_inputs is None:
+            lines += [f"  {layer!r}" for layer in self.layers]
+            lines.append("  (built at the first forward or fit, for its data's width)")
+            return "\n".join(lines)
         width = self.n_inputs
         for layer in self.layers:
             n = 0
-            for p in layer.params:
+            for p in layer.named_parameters().values():
                 size = 1
                 for s in p.shape:
                     size *= s
                 n += size
-            if isinstance(layer, Dense):
-                width = layer.n_out
+            width = layer.output_width(width)
             lines.append(f"  {layer!r:<22} -> (n, {width:<5}) {n:>10,} params")
         lines.append(f"  total: {self.n_parameters:,} parameters")
         return "\n".join(lines)

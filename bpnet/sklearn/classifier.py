@@ -282,9 +282,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _sync_host(self) -> None:
         """Host copies of the weights: ``coefs_`` (in, out), ``intercepts_``."""
         be = self.net_.backend
-        arrays = [be.to_numpy(p) for p in self.net_.parameters()]
-        self.coefs_ = arrays[0::2]
-        self.intercepts_ = arrays[1::2]
+        named = [layer.named_parameters() for layer in self.net_.layers]
+        self.coefs_ = [be.to_numpy(p["W"]) for p in named if "W" in p]
+        self.intercepts_ = [be.to_numpy(p["b"]) for p in named if "b" in p]
 
     # --- fitting --------------------------------------------------------
     def fit(self, X: Any, y: Any) -> MLPClassifier:

@@ -147,11 +147,17 @@ def restore(
         device=meta["device"] if device is None else device,
         dtype=meta["dtype"] if dtype is None else dtype,
     )
-    n_dense = len(net.parameters()) // 2
-    names = [f"{kind}_{i}" for i in range(n_dense) for kind in ("coef", "intercept")]
+    # each layer's W and b, in parameters() order, stored as coef_i, intercept_i
+    learning = [layer for layer in net.layers if layer.named_parameters()]
+    kinds = {"W": "coef", "b": "intercept"}
+    names = [
+        f"{kinds[name]}_{i}"
+        for i, layer in enumerate(learning)
+        for name in layer.named_parameters()
+    ]
     missing = [n for n in names if n not in arrays]
     if missing:
-        raise ValueError(f"arrays: missing {missing} for {n_dense} layers")
+        raise ValueError(f"arrays: missing {missing} for {len(learning)} layers")
     net.set_parameters([arrays[n] for n in names])
     if meta.get("host_rng") is not None:
         net.host_rng.set_state(meta["host_rng"])

@@ -82,12 +82,15 @@ def restore_run(
     saved, arrays, training = io.load_checkpoint(
         path, device=net.backend, dtype=net.dtype_name
     )
-    if saved.shapes != net.shapes:
+    if saved.shapes != net.shapes or saved.buffer_shapes != net.buffer_shapes:
         raise ValueError(
             f"resume: the checkpoint {os.fspath(path)!r} holds a network with "
-            f"parameter shapes {saved.shapes}, this one has {net.shapes}"
+            f"parameter shapes {saved.shapes} and buffer shapes "
+            f"{saved.buffer_shapes}, this one has {net.shapes} and "
+            f"{net.buffer_shapes}"
         )
     net.set_parameters(saved.parameters())
+    net.set_buffers(saved.buffers())
 
     def numbered(prefix: str) -> list[str]:
         keys = [k for k in arrays if k.startswith(prefix)]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bpnet.nn.evaluation import _correct
-from bpnet.nn.layers import Dense
+from bpnet.nn.layers import hands_out_fresh_grads
 from bpnet.nn.losses import Loss
 from bpnet.train.optimizers import Optimizer
 
@@ -44,9 +44,13 @@ class _Epoch:
         self.X, self.T, self.labels = X, T, labels
         self.batch_size, self.shuffle = batch_size, shuffle
         self.track_accuracy = track_accuracy
-        # Dense hands out fresh gradient arrays each step, which the optimizer
-        # may then scale in place; another layer's might be its own state.
-        owned = all(type(layer) is Dense for layer in net.layers if layer.params)
+        # Layers that hand out fresh gradient arrays each step let the
+        # optimizer scale them in place; another layer's might be its own state.
+        owned = all(
+            hands_out_fresh_grads(layer)
+            for layer in net.layers
+            if layer.named_parameters()
+        )
         self._update = opt._update_owned if owned else opt.update
         xp, dev = net.xp, net.backend.device
         with net.backend.context():
