@@ -20,6 +20,8 @@ from bpnet.nn.losses import (
     SoftmaxCrossEntropy,
 )
 from bpnet.nn.model import Sequential
+from bpnet.nn.normalization import BatchNorm
+from bpnet.nn.scale import Scale
 from bpnet.train import optimizers as _optimizers
 from bpnet.train.callbacks import Callback
 from bpnet.train.fullbatch import minimize
@@ -61,6 +63,7 @@ __all__ = [
     "resume",
     "save",
     "Add",
+    "BatchNorm",
     "Dense",
     "Dropout",
     "Layer",
@@ -70,6 +73,7 @@ __all__ = [
     "MeanSquaredError",
     "Multiply",
     "ReLU",
+    "Scale",
     "Sequential",
     "Sigmoid",
     "SigmoidCrossEntropy",

@@ -164,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="dropout rate after each hidden layer",
     )
     m.add_argument(
+        "--batch-norm",
+        action="store_true",
+        help="BatchNorm after each hidden Dense layer, before its activation",
+    )
+    m.add_argument(
         "--init",
         default=None,
         choices=INITIALIZERS.names(),

@@ -37,11 +37,15 @@ def _build_net(args: argparse.Namespace, n_in: int, n_out: int) -> Any:
     from bpnet.nn.activations import activation
     from bpnet.nn.layers import Dense, Dropout
     from bpnet.nn.model import Sequential
+    from bpnet.nn.normalization import BatchNorm
 
     layers: list[Any] = []
     width = n_in
     for h in args.hidden:
-        layers += [Dense(width, h, init=args.init), activation(args.activation)]
+        layers.append(Dense(width, h, init=args.init))
+        if args.batch_norm:
+            layers.append(BatchNorm())
+        layers.append(activation(args.activation))
         if args.dropout:
             layers.append(Dropout(args.dropout))
         width = h

@@ -19,6 +19,7 @@ MINIBATCH_ONLY = (
     "weight_decay",
     "schedule",
     "dropout",
+    "batch_norm",  # minimize trains the inference-mode network: fixed statistics
     "validation_fraction",
     "early_stopping",
     "patience",
@@ -164,6 +165,7 @@ def _saved_settings(meta: dict, path: str) -> dict[str, Any]:
         "patience": fit["patience"],
         "seed": config.get("seed", 0),
         "dropout": rates[0] if rates else 0.0,
+        "batch_norm": "BatchNorm" in kinds,
     }
     if acts:
         saved["activation"] = acts[0]

@@ -12,4 +12,6 @@ from bpnet.nn import (  # noqa: F401  (they register classes)
     initializers,
     layers,
     losses,
+    normalization,
+    scale,
 )
