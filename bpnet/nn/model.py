@@ -137,6 +137,7 @@ class Sequential:
         self._buffer_slots = [
             (layer, name) for layer in self.layers for name in layer.buffer_names
         ]
+        self._learning = [layer for layer in self.layers if layer.named_parameters()]
 
     def _build_for(self, X: Any) -> None:
         """Build with the width of ``X`` (the first forward or fit)."""
@@ -259,45 +260,18 @@ class Sequential:
     def _convert(
         self, arrays: Any, what: str, current: list[Any], slots: list
     ) -> list[Any]:
-        """``arrays`` checked against the ``current`` ones (of ``slots``'
-        (layer, name)), on the device in the model's dtype."""
+        """``arrays`` checked against the ``current`` ones (those of
+        ``slots``' (layer, name)), on the device in the model's dtype."""
+
+        def describe(i: int) -> str:
+            layer, name = slots[i]
+            j = next(k for k, other in enumerate(self.layers) if other is layer)
+            return f"layers[{j}] {layer!r}'s {name!r}"
+
         shapes = [tuple(a.shape) for a in current]
-        if not isinstance(arrays, (list, tuple)) or len(arrays) != len(shapes):
-            n = (
-                len(arrays)
-                if isinstance(arrays, (list, tuple))
-                else type(arrays).__name__
-            )
-            raise ValueError(
-                f"{what}: expected a list of {len(shapes)} arrays with shapes "
-                f"{shapes}, got {n}"
-            )
-        converted = []
-        for i, (p, shape) in enumerate(zip(arrays, shapes)):
-            arr, on_device = check.to_host_or_device(p, self.backend, f"{what}[{i}]")
-            if tuple(arr.shape) != shape:
-                layer, name = slots[i]
-                j = next(k for k, other in enumerate(self.layers) if other is layer)
-                raise ValueError(
-                    f"{what}[{i}]: expected shape {shape} for layers[{j}] "
-                    f"{layer!r}'s {name!r}, got {tuple(arr.shape)}"
-                )
-            if on_device:
-                arr = (
-                    arr if arr.dtype == self.dtype else self.xp.astype(arr, self.dtype)
-                )
-            else:
-                if arr.dtype.kind not in "iuf":
-                    raise TypeError(
-                        f"{what}[{i}]: expected numbers, got dtype {arr.dtype}"
-                    )
-                arr = self.backend.asarray(arr, dtype=self.dtype)
-            if not bool(self.xp.all(self.xp.isfinite(arr))):
-                raise ValueError(
-                    f"{what}[{i}]: expected finite numbers, got NaN or infinity"
-                )
-            converted.append(arr)
-        return converted
+        return check.check_arrays(
+            arrays, what, shapes, self.backend, self.dtype, describe
+        )
 
     def _assign(self, params: list[Any]) -> None:
         """Hand each array (owned, checked) to its layer, by name."""
@@ -329,7 +303,7 @@ class Sequential:
         last = len(self.layers) - 1
         for i in range(last, -1, -1):
             dZ = self.layers[i].backward(dZ, need_dx=i > 0)
-        return [g for layer in self.layers for g in layer.named_gradients().values()]
+        return [g for layer in self._learning for g in layer.named_gradients().values()]
 
     def _loss_and_grad(
         self,

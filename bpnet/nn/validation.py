@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from typing import Any
 
 import array_api_compat
@@ -236,3 +237,43 @@ def check_int(value: Any, name: str, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_arrays(
+    arrays: Any,
+    what: str,
+    shapes: list[tuple[int, ...]],
+    backend: Any,
+    dtype: Any,
+    describe: Callable[[int], str],
+) -> list[Any]:
+    """A list of array-likes of ``shapes`` (``set_parameters``' argument),
+    each finite and numeric, returned on the device in ``dtype``; an error
+    names the entry, and ``describe(i)`` says what entry ``i`` is for."""
+    if not isinstance(arrays, (list, tuple)) or len(arrays) != len(shapes):
+        n = len(arrays) if isinstance(arrays, (list, tuple)) else type(arrays).__name__
+        raise ValueError(
+            f"{what}: expected a list of {len(shapes)} arrays with shapes "
+            f"{shapes}, got {n}"
+        )
+    xp = backend.xp
+    converted = []
+    for i, (p, shape) in enumerate(zip(arrays, shapes)):
+        arr, on_device = to_host_or_device(p, backend, f"{what}[{i}]")
+        if tuple(arr.shape) != shape:
+            raise ValueError(
+                f"{what}[{i}]: expected shape {shape} for {describe(i)}, got "
+                f"{tuple(arr.shape)}"
+            )
+        if on_device:
+            arr = arr if arr.dtype == dtype else xp.astype(arr, dtype)
+        else:
+            if arr.dtype.kind not in "iuf":
+                raise TypeError(f"{what}[{i}]: expected numbers, got dtype {arr.dtype}")
+            arr = backend.asarray(arr, dtype=dtype)
+        if not bool(xp.all(xp.isfinite(arr))):
+            raise ValueError(
+                f"{what}[{i}]: expected finite numbers, got NaN or infinity"
+            )
+        converted.append(arr)
+    return converted
