@@ -86,6 +86,10 @@ def minimize(
 ) -> Any:
     """Train ``net`` on all of ``X``, ``y`` with scipy's CG, TNC or L-BFGS-B.
 
+    The objective is the network in inference mode, a deterministic function
+    of the flat parameter vector: Dropout is off, and BatchNorm normalises
+    with its running statistics, which stay as they are (``fit`` moves them).
+
     Parameters
     ----------
     net : Sequential
