@@ -49,6 +49,11 @@ def test_parameters_are_listed_layer_after_layer_by_name():
     assert list(net.named_parameters()) == ["0.W", "0.b", "1.c", "3.W", "3.b"]
     assert net.decay_mask() == [True, False, False, True, False]
     assert net.buffers() == []
+    dense, shift = net.layers[:2]
+    assert dense.params[0] is dense.W and dense.params[1] is dense.b
+    assert shift.params == [shift.c]
+    with pytest.raises(AttributeError, match="params: TestShift declares"):
+        shift.params = []
 
 
 def test_l2_takes_the_weights_only(backend):

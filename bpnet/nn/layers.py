@@ -58,9 +58,26 @@ class Layer:
     init_transparent = False
 
     def __init__(self) -> None:
-        self.params: list[Any] = []
+        self._params: list[Any] = []
         self.grads: Any = {}
         self.xp: Any = None
+
+    @property
+    def params(self) -> list[Any]:
+        """The parameter arrays in declared order (``named_parameters()``'s
+        values); a layer without ``param_names`` may assign this list."""
+        if self.param_names:
+            return [getattr(self, name) for name in self.param_names]
+        return self._params
+
+    @params.setter
+    def params(self, arrays: list[Any]) -> None:
+        if self.param_names:
+            raise AttributeError(
+                f"params: {type(self).__name__} declares param_names "
+                f"{list(self.param_names)}; set each with set_parameter(name, array)"
+            )
+        self._params = list(arrays)
 
     def build(self, n_in: int, model: Any) -> int:
         """Bind to the model's namespace, create the arrays; return the
@@ -78,12 +95,12 @@ class Layer:
     def _names(self) -> tuple[str, ...]:
         if self.param_names:
             return self.param_names
-        return tuple(str(i) for i in range(len(self.params)))
+        return tuple(str(i) for i in range(len(self._params)))
 
     def named_parameters(self) -> dict[str, Any]:
         """Name -> array, in declared order, on the model's device."""
         if not self.param_names:
-            return {str(i): p for i, p in enumerate(self.params)}
+            return {str(i): p for i, p in enumerate(self._params)}
         return {name: getattr(self, name) for name in self.param_names}
 
     def named_gradients(self) -> dict[str, Any]:
@@ -109,7 +126,7 @@ class Layer:
         if self.param_names:
             setattr(self, name, value)
         else:
-            self.params[int(name)][...] = value
+            self._params[int(name)][...] = value
 
     def set_buffer(self, name: str, value: Any) -> None:
         """Copy ``value`` into the buffer ``name``, in place."""
