@@ -34,6 +34,8 @@ def numerical_gradient(
     l2 = check.check_nonnegative(l2, "l2")
     eps = check.check_positive(eps, "eps")
     dropouts = [layer for layer in net.layers if isinstance(layer, Dropout)]
+    if net.n_inputs is None:
+        net.forward(X)  # builds the network for X's width
     theta = net.get_flat_parameters()
     # training-mode passes move running statistics: put them back after
     buffers = net._owned(net.buffers())
