@@ -20,41 +20,53 @@ LAYERS = Registry("layer")
 class Layer:
     """Base class of every layer; a layer owns its parameters, by name.
 
-    A layer that learns declares, as class attributes:
+    ``forward(x, training)`` returns the output and keeps what ``backward``
+    needs; ``backward(dy, need_dx)`` returns the input's gradient and fills
+    ``grads``. A layer that learns declares its arrays as class attributes,
+    creates them in ``build`` as attributes of itself (``self.W``), and gives
+    their shapes from the input width alone (``parameter_shapes``,
+    ``buffer_shapes``, ``output_width``), so a model file's config is
+    checked without building anything.
 
-    - ``param_names``: its trainable arrays, in order. Each is an attribute of
-      the layer (``self.W``) set in ``build``; ``Sequential.parameters()``
-      lists every layer's, layer after layer, in this order.
-    - ``decay_names``: those of ``param_names`` that take the L2 penalty
-      (weights); biases and normalisation scales and shifts do not.
-    - ``buffer_names``: state that is not trained (running statistics):
-      saved and restored with the parameters, never seen by an optimizer. The
-      layer updates a buffer in place, so that a captured CUDA graph keeps
-      writing the same array.
-    - ``fresh_grads``: True when ``backward`` hands out new gradient arrays
-      every call, which an optimizer may then use as scratch space. It counts
-      only when declared by the class that defines ``backward``: a subclass
-      with its own ``backward`` must say so again.
+    Attributes
+    ----------
+    param_names : tuple of str
+        The trainable arrays, in order: ``Sequential.parameters()`` lists
+        every layer's, layer after layer, in this order.
+    decay_names : frozenset of str
+        Those of ``param_names`` that take the L2 penalty (weights); biases
+        and normalisation scales and shifts do not.
+    buffer_names : tuple of str
+        State that is not trained (running statistics): saved and restored
+        with the parameters, never seen by an optimizer. The layer updates a
+        buffer in place, so a captured CUDA graph keeps writing that array.
+    grads : dict of str to array
+        Filled by ``backward``: the gradient of each of ``param_names``.
+    fresh_grads : bool
+        True when ``backward`` hands out new gradient arrays every call,
+        which an optimizer may then use as scratch space. It counts only when
+        declared by the class that defines ``backward`` (a subclass with its
+        own ``backward`` says so again): see ``hands_out_fresh_grads``.
+    n_in : int or None
+        The input width the layer requires, or None when it takes any.
+    init_transparent : bool
+        True when the layer may sit between a Dense and its activation
+        without changing which initializer suits the Dense (Dropout,
+        BatchNorm, Scale).
 
-    ``backward`` fills ``self.grads``, a dict with the names of
-    ``param_names``. Shapes follow from the input width alone
-    (``parameter_shapes``, ``buffer_shapes``, ``output_width``), so that a
-    model file's config is checked without building anything.
-
-    A layer may instead list its arrays in ``self.params`` in ``build`` (and
-    their gradients, parallel, in ``self.grads``): they are then named
-    ``"0"``, ``"1"``, ..., take no decay, and ``set_parameter`` writes into
-    them in place.
+    Notes
+    -----
+    A layer without ``param_names`` may instead assign its arrays to
+    ``self.params`` in ``build`` (and their gradients, parallel, as a list
+    to ``self.grads``): they are then named ``"0"``, ``"1"``, ..., take no
+    decay, and ``set_parameter`` writes into them in place.
     """
 
     param_names: tuple[str, ...] = ()
     decay_names: frozenset[str] = frozenset()
     buffer_names: tuple[str, ...] = ()
     fresh_grads = False
-    #: the input width the layer requires, or None when it takes any
     n_in: int | None = None
-    #: True when the layer sits between a Dense and its activation without
-    #: changing which initializer suits the Dense (Dropout, BatchNorm, Scale)
     init_transparent = False
 
     def __init__(self) -> None:
@@ -98,26 +110,44 @@ class Layer:
         return tuple(str(i) for i in range(len(self._params)))
 
     def named_parameters(self) -> dict[str, Any]:
-        """Name -> array, in declared order, on the model's device."""
+        """The parameters by name.
+
+        Returns
+        -------
+        dict of str to array
+            In declared order, on the model's device: ``{"W": W, "b": b}``
+            for Dense, W of shape (n_in, n_out) and b of shape (n_out,).
+        """
         if not self.param_names:
             return {str(i): p for i, p in enumerate(self._params)}
         return {name: getattr(self, name) for name in self.param_names}
 
     def named_gradients(self) -> dict[str, Any]:
-        """Name -> gradient from the last ``backward`` (keys as
-        ``named_parameters``)."""
+        """The gradients of the last ``backward``, with the keys (and shapes)
+        of ``named_parameters()``."""
         grads = self.grads
         if isinstance(grads, dict):
             return {name: grads.get(name) for name in self._names()}
         return {str(i): g for i, g in enumerate(grads)}
 
     def named_buffers(self) -> dict[str, Any]:
-        """Name -> array of the non-trained state, in declared order."""
+        """The non-trained state by name, in declared order (e.g.
+        BatchNorm's ``running_mean`` and ``running_var``, each (n_in,))."""
         return {name: getattr(self, name) for name in self.buffer_names}
 
     def set_parameter(self, name: str, value: Any) -> None:
-        """Make ``value`` (on the model's device, of the parameter's shape and
-        dtype; the layer owns it from now on) the parameter ``name``."""
+        """Replace one parameter.
+
+        Parameters
+        ----------
+        name : str
+            One of the layer's parameter names.
+        value : array
+            On the model's device, of the parameter's shape and dtype
+            (``Sequential.set_parameters`` checks and copies); the layer owns
+            it from now on. A layer that derives state from a parameter
+            overrides this to keep it in step.
+        """
         names = self._names()
         if name not in names:
             raise KeyError(
@@ -129,7 +159,16 @@ class Layer:
             self._params[int(name)][...] = value
 
     def set_buffer(self, name: str, value: Any) -> None:
-        """Copy ``value`` into the buffer ``name``, in place."""
+        """Copy ``value`` into the buffer ``name``, in place (a captured
+        graph goes on reading the same array).
+
+        Parameters
+        ----------
+        name : str
+            One of ``buffer_names``.
+        value : array
+            On the model's device, of the buffer's shape.
+        """
         if name not in self.buffer_names:
             raise KeyError(
                 f"name: {self!r} has the buffers {list(self.buffer_names)}, "
@@ -139,8 +178,13 @@ class Layer:
 
     # --- shapes from the input width alone ----------------------------------
     def output_width(self, n_in: int) -> int:
-        """The width of the output for ``n_in`` input features; a ValueError
-        when the layer cannot take ``n_in``."""
+        """The output width for ``n_in`` input features.
+
+        Raises
+        ------
+        ValueError
+            The layer cannot take ``n_in`` features (a Dense of another n_in).
+        """
         if self.n_in is not None and n_in != self.n_in:
             raise ValueError(
                 f"{self!r} receives {n_in} features from the layer before it: "
