@@ -364,3 +364,26 @@ def test_cuda_graph_replays_update_the_running_statistics():
         plain.parameters() + plain.buffers(), graph.parameters() + graph.buffers()
     ):
         np.testing.assert_allclose(be.to_numpy(a), be.to_numpy(b), rtol=1e-10)
+
+
+def test_divergence_in_the_running_statistics_restores_the_last_good_ones():
+    """A huge step leaves the weights finite but a running variance infinite:
+    the guard sees it, and the last good parameters and buffers come back."""
+    X, y = _blobs(n=200)
+    net = bpnet.Sequential(
+        [
+            bpnet.Dense(5, 16),
+            bpnet.BatchNorm(),
+            bpnet.ReLU(),
+            bpnet.Dense(16, 16),
+            bpnet.BatchNorm(),
+            bpnet.ReLU(),
+            bpnet.Dense(16, 4),
+        ],
+        dtype="float64",
+    )
+    before = [b.copy() for b in net.parameters() + net.buffers()]
+    with pytest.raises(bpnet.DivergenceError, match="in epoch 1"):
+        net.fit(X, y, epochs=3, batch_size=10, optimizer=bpnet.SGD(1e8))
+    for a, b in zip(before, net.parameters() + net.buffers()):
+        np.testing.assert_array_equal(a, b)

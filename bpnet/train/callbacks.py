@@ -39,7 +39,8 @@ class Run:
     (a resume changes both); ``steps`` is the steps per epoch; ``print``
     writes a line (through the progress bar when one is shown); ``good`` is
     a copy of the weights after the last epoch that passed the divergence
-    check; ``error`` is the exception that ended training, if one did.
+    check (``good_buffers``: of the layers' buffers, running statistics);
+    ``error`` is the exception that ended training, if one did.
     """
 
     net: Any
@@ -57,6 +58,7 @@ class Run:
     track_accuracy: bool
     print: Callable[[str], None]
     good: list[Any] | None = None
+    good_buffers: list[Any] | None = None
     error: BaseException | None = None
     epoch_start: float = 0.0
 
@@ -74,10 +76,12 @@ class Run:
 
     def keep_good(self) -> None:
         self.good = _copy(self.net.parameters())
+        self.good_buffers = _copy(self.net.buffers())
 
     def restore_good(self) -> None:
         if self.good is not None:
             self.net._assign(self.good)
+            self.net.set_buffers(self.good_buffers)
 
 
 class Callback:

@@ -53,10 +53,11 @@ def _diverged(run: Run, what: str, epoch: int, step: int) -> None:
 
 
 def weights_sum_of_squares(net: Any) -> Any:
-    """One 0-D device number that is NaN or Inf when any weight is, or when
-    the weights are so large that the next forward pass overflows."""
+    """One 0-D device number that is NaN or Inf when any weight (or buffer,
+    such as a running variance) is, or when the weights are so large that
+    the next forward pass overflows."""
     xp = net.xp
-    return sum(xp.sum(p * p) for p in net.parameters())
+    return sum(xp.sum(p * p) for p in net.parameters() + net.buffers())
 
 
 class DivergenceGuard(Callback):
