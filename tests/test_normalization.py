@@ -3,6 +3,7 @@ independent reference, and the whole trip: fit, save/load, exact resume, the
 flat vector for scipy, and bpnet-train --batch-norm."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -386,4 +387,47 @@ def test_divergence_in_the_running_statistics_restores_the_last_good_ones():
     with pytest.raises(bpnet.DivergenceError, match="in epoch 1"):
         net.fit(X, y, epochs=3, batch_size=10, optimizer=bpnet.SGD(1e8))
     for a, b in zip(before, net.parameters() + net.buffers()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_early_stopping_restores_the_best_epoch_s_running_statistics(tmp_path):
+    X, y = _blobs(n=150)
+    seen = {}
+
+    def record(epoch, logs, net):
+        seen[epoch] = [b.copy() for b in net.buffers()]
+
+    def run(epochs, checkpoint=None, callbacks=()):
+        net = _bn_net(seed=2)
+        with warnings.catch_warnings():
+            # a run resumed past the best epoch may end worse than it began
+            warnings.simplefilter("ignore", bpnet.TrainingWarning)
+            h = net.fit(
+                X,
+                y,
+                epochs=epochs,
+                batch_size=16,
+                optimizer=bpnet.Adam(0.01),
+                validation_fraction=0.3,
+                early_stopping=True,
+                patience=2,
+                checkpoint=checkpoint,
+                resume=checkpoint is not None,
+                callbacks=callbacks,
+            )
+        return net, h
+
+    net, h = run(30, callbacks=[record])
+    assert h.stopped_early and h.best_epoch < len(h)
+    for a, b in zip(seen[h.best_epoch - 1], net.buffers()):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(seen[len(h) - 1][0], net.buffers()[0])
+    # stopped after the best epoch and resumed: the same end
+    ck = tmp_path / "ck.npz"
+    run(h.best_epoch + 1, checkpoint=ck)
+    again, h2 = run(30, checkpoint=ck)
+    assert h2.loss == h.loss and h2.best_epoch == h.best_epoch
+    for a, b in zip(
+        net.parameters() + net.buffers(), again.parameters() + again.buffers()
+    ):
         np.testing.assert_array_equal(a, b)

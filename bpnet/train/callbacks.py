@@ -186,6 +186,7 @@ class EarlyStopping(Callback):
             "best_epoch": None,
             "wait": 0,
             "weights": None,
+            "buffers": None,
         }
 
     def on_train_begin(self, run: Run) -> None:
@@ -203,6 +204,7 @@ class EarlyStopping(Callback):
         if logs["val_loss"] < state["best_loss"] - self.min_delta:
             state.update(best_loss=logs["val_loss"], best_epoch=epoch, wait=0)
             state["weights"] = self.run.good  # this epoch's, checked
+            state["buffers"] = self.run.good_buffers
         else:
             state["wait"] += 1
             if state["wait"] >= self.patience:
@@ -213,6 +215,8 @@ class EarlyStopping(Callback):
         if run.error is not None or self.state["weights"] is None:
             return
         run.net._assign(self.state["weights"])
+        if self.state.get("buffers") is not None:
+            run.net.set_buffers(self.state["buffers"])
         run.history.best_epoch = self.state["best_epoch"] + 1
         if self.verbose and run.history.stopped_early:
             run.print(

@@ -39,16 +39,19 @@ def save_checkpoint(
     """Write everything ``restore`` needs after ``epoch`` epochs (atomic);
     ``metadata`` adds JSON-ready keys to the file's metadata. ``early`` is
     early stopping's state: ``best_loss``, ``best_epoch``, ``wait``,
-    ``stopped`` and the best epoch's weights (``weights``, or None)."""
+    ``stopped`` and the best epoch's weights (``weights``, or None) and
+    buffers (``buffers``, or None)."""
     scalars, state = opt.state_dict()
     arrays = {f"opt/{k}/{i}": a for k, v in state.items() for i, a in enumerate(v)}
     early_meta = None
     if early is not None:
-        early_meta = {k: v for k, v in early.items() if k != "weights"}
+        early_meta = {k: v for k, v in early.items() if k not in ("weights", "buffers")}
         if not math.isfinite(early_meta["best_loss"]):  # no best yet; JSON has no inf
             early_meta["best_loss"] = None
         for i, w in enumerate(early.get("weights") or []):
             arrays[f"best/{i}"] = w
+        for i, b in enumerate(early.get("buffers") or []):
+            arrays[f"best_buffer/{i}"] = b
     io.save(
         net,
         path,
@@ -109,10 +112,14 @@ def restore_run(
     early = training.get("early_stopping")
     if early is not None:
         best = [net.backend.asarray(arrays[k], net.dtype) for k in numbered("best/")]
+        best_buffers = [
+            net.backend.asarray(arrays[k], net.dtype) for k in numbered("best_buffer/")
+        ]
         best_loss = early["best_loss"]
         early = {
             **early,
             "best_loss": math.inf if best_loss is None else float(best_loss),
             "weights": best or None,
+            "buffers": best_buffers or None,
         }
     return training.get("history", {}), int(training.get("epoch", 0)), early
