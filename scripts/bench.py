@@ -55,6 +55,7 @@ for p in (str(HERE), str(REPO)):  # this checkout's bpnet, not an installed one
 from bench_common import (  # noqa: E402
     CG_PEERS,
     CONFIGS,
+    CPU_TIMES,
     SGD_PEERS,
     Unavailable,
     config,
@@ -160,6 +161,7 @@ def worker(job: dict) -> dict:
         try:
             out = _runner(job["peer"])(cfg, tuple(data), settings)
             record.update(out, status="ok", reason=None)
+            record["cpu_epoch_s"] = list(CPU_TIMES)
         except Unavailable as exc:
             record.update(status="unavailable", reason=str(exc))
         except Exception as exc:
@@ -220,6 +222,9 @@ def _merge(rounds: list[dict]) -> dict:
     ):
         record.setdefault(key, None)
     times = [t for r in ok for t in r.get("epoch_s", [])]
+    cpu = [t for r in ok for t in r.get("cpu_epoch_s", [])]
+    record["cpu_epoch_s"] = cpu
+    record["cpu_epoch_s_best"] = min(cpu) if cpu else None
     record["epoch_s"] = times
     record["rounds"] = len(rounds)
     record["round_best_s"] = [min(r["epoch_s"]) for r in ok if r.get("epoch_s")]
@@ -235,6 +240,7 @@ def _merge(rounds: list[dict]) -> dict:
         if not ok:
             record["status"] = bad.get("status", "failed")
     record["ratio_gemm"] = record["ratio_torch"] = record["ratio_jax"] = None
+    record["cpu_ratio_gemm"] = record["cpu_ratio_jax"] = None
     record["loss_check"] = None
     return record
 

@@ -141,6 +141,7 @@ def add_ratios(rows: list[dict]) -> None:
         ref_loss = by_peer.get("numpy") or by_peer.get("bpnet")
         for r in group:
             r["ratio_gemm"] = r["ratio_torch"] = r["ratio_jax"] = None
+            r["cpu_ratio_gemm"] = r["cpu_ratio_jax"] = None
             r["loss_check"] = _loss_check(r, ref_loss)
             best = _best(r)
             if r["peer"] == "gemm" or best is None:
@@ -161,6 +162,18 @@ def add_ratios(rows: list[dict]) -> None:
             same = [j for j in jax_rows if _same_device(j["device"], r["device"])]
             if same and r["peer"] not in ("jax-jit", "jax-scan", "gemm-torch"):
                 r["ratio_jax"] = best / min(_best(j) for j in same)
+            # the same ratios in CPU seconds (CPU runs: what a busy machine
+            # disturbs least)
+            cpu = r.get("cpu_epoch_s_best")
+            if cpu and r["device"] == "cpu":
+                if gemm is not None and gemm.get("cpu_epoch_s_best"):
+                    if "seconds_per_eval" not in gemm["extra"]:
+                        r["cpu_ratio_gemm"] = cpu / gemm["cpu_epoch_s_best"]
+                cpus = [
+                    j["cpu_epoch_s_best"] for j in same if j.get("cpu_epoch_s_best")
+                ]
+                if cpus and r["ratio_jax"] is not None:
+                    r["cpu_ratio_jax"] = cpu / min(cpus)
 
 
 def _loss_check(row: dict, ref: dict | None) -> dict | None:
@@ -187,8 +200,11 @@ COLUMNS = (
     ("s/epoch", "epoch_s_best"),
     ("median", "epoch_s_median"),
     ("spread", "spread"),
+    ("cpu s", "cpu_epoch_s_best"),
     ("x GEMM", "ratio_gemm"),
     ("x JAX", "ratio_jax"),
+    ("cpu x GEMM", "cpu_ratio_gemm"),
+    ("cpu x JAX", "cpu_ratio_jax"),
     ("x torch", "ratio_torch"),
     ("loss after 1", "loss_after_1"),
     ("test acc", "test_accuracy"),
@@ -219,10 +235,12 @@ def _cell(row: dict, key: str) -> str:
             return f"{v:.5f} (ref)"
         flag = "" if check["ok"] else " MISMATCH"
         return f"{v:.5f} ({check['rel']:.0e}){flag}"
-    if key.startswith("ratio"):
+    if key.startswith(("ratio", "cpu_ratio")):
         return f"{v:.2f}"
     if key == "test_accuracy":
         return f"{v:.4f}"
+    if key == "cpu_epoch_s_best":
+        return f"{v:.4f}" if v < 1 else f"{v:.3f}"
     if key.endswith("_mb"):
         return f"{v:.0f}"
     return f"{v:.4f}" if v < 1 else f"{v:.3f}"
@@ -342,6 +360,12 @@ How the numbers are taken:
   best. `first call s` is the wall time from building the model (data
   already on the host) to the end of the warm-up epoch: device context, data
   copy, JIT compilation or CUDA-graph capture, and the first epoch itself.
+- `cpu s` is the best timed epoch in CPU seconds of the child process (all
+  its threads: `time.process_time`), and `cpu x GEMM`, `cpu x JAX` the
+  ratios in those: on a machine shared with other work, waiting for a core
+  inflates wall time but not CPU time, so with one thread these ratios are
+  the steadier ones (with more threads, CPU time also counts threads that
+  spin or wait).
 - `loss after 1` is the proof that a peer computes what the others do: the
   mean softmax cross-entropy on the test set of its weights after the
   warm-up epoch, evaluated in float64 NumPy by the harness (not by the peer).

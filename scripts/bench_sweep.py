@@ -29,11 +29,11 @@ def _point(name: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def _best(rows: list[dict], peer: str) -> dict | None:
+def _best(rows: list[dict], peer: str, key: str) -> dict | None:
     """The row of ``peer`` ('jax': the better of jax-jit and jax-scan)."""
     names = ("jax-jit", "jax-scan") if peer == "jax" else (peer,)
-    ok = [r for r in rows if r["peer"] in names and r["status"] == "ok"]
-    return min(ok, key=lambda r: r["epoch_s_best"]) if ok else None
+    ok = [r for r in rows if r["peer"] in names and r["status"] == "ok" and r.get(key)]
+    return min(ok, key=lambda r: r[key]) if ok else None
 
 
 def fixed_cost(steps_s: list[float], flops: list[float]) -> tuple[float, float]:
@@ -45,14 +45,15 @@ def fixed_cost(steps_s: list[float], flops: list[float]) -> tuple[float, float]:
     return float(intercept), float(slope)
 
 
-def points(report: dict) -> list[dict[str, Any]]:
+def points(report: dict, key: str = "epoch_s_best") -> list[dict[str, Any]]:
     """Per sweep point: width, batch, steps, FLOPs per step, and for bpnet,
-    JAX and the GEMM bound the best epoch and seconds per step."""
+    JAX and the GEMM bound the best epoch and seconds per step; ``key``
+    ``"cpu_epoch_s_best"`` takes CPU seconds instead of wall seconds."""
     out = []
     for name in report["settings"]["configs"]:
         width, batch = _point(name)
         rows = [r for r in report["results"] if r["config"] == name]
-        gemm = _best(rows, "gemm")
+        gemm = _best(rows, "gemm", key)
         n = next((r["n_train"] for r in rows if r.get("n_train")), None)
         if n is None:
             continue
@@ -62,9 +63,9 @@ def points(report: dict) -> list[dict[str, Any]]:
             gemm["extra"]["gflop_per_epoch"] * 1e9 / steps if gemm else None
         )
         for peer in PEERS:
-            row = _best(rows, peer)
-            p[peer] = row["epoch_s_best"] if row else None
-            p[peer + "_step_us"] = row["epoch_s_best"] / steps * 1e6 if row else None
+            row = _best(rows, peer, key)
+            p[peer] = row[key] if row else None
+            p[peer + "_step_us"] = row[key] / steps * 1e6 if row else None
             if peer == "jax" and row:
                 p["jax_peer"] = row["peer"]
         b, g, j = p["bpnet"], p["gemm"], p["jax"]
@@ -100,11 +101,13 @@ def _f(v: float | None, fmt: str) -> str:
     return "-" if v is None else format(v, fmt)
 
 
-def markdown(pts: list[dict], fixed: list[dict], plot: str | None) -> str:
+def markdown(
+    pts: list[dict], fixed: list[dict], plot: str | None, basis: str = "wall"
+) -> str:
     batches = sorted({p["batch"] for p in pts})
     by = {(p["width"], p["batch"]): p for p in pts}
     lines = [
-        "## Sweep: one hidden layer, width x batch size",
+        f"### In {basis} seconds",
         "",
         "bpnet's best epoch as a ratio to the GEMM bound / to JAX's best row "
         "(lower is better; below 1.00 in the second figure bpnet is faster "
@@ -224,14 +227,26 @@ def text(pts: list[dict], fixed: list[dict]) -> str:
 
 
 def sweep_summary(report: dict, plot: Path | None) -> dict[str, Any]:
-    """Points, fixed costs, the text and Markdown tables; the PNG if asked."""
+    """Points, fixed costs, the text and Markdown tables (in wall seconds and,
+    where measured, CPU seconds); the PNG (wall seconds) if asked."""
     pts = points(report)
     fixed = fixed_costs(pts)
+    cpu_pts = points(report, "cpu_epoch_s_best")
+    cpu_fixed = fixed_costs(cpu_pts)
     if plot is not None:
         plot_sweep(pts, plot)
+    md = [
+        "## Sweep: one hidden layer, width x batch size",
+        "",
+        markdown(pts, fixed, plot.name if plot else None),
+    ]
+    if any(p["bpnet"] for p in cpu_pts):
+        md += ["", markdown(cpu_pts, cpu_fixed, None, basis="CPU")]
     return {
         "points": pts,
         "fixed_us": fixed,
-        "text": text(pts, fixed),
-        "markdown": markdown(pts, fixed, plot.name if plot else None),
+        "cpu_points": cpu_pts,
+        "cpu_fixed_us": cpu_fixed,
+        "text": text(pts, fixed) + "\n(in CPU seconds)" + text(cpu_pts, cpu_fixed),
+        "markdown": "\n".join(md),
     }
