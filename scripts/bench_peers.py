@@ -83,7 +83,24 @@ def run_numpy(cfg, data, s):
         after_first=lambda: checked.append(check_loss(params, Xte, yte)),
     )
     acc = float(np.mean(numpy_predict(params, Xte) == yte))
-    return result(setup + first, times, acc, loss_after_1=checked[0])
+    return result(
+        setup + first,
+        times,
+        acc,
+        loss_after_1=checked[0],
+        loss_after_1_float64=float64_loss_after_1(cfg, X, y, Xte, yte, s["seed"]),
+    )
+
+
+def float64_loss_after_1(cfg, X, y, Xte, yte, seed) -> float:
+    """The NumPy loop's first epoch again in float64 (untimed): how far float32
+    rounding alone moves the loss after one epoch, the yardstick for how
+    closely float32 peers can agree. Each batch is promoted after its gather,
+    so X is not copied."""
+    params = initial_params(cfg, seed)
+    order = next(batch_orders(cfg, seed, X.shape[0]))
+    numpy_sgd_epoch(params, X, y, order, cfg["batch_size"], cfg["lr"])
+    return check_loss(params, Xte, yte)
 
 
 # --- scikit-learn ----------------------------------------------------------

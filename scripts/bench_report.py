@@ -104,9 +104,14 @@ def machine_info(device: str, threads: int, unset: list[str]) -> dict[str, Any]:
     }
 
 
-#: relative difference allowed between a peer's test loss after the warm-up
-#: epoch and the NumPy loop's: float32 rounding over an epoch of SGD steps
-LOSS_RTOL = 1e-3
+#: How far two float32 runs of one epoch may drift apart, as a multiple of
+#: how far float32 rounding alone moves the NumPy loop's loss from its
+#: float64 twin (on B one epoch moves it by 3e-3; on A by 1e-7) ...
+LOSS_DRIFT = 3.0
+#: ... but never closer than this,
+LOSS_RTOL_MIN = 1e-4
+#: and this where no float64 twin was run (no NumPy row).
+LOSS_RTOL = 1e-2
 
 
 def _best(row: dict) -> float | None:
@@ -180,8 +185,14 @@ def _loss_check(row: dict, ref: dict | None) -> dict | None:
     loss = row.get("loss_after_1")
     if loss is None or ref is None or ref.get("loss_after_1") is None:
         return None
-    rel = abs(loss - ref["loss_after_1"]) / abs(ref["loss_after_1"])
-    return {"against": ref["peer"], "rel": rel, "ok": rel <= LOSS_RTOL}
+    ref_loss = ref["loss_after_1"]
+    rel = abs(loss - ref_loss) / abs(ref_loss)
+    f64 = ref.get("extra", {}).get("loss_after_1_float64")
+    if f64:
+        tol = max(LOSS_RTOL_MIN, LOSS_DRIFT * abs(ref_loss - f64) / abs(f64))
+    else:
+        tol = LOSS_RTOL
+    return {"against": ref["peer"], "rel": rel, "tol": tol, "ok": rel <= tol}
 
 
 def mismatches(rows: list[dict]) -> list[str]:
@@ -370,8 +381,11 @@ How the numbers are taken:
   mean softmax cross-entropy on the test set of its weights after the
   warm-up epoch, evaluated in float64 NumPy by the harness (not by the peer).
   In brackets its relative difference from the NumPy loop's (bpnet's where
-  there is no NumPy row); above 1e-3 the cell says MISMATCH and `bench.py`
-  exits with status 1.
+  there is no NumPy row). The NumPy row also runs its first epoch again in
+  float64 (untimed); float32 rounding alone moves its loss that far from the
+  float64 one, and a peer may differ from NumPy's by 3 times that (at least
+  1e-4; 1e-2 where there is no NumPy row). Beyond, the cell says MISMATCH
+  and `bench.py` exits with status 1.
 - Peers: `bpnet` is `bpnet.fit` training alone, as every peer's epoch is;
   `bpnet+eval` also scores the test set after every epoch, inside the timed
   epoch, as `bpnet-train` does (`--no-eval` leaves it out). `jax-jit` is one

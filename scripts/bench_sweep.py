@@ -7,8 +7,11 @@ sizes of each width fits a line through the time per step,
 
     seconds per step = fixed + seconds per FLOP * FLOPs per step,
 
-whose intercept is the fixed cost of a step: Python dispatch and the small
-operations whose cost does not grow with the batch.
+whose intercept is the fixed cost of a step: Python dispatch, the small
+operations, and the work on the weights themselves (the update, the
+weight-gradient product's output), none of which grows with the batch. The
+line is fitted on relative residuals, so that the largest batch, whose
+time is largest, does not decide the intercept alone.
 """
 
 from __future__ import annotations
@@ -37,11 +40,14 @@ def _best(rows: list[dict], peer: str, key: str) -> dict | None:
 
 
 def fixed_cost(steps_s: list[float], flops: list[float]) -> tuple[float, float]:
-    """Least-squares line through (FLOPs per step, seconds per step): returns
-    (fixed seconds per step, seconds per FLOP)."""
+    """Line through (FLOPs per step, seconds per step), least squares on the
+    relative residuals (each point weighted by 1 / its time, so that the
+    largest batch does not drown the small ones that decide the intercept):
+    returns (fixed seconds per step, seconds per FLOP)."""
     if len(steps_s) < 2:
         raise ValueError("fixed_cost: needs at least two batch sizes")
-    slope, intercept = np.polyfit(np.asarray(flops), np.asarray(steps_s), 1)
+    t = np.asarray(steps_s, dtype=float)
+    slope, intercept = np.polyfit(np.asarray(flops, dtype=float), t, 1, w=1.0 / t)
     return float(intercept), float(slope)
 
 
@@ -148,9 +154,9 @@ def markdown(
         lines.append(f"| {width} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "Fixed cost per step: the intercept of a least-squares line through "
-        "(FLOPs per step, seconds per step) over the batch sizes of each width, "
-        "in microseconds (and the slope as GFLOP/s):",
+        "Fixed cost per step: the intercept of a line through (FLOPs per step, "
+        "seconds per step) over the batch sizes of each width, fitted on relative "
+        "residuals, in microseconds (and the slope as GFLOP/s):",
         "",
         "| width | bpnet us | JAX us | GEMM bound us | bpnet GFLOP/s | JAX GFLOP/s |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -166,7 +172,7 @@ def markdown(
     return "\n".join(lines)
 
 
-def plot_sweep(pts: list[dict], path: Path) -> None:
+def plot_sweep(pts: list[dict], path: Path, basis: str = "wall") -> None:
     """Two panels over the batch size, one line per width: bpnet (solid) and
     JAX (dashed) over the GEMM bound; bpnet over JAX."""
     import matplotlib
@@ -196,9 +202,9 @@ def plot_sweep(pts: list[dict], path: Path) -> None:
         ax.set_xlabel("batch size")
         ax.axhline(1.0, color="grey", lw=0.8)
         ax.grid(alpha=0.3)
-    ax1.set_ylabel("seconds per epoch / GEMM bound")
+    ax1.set_ylabel(f"{basis} seconds per epoch / GEMM bound")
     ax1.set_title("over the GEMM bound (bpnet solid, JAX dashed)")
-    ax2.set_ylabel("bpnet / JAX's best")
+    ax2.set_ylabel(f"bpnet / JAX's best ({basis} seconds)")
     ax2.set_title("bpnet over JAX (below 1: bpnet faster)")
     ax1.legend(fontsize=7)
     ax2.legend(fontsize=7)
@@ -233,15 +239,19 @@ def sweep_summary(report: dict, plot: Path | None) -> dict[str, Any]:
     fixed = fixed_costs(pts)
     cpu_pts = points(report, "cpu_epoch_s_best")
     cpu_fixed = fixed_costs(cpu_pts)
+    # one thread on the CPU: CPU seconds are the steadier figure, so the plot
+    # shows them (wall seconds otherwise)
+    cpu = report["settings"].get("threads") == 1 and any(p["bpnet"] for p in cpu_pts)
     if plot is not None:
-        plot_sweep(pts, plot)
+        plot_sweep(cpu_pts if cpu else pts, plot, "CPU" if cpu else "wall")
+    name = plot.name if plot else None
     md = [
         "## Sweep: one hidden layer, width x batch size",
         "",
-        markdown(pts, fixed, plot.name if plot else None),
+        markdown(pts, fixed, None if cpu else name),
     ]
     if any(p["bpnet"] for p in cpu_pts):
-        md += ["", markdown(cpu_pts, cpu_fixed, None, basis="CPU")]
+        md += ["", markdown(cpu_pts, cpu_fixed, name if cpu else None, basis="CPU")]
     return {
         "points": pts,
         "fixed_us": fixed,

@@ -96,7 +96,8 @@ def test_json_shape(report):
         assert row["epoch_s_median"] == row["epoch_s"][0] > 0
         assert row["first_call_s"] > 0
     assert rows["A", "numpy"]["ratio_gemm"] > 0
-    assert rows["A", "numpy"]["extra"] == {} and rows["A", "numpy"]["n_train"] == 512
+    assert set(rows["A", "numpy"]["extra"]) == {"loss_after_1_float64"}
+    assert rows["A", "numpy"]["n_train"] == 512
     # three SGD steps from bpnet's He/Glorot start: far better than chance
     assert rows["A", "numpy"]["test_accuracy"] > 0.3
     assert rows["C", "scipy-cg"]["extra"]["nit"] == 5
@@ -327,6 +328,21 @@ def test_a_loss_that_disagrees_is_flagged():
                 "loss_after_1": loss,
             }
         )
+    report_mod.add_ratios(rows)
+    assert report_mod.mismatches(rows) == ["A torch"]  # no float64 twin: 1e-2
+    # float32 moved NumPy's loss by 1e-5 from float64's: 3e-5 allowed, and
+    # never less than 1e-4
+    rows[1]["extra"]["loss_after_1_float64"] = 1.00001
+    report_mod.add_ratios(rows)
+    assert report_mod.mismatches(rows) == ["A torch"]
+    assert rows[0]["loss_check"]["tol"] == pytest.approx(1e-4)
+    # float32 moved it by 1e-3 (a chaotic epoch, as on B): 3e-3 allowed
+    rows[1]["extra"]["loss_after_1_float64"] = 1.001
+    rows[2]["loss_after_1"] = 1.0025
+    report_mod.add_ratios(rows)
+    assert report_mod.mismatches(rows) == []
+    assert rows[2]["loss_check"]["tol"] == pytest.approx(3 * 0.001 / 1.001)
+    rows[2]["loss_after_1"] = 1.0035
     report_mod.add_ratios(rows)
     assert report_mod.mismatches(rows) == ["A torch"]
     assert report_mod._cell(rows[2], "loss_after_1").endswith("MISMATCH")
