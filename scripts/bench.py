@@ -55,19 +55,28 @@ for p in (str(HERE), str(REPO)):  # this checkout's bpnet, not an installed one
 from bench_common import (  # noqa: E402
     CG_PEERS,
     CONFIGS,
+    CPU_TIMES,
     SGD_PEERS,
     Unavailable,
+    config,
     load_digits_split,
     load_fashion,
 )
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "fashion-mnist"
-ALL_PEERS = ("bpnet", "torch", "sklearn", "numpy", "scipy-cg", "gemm", "gemm-torch")
+ALL_PEERS = (*SGD_PEERS, "scipy-cg")
+JAX_PEERS = ("jax-jit", "jax-scan")
+SWEEP_PEERS = ("bpnet", "jax-jit", "jax-scan", "gemm")
+SWEEP_SUBSET = 16384  # every sweep batch size divides it: no partial batch
 CPU_ONLY = ("sklearn", "numpy", "scipy-cg")
 # imported before the memory high-water mark is reset, so that "train +RSS"
 # is training alone and not the library's own footprint
 PRELOAD = {
     "bpnet": ("bpnet", "scipy.optimize"),
+    "bpnet+eval": ("bpnet", "scipy.optimize"),
+    "jax-jit": ("jax",),
+    "jax-scan": ("jax",),
+    "torch-compile": ("torch", "torch._inductor"),
     "torch": ("torch",),
     "sklearn": ("sklearn.neural_network",),
     "numpy": (),
@@ -100,20 +109,33 @@ def _reset_peak() -> int | None:
 
 
 def _runner(peer: str) -> Any:
-    if peer == "bpnet":
-        from bench_bpnet import run_bpnet
+    if peer in ("bpnet", "bpnet+eval"):
+        from bench_bpnet import run_bpnet, run_bpnet_eval
 
-        return run_bpnet
+        return run_bpnet if peer == "bpnet" else run_bpnet_eval
+    from bench_compiled import PEERS as COMPILED
     from bench_peers import PEERS
 
-    return PEERS[peer]
+    return {**PEERS, **COMPILED}[peer]
+
+
+def _pin(threads: int) -> None:
+    """Run this child on ``threads`` of the usable cores: a bound every
+    library obeys, even one (XLA) whose thread pools cannot be sized."""
+    try:
+        cores = sorted(os.sched_getaffinity(0))
+        if threads < len(cores):
+            os.sched_setaffinity(0, cores[:threads])
+    except (AttributeError, OSError):
+        pass
 
 
 def worker(job: dict) -> dict:
     """Run ``job`` (config, peer, settings) here and return its record."""
     import threadpoolctl
 
-    cfg = CONFIGS[job["config"]]
+    _pin(job["threads"])
+    cfg = config(job["config"])
     settings = dict(job)
     if job["peer"] in CPU_ONLY:
         settings["device"] = "cpu"
@@ -139,6 +161,7 @@ def worker(job: dict) -> dict:
         try:
             out = _runner(job["peer"])(cfg, tuple(data), settings)
             record.update(out, status="ok", reason=None)
+            record["cpu_epoch_s"] = list(CPU_TIMES)
         except Unavailable as exc:
             record.update(status="unavailable", reason=str(exc))
         except Exception as exc:
@@ -158,6 +181,11 @@ def run_child(job: dict, timeout: float) -> dict:
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(job["threads"])
+    if job["peer"] in JAX_PEERS and job["threads"] == 1:
+        # XLA has no thread-count setting: one thread for its matmuls here,
+        # and the child's CPU affinity (worker) bounds the rest
+        flags = env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+        env["XLA_FLAGS"] = flags.strip()
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(job)]
     base = {"config": job["config"], "peer": job["peer"], "device": job["device"]}
     try:
@@ -178,15 +206,46 @@ def run_child(job: dict, timeout: float) -> dict:
     return record
 
 
-def _finish(record: dict) -> dict:
+def _merge(rounds: list[dict]) -> dict:
+    """One row from a peer's records of every round: all timed epochs, their
+    best (the row's figure), median and spread; the first call of round one."""
+    ok = [r for r in rounds if r.get("status") == "ok"]
+    record = dict(ok[0] if ok else rounds[0])
     record.setdefault("reason", None)
     record.setdefault("extra", {})
-    for key in ("first_call_s", "test_accuracy", "peak_rss_mb", "train_rss_mb"):
+    for key in (
+        "first_call_s",
+        "test_accuracy",
+        "peak_rss_mb",
+        "train_rss_mb",
+        "loss_after_1",
+    ):
         record.setdefault(key, None)
-    times = record.setdefault("epoch_s", [])
+    times = [t for r in ok for t in r.get("epoch_s", [])]
+    cpu = [t for r in ok for t in r.get("cpu_epoch_s", [])]
+    record["cpu_epoch_s"] = cpu
+    record["cpu_epoch_s_best"] = min(cpu) if cpu else None
+    record["epoch_s"] = times
+    record["rounds"] = len(rounds)
+    record["round_best_s"] = [min(r["epoch_s"]) for r in ok if r.get("epoch_s")]
     record["epoch_s_median"] = statistics.median(times) if times else None
-    record["ratio_gemm"] = record["ratio_torch"] = None
+    record["epoch_s_best"] = min(times) if times else None
+    record["spread"] = (max(times) - min(times)) / min(times) if times else None
+    if ok:
+        peaks = [r["peak_rss_mb"] for r in ok if r.get("peak_rss_mb")]
+        record["peak_rss_mb"] = max(peaks) if peaks else None
+    if len(ok) < len(rounds):
+        bad = next(r for r in rounds if r.get("status") != "ok")
+        record["reason"] = record["reason"] or bad.get("reason")
+        if not ok:
+            record["status"] = bad.get("status", "failed")
+    record["ratio_gemm"] = record["ratio_torch"] = record["ratio_jax"] = None
+    record["cpu_ratio_gemm"] = record["cpu_ratio_jax"] = None
+    record["loss_check"] = None
     return record
+
+
+_finish = _merge  # one round's record: a row by itself
 
 
 def _csv(value: str, allowed: tuple, flag: str) -> list[str]:
@@ -215,6 +274,21 @@ def _positive(flag: str):
     return parse
 
 
+def _ints(flag: str):
+    def parse(value: str) -> list[int]:
+        try:
+            items = [int(v) for v in value.split(",") if v.strip()]
+        except ValueError:
+            items = []
+        if not items or min(items) < 1:
+            raise argparse.ArgumentTypeError(
+                f"{flag}: expected comma-separated positive integers, got {value!r}"
+            )
+        return items
+
+    return parse
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
@@ -227,8 +301,37 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--peers",
         type=lambda v: _csv(v.lower(), ALL_PEERS, "--peers"),
-        default=list(ALL_PEERS),
-        help=f"comma-separated subset of {','.join(ALL_PEERS)}",
+        default=None,
+        help=f"comma-separated subset of {','.join(ALL_PEERS)} (default: all; "
+        f"with --sweep: {','.join(SWEEP_PEERS)})",
+    )
+    p.add_argument(
+        "--no-eval",
+        action="store_true",
+        help="leave out the bpnet+eval row (bpnet scoring the test set every "
+        "epoch, as bpnet-train does); the bpnet row never evaluates, like its peers",
+    )
+    p.add_argument(
+        "--rounds",
+        type=_positive("--rounds"),
+        default=1,
+        help="run every peer this many times, interleaved (round 1: each peer "
+        "once, then round 2, ...); rows show the best epoch and the spread",
+    )
+    p.add_argument(
+        "--sweep",
+        action="store_true",
+        help="instead of --configs: one hidden layer over --widths x --batches, "
+        "peers bpnet, jax-jit, jax-scan and gemm unless --peers says otherwise",
+    )
+    p.add_argument("--widths", type=_ints("--widths"), default=[32, 128, 512, 2048])
+    p.add_argument("--batches", type=_ints("--batches"), default=[32, 128, 512, 2048])
+    p.add_argument("--plot", type=Path, help="with --sweep: write the PNG here")
+    p.add_argument(
+        "--torch-compile-mode",
+        choices=("default", "reduce-overhead", "max-autotune"),
+        help="torch.compile's mode (default: 'default' on the CPU, "
+        "'reduce-overhead', i.e. CUDA graphs, on a GPU)",
     )
     p.add_argument("--epochs", type=_positive("--epochs"), default=3)
     p.add_argument("--threads", type=_positive("--threads"), default=None)
@@ -261,9 +364,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return 0
-    from bench_report import add_ratios, machine_info, markdown, text_table
+    from bench_report import (
+        add_ratios,
+        machine_info,
+        markdown,
+        mismatches,
+        text_table,
+    )
 
-    if any(CONFIGS[c]["data"] == "fashion" for c in args.configs):
+    if args.sweep:
+        args.configs = [f"H{w}B{b}" for w in args.widths for b in args.batches]
+        args.subset = args.subset or SWEEP_SUBSET
+    peers = args.peers or list(SWEEP_PEERS if args.sweep else ALL_PEERS)
+    if args.no_eval:
+        peers = [p for p in peers if p != "bpnet+eval"]
+    if any(config(c)["data"] == "fashion" for c in args.configs):
         if not (args.data_dir / "train-images-idx3-ubyte.gz").exists():
             sys.exit(
                 f"--data-dir: expected the Fashion-MNIST IDX .gz files in "
@@ -274,47 +389,71 @@ def main(argv: list[str] | None = None) -> int:
     settings = {
         "device": args.device,
         "configs": args.configs,
-        "peers": args.peers,
+        "peers": peers,
         "epochs": args.epochs,
+        "rounds": args.rounds,
         "threads": threads,
         "subset": args.subset,
         "maxiter": args.maxiter,
         "seed": args.seed,
         "data_dir": str(args.data_dir),
+        "eval": not args.no_eval,
+        "compile_mode": args.torch_compile_mode,
+        "sweep": args.sweep,
     }
-    results = []
-    for config in args.configs:
-        wanted = CG_PEERS if CONFIGS[config]["method"] == "cg" else SGD_PEERS
-        for peer in [p for p in wanted if p in args.peers]:
-            job = {"config": config, "peer": peer, **settings}
-            record = _finish(run_child(job, args.timeout))
-            med = record["epoch_s_median"]
+    load = {"start": os.getloadavg()}
+    jobs = []
+    for cfg_name in args.configs:
+        wanted = CG_PEERS if config(cfg_name)["method"] == "cg" else SGD_PEERS
+        jobs += [(cfg_name, p) for p in wanted if p in peers]  # bpnet first
+    runs: dict[tuple, list] = {job: [] for job in jobs}
+    for r in range(args.rounds):
+        # each round runs every job once, starting one job later than the
+        # round before, so that no peer always runs first or last
+        for cfg_name, peer in jobs[r % len(jobs) :] + jobs[: r % len(jobs)]:
+            job = {"config": cfg_name, "peer": peer, **settings}
+            record = _merge([run_child(job, args.timeout)])
+            runs[cfg_name, peer].append(record)
+            best = record["epoch_s_best"]
             sys.stderr.write(
-                f"{config} {peer:8s} {record['status']:11s} "
+                f"round {r + 1} {cfg_name} {peer:13s} {record['status']:11s} "
                 + (
-                    f"{med:.4f} s (median)"
-                    if med is not None
+                    f"{best:.4f} s (best)"
+                    if best is not None
                     else str(record["reason"])
                 )
                 + "\n"
             )
-            results.append(record)
+    load["end"] = os.getloadavg()
+    results = [_merge(runs[job]) for job in jobs]
     add_ratios(results)
     script = os.path.relpath(Path(__file__).resolve(), REPO)
     report = {
         "command": shlex.join(
             ["python", script, *(sys.argv[1:] if argv is None else argv)]
         ),
-        "machine": machine_info(args.device, threads, unset),
+        "machine": {**machine_info(args.device, threads, unset), "load": load},
         "settings": settings,
         "results": results,
     }
     print(text_table(report))
+    if args.sweep:
+        from bench_sweep import sweep_summary
+
+        report["sweep"] = sweep_summary(report, args.plot)
+        print(report["sweep"]["text"])
     if args.out:
         _write_atomic(args.out, markdown(report))
         print(f"\nwrote {args.out}")
     if args.json:
         print(json.dumps(report))
+    bad = mismatches(results)
+    if bad:
+        sys.stderr.write(
+            "loss after one epoch disagrees with the reference (so these rows "
+            f"time something else): {', '.join(bad)}\n"
+        )
+        return 1
     return 0
 
 

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import numpy as np
-from bench_common import Unavailable, initial_params, result
+from bench_common import CPU_TIMES, Unavailable, check_loss, initial_params, result
 
 
 def _import_bpnet(*names: str) -> Any:
@@ -64,9 +64,12 @@ def _gpu_extra(net: Any) -> dict:
     return extra
 
 
-def run_bpnet(cfg: dict, data: tuple, s: dict) -> dict:
+def run_bpnet(cfg: dict, data: tuple, s: dict, evaluate: bool = False) -> dict:
     """One ``bpnet.fit`` call of 1 + epochs epochs; per-epoch times from its
-    History (``seconds``, measured after a device synchronize)."""
+    History (``seconds``, measured after a device synchronize). With
+    ``evaluate`` the test set is scored after every epoch, inside the timed
+    epoch, as ``bpnet-train`` does; without it the epoch is training alone,
+    as every peer's is."""
     if cfg["method"] == "cg":
         return run_bpnet_cg(cfg, data, s)
     bpnet = _import_bpnet("fit", "SGD")
@@ -76,6 +79,17 @@ def run_bpnet(cfg: dict, data: tuple, s: dict) -> dict:
     be = net.backend
     # data on the device once, as for the PyTorch peer
     Xd, yd = be.asarray(X, dtype="float32"), be.asarray(y)
+    Xted = be.asarray(Xte, dtype="float32")
+    checked = []
+    cpu_marks = []
+
+    def after_first(epoch: int, logs: dict, net: Any) -> None:
+        # runs after fit has read its clock for the epoch: not timed
+        if epoch == 0:
+            params = [be.to_numpy(p) for p in net.parameters()]
+            checked.append(check_loss(params, Xte, yte))
+        cpu_marks.append(time.process_time())
+
     hist = bpnet.fit(
         net,
         Xd,
@@ -85,6 +99,8 @@ def run_bpnet(cfg: dict, data: tuple, s: dict) -> dict:
         optimizer=bpnet.SGD(lr=cfg["lr"]),
         shuffle=True,
         verbose=0,
+        validation_data=(Xted, be.asarray(yte)) if evaluate else None,
+        callbacks=[after_first],
     )
     be.synchronize()
     total = time.perf_counter() - t0
@@ -94,16 +110,27 @@ def run_bpnet(cfg: dict, data: tuple, s: dict) -> dict:
             f"bpnet.fit ran {len(seconds)} epochs, expected {1 + s['epochs']}"
         )
     times = seconds[1:]
-    pred = be.to_numpy(net.predict(be.asarray(Xte, dtype="float32")))
+    # CPU seconds from one epoch's end to the next's (the check above is
+    # taken before the first mark)
+    CPU_TIMES[:] = [b - a for a, b in zip(cpu_marks, cpu_marks[1:])]
+    pred = be.to_numpy(net.predict(Xted))
     return result(
         total - sum(times),
         times,
         float(np.mean(pred == yte)),
         device=be.name,
+        loss_after_1=checked[0] if checked else None,
         train_loss=float(hist["loss"][-1]),
         bpnet=bpnet.__file__,
         **_gpu_extra(net),
     )
+
+
+def run_bpnet_eval(cfg: dict, data: tuple, s: dict) -> dict:
+    """``run_bpnet`` scoring the test set after every epoch (``bpnet-train``)."""
+    if cfg["method"] == "cg":
+        raise Unavailable("full-batch: no per-epoch evaluation")
+    return run_bpnet(cfg, data, s, evaluate=True)
 
 
 def run_bpnet_cg(cfg: dict, data: tuple, s: dict) -> dict:

@@ -4,14 +4,17 @@ the initial weights (drawn exactly as bpnet draws them) and the epoch timer.
 Every runner takes a config (``CONFIGS``), the data ``(X, y, X_test,
 y_test)`` and the settings, and returns ``result(...)``: ``first_call_s``
 (from building the model to the end of the warm-up epoch), ``epoch_s`` (one
-entry per timed epoch), ``test_accuracy``, ``device`` and ``extra``. A runner
-whose library is missing raises ``Unavailable``.
+entry per timed epoch), ``test_accuracy``, ``device``, ``loss_after_1`` (the
+test-set loss of its weights after the warm-up epoch, by ``check_loss``: the
+proof that it trained the same network on the same batches) and ``extra``. A
+runner whose library is missing raises ``Unavailable``.
 """
 
 from __future__ import annotations
 
 import gzip
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -49,8 +52,36 @@ CONFIGS: dict[str, dict[str, Any]] = {
     },
 }
 
-SGD_PEERS = ("bpnet", "torch", "sklearn", "numpy", "gemm", "gemm-torch")
+SGD_PEERS = (
+    "bpnet",
+    "bpnet+eval",
+    "jax-jit",
+    "jax-scan",
+    "torch-compile",
+    "torch",
+    "sklearn",
+    "numpy",
+    "gemm",
+    "gemm-torch",
+)
 CG_PEERS = ("bpnet", "scipy-cg", "gemm")
+
+
+def config(name: str) -> dict[str, Any]:
+    """A named configuration, or a sweep point ``H<width>B<batch>``: one hidden
+    ReLU layer of that width (784-width-10) at that batch size, SGD lr 0.1."""
+    if name in CONFIGS:
+        return CONFIGS[name]
+    m = re.fullmatch(r"H(\d+)B(\d+)", name)
+    if not m:
+        raise KeyError(name)
+    width, batch = int(m.group(1)), int(m.group(2))
+    return {
+        **CONFIGS["A"],
+        "sizes": (784, width, 10),
+        "batch_size": batch,
+        "label": f"784-{width}-10 ReLU, batch {batch}, SGD lr 0.1 (Fashion-MNIST)",
+    }
 
 
 class Unavailable(RuntimeError):
@@ -100,12 +131,12 @@ def load_digits_split() -> tuple[np.ndarray, ...]:
 
 
 # --- shared initial weights -----------------------------------------------
-def initial_params(cfg: dict, seed: int = 0) -> list[np.ndarray]:
+def initial_params(cfg: dict, seed: int = 0, rng=None) -> list[np.ndarray]:
     """[W1, b1, W2, b2, ...] (W of shape (in, out)) exactly as
     ``bpnet.Sequential(..., seed=seed)`` draws them: He normal before a ReLU
     and Glorot uniform for the output layer, zero biases; ex4's uniform
     +-0.12 Theta (bias column first) for the sigmoid network."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed) if rng is None else rng
     sizes = cfg["sizes"]
     params = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -122,24 +153,63 @@ def initial_params(cfg: dict, seed: int = 0) -> list[np.ndarray]:
     return params
 
 
-def timed_epochs(epoch, n_timed: int, sync=lambda: None) -> tuple[float, list]:
-    """Run the warm-up epoch and ``n_timed`` more; return (first, [timed])."""
+def batch_orders(cfg: dict, seed: int, n: int):
+    """The permutation of each epoch, as bpnet's ``fit`` draws them: the same
+    host generator that drew the initial weights, continued. Every SGD peer
+    takes its batches in this order, so one epoch computes the same thing."""
+    rng = np.random.default_rng(seed)
+    initial_params(cfg, seed, rng)
+    while True:
+        yield rng.permutation(n).astype(np.int64)
+
+
+def check_loss(params: list, X: np.ndarray, y: np.ndarray) -> float:
+    """Mean softmax cross-entropy of ReLU MLP weights [W1, b1, ...] on (X, y),
+    in float64 on the host: the same yardstick for every peer's weights."""
+    A = np.asarray(X, dtype=np.float64)
+    Ws = [np.asarray(p, dtype=np.float64) for p in params]
+    for i in range(0, len(Ws), 2):
+        A = A @ Ws[i] + Ws[i + 1]
+        if i < len(Ws) - 2:
+            A = np.maximum(A, 0.0)
+    A = A - A.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(A).sum(axis=1))
+    return float(np.mean(lse - A[np.arange(A.shape[0]), y]))
+
+
+#: CPU seconds (this process, all its threads) of each timed epoch of the
+#: last run: on a busy machine they move less than wall time does
+CPU_TIMES: list[float] = []
+
+
+def timed_epochs(
+    epoch, n_timed: int, sync=lambda: None, after_first=None
+) -> tuple[float, list]:
+    """Run the warm-up epoch and ``n_timed`` more; return (first, [timed]).
+    ``after_first()`` runs untimed after the warm-up epoch (the loss check).
+    The timed epochs' CPU seconds go to ``CPU_TIMES``."""
     times = []
-    for _ in range(1 + n_timed):
+    CPU_TIMES.clear()
+    for i in range(1 + n_timed):
         sync()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         epoch()
         sync()
         times.append(time.perf_counter() - t0)
+        if i:
+            CPU_TIMES.append(time.process_time() - c0)
+        if i == 0 and after_first is not None:
+            after_first()
     return times[0], times[1:]
 
 
-def result(first, times, acc, device="cpu", **extra) -> dict:
+def result(first, times, acc, device="cpu", loss_after_1=None, **extra) -> dict:
     """The record every runner returns (see the module docstring)."""
     return {
         "first_call_s": first,
         "epoch_s": list(times),
         "test_accuracy": acc,
         "device": device,
+        "loss_after_1": loss_after_1,
         "extra": extra,
     }

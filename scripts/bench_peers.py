@@ -11,7 +11,14 @@ import warnings
 from typing import Any
 
 import numpy as np
-from bench_common import Unavailable, initial_params, result, timed_epochs
+from bench_common import (
+    Unavailable,
+    batch_orders,
+    check_loss,
+    initial_params,
+    result,
+    timed_epochs,
+)
 
 
 # --- NumPy: the DNNClassifier notebook's method, vectorized ----------------
@@ -63,16 +70,37 @@ def run_numpy(cfg, data, s):
     X, y, Xte, yte = data
     t0 = time.perf_counter()
     params = [p.astype(np.float32) for p in initial_params(cfg, s["seed"])]
-    rng = np.random.default_rng(s["seed"])
+    orders = batch_orders(cfg, s["seed"], X.shape[0])
 
     def epoch():
-        order = rng.permutation(X.shape[0])
-        numpy_sgd_epoch(params, X, y, order, cfg["batch_size"], cfg["lr"])
+        numpy_sgd_epoch(params, X, y, next(orders), cfg["batch_size"], cfg["lr"])
 
+    checked = []
     setup = time.perf_counter() - t0
-    first, times = timed_epochs(epoch, s["epochs"])
+    first, times = timed_epochs(
+        epoch,
+        s["epochs"],
+        after_first=lambda: checked.append(check_loss(params, Xte, yte)),
+    )
     acc = float(np.mean(numpy_predict(params, Xte) == yte))
-    return result(setup + first, times, acc)
+    return result(
+        setup + first,
+        times,
+        acc,
+        loss_after_1=checked[0],
+        loss_after_1_float64=float64_loss_after_1(cfg, X, y, Xte, yte, s["seed"]),
+    )
+
+
+def float64_loss_after_1(cfg, X, y, Xte, yte, seed) -> float:
+    """The NumPy loop's first epoch again in float64 (untimed): how far float32
+    rounding alone moves the loss after one epoch, the yardstick for how
+    closely float32 peers can agree. Each batch is promoted after its gather,
+    so X is not copied."""
+    params = initial_params(cfg, seed)
+    order = next(batch_orders(cfg, seed, X.shape[0]))
+    numpy_sgd_epoch(params, X, y, order, cfg["batch_size"], cfg["lr"])
+    return check_loss(params, Xte, yte)
 
 
 # --- scikit-learn ----------------------------------------------------------
@@ -135,23 +163,15 @@ def run_torch(cfg, data, s):
     cuda = dev.type == "cuda"
     X, y, Xte, yte = data
     t0 = time.perf_counter()
-    init = initial_params(cfg, s["seed"])
-    layers: list[Any] = []
-    for i, (W, b) in enumerate(zip(init[0::2], init[1::2])):
-        lin = torch.nn.Linear(*W.shape)
-        with torch.no_grad():
-            lin.weight.copy_(torch.from_numpy(W.T.astype(np.float32)))
-            lin.bias.copy_(torch.from_numpy(b.astype(np.float32)))
-        layers += [lin, torch.nn.ReLU()] if i < len(init) // 2 - 1 else [lin]
-    model = torch.nn.Sequential(*layers).to(dev)
+    model = torch_model(torch, cfg, s["seed"], dev)
     Xt, yt = torch.from_numpy(X).to(dev), torch.from_numpy(y).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"])
     crit = torch.nn.CrossEntropyLoss()
-    rng = np.random.default_rng(s["seed"])
+    orders = batch_orders(cfg, s["seed"], X.shape[0])
     n, bs = X.shape[0], cfg["batch_size"]
 
     def epoch():
-        order = torch.from_numpy(rng.permutation(n)).to(dev)
+        order = torch.from_numpy(next(orders)).to(dev)
         for lo in range(0, n, bs):
             idx = order[lo : lo + bs]
             opt.zero_grad(set_to_none=True)
@@ -159,9 +179,15 @@ def run_torch(cfg, data, s):
             loss.backward()
             opt.step()
 
+    checked = []
     sync()
     setup = time.perf_counter() - t0
-    first, times = timed_epochs(epoch, s["epochs"], sync)
+    first, times = timed_epochs(
+        epoch,
+        s["epochs"],
+        sync,
+        after_first=lambda: checked.append(check_loss(torch_params(model), Xte, yte)),
+    )
     with torch.no_grad():
         pred = model(torch.from_numpy(Xte).to(dev)).argmax(dim=1).cpu().numpy()
     extra = {"version": torch.__version__, "num_threads": torch.get_num_threads()}
@@ -175,8 +201,30 @@ def run_torch(cfg, data, s):
         times,
         float(np.mean(pred == yte)),
         device=str(dev),
+        loss_after_1=checked[0],
         **extra,
     )
+
+
+def torch_model(torch, cfg, seed, dev):
+    """The ReLU MLP as a ``torch.nn.Sequential`` from the shared initial weights."""
+    init = initial_params(cfg, seed)
+    layers: list[Any] = []
+    for i, (W, b) in enumerate(zip(init[0::2], init[1::2])):
+        lin = torch.nn.Linear(*W.shape)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(W.T.astype(np.float32)))
+            lin.bias.copy_(torch.from_numpy(b.astype(np.float32)))
+        layers += [lin, torch.nn.ReLU()] if i < len(init) // 2 - 1 else [lin]
+    return torch.nn.Sequential(*layers).to(dev)
+
+
+def torch_params(model) -> list[np.ndarray]:
+    """[W1, b1, ...] as host arrays in bpnet's layout (W of shape (in, out))."""
+    out = []
+    for lin in (m for m in model.modules() if hasattr(m, "weight")):
+        out += [lin.weight.detach().cpu().numpy().T, lin.bias.detach().cpu().numpy()]
+    return out
 
 
 # --- the GEMM bound ----------------------------------------------------------

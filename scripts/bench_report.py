@@ -10,7 +10,7 @@ import subprocess
 import sys
 from typing import Any
 
-from bench_common import CONFIGS
+from bench_common import config as named_config
 
 PACKAGES = (
     "numpy",
@@ -104,52 +104,120 @@ def machine_info(device: str, threads: int, unset: list[str]) -> dict[str, Any]:
     }
 
 
-def add_ratios(rows: list[dict]) -> None:
-    """Fill ``ratio_gemm`` and ``ratio_torch`` on every row that can have them.
+#: How far two float32 runs of one epoch may drift apart, as a multiple of
+#: how far float32 rounding alone moves the NumPy loop's loss from its
+#: float64 twin (on B one epoch moves it by 3e-3; on A by 1e-7) ...
+LOSS_DRIFT = 3.0
+#: ... but never closer than this,
+LOSS_RTOL_MIN = 1e-4
+#: and this where no float64 twin was run (no NumPy row).
+LOSS_RTOL = 1e-2
 
-    A ratio is taken only between rows on the same device. For the full-batch
-    configuration the GEMM bound is its per-evaluation time times the row's
-    number of function evaluations (the scipy peer's, where the row has none).
+
+def _best(row: dict) -> float | None:
+    return row.get("epoch_s_best", row.get("epoch_s_median"))
+
+
+def add_ratios(rows: list[dict]) -> None:
+    """Fill ``ratio_gemm``, ``ratio_jax``, ``ratio_torch`` and ``loss_check``
+    on every row that can have them.
+
+    Ratios divide best epochs (``epoch_s_best``), only between rows on the
+    same device; ``ratio_jax`` divides by the better of JAX's two rows. For
+    the full-batch configuration the GEMM bound is its per-evaluation time
+    times the row's number of function evaluations (the scipy peer's, where
+    the row has none). ``loss_check`` compares ``loss_after_1`` with the
+    NumPy loop's (bpnet's where there is no NumPy row).
     """
     for config in {r["config"] for r in rows}:
         group = [r for r in rows if r["config"] == config and r["status"] == "ok"]
         by_peer = {r["peer"]: r for r in group}
         gemm, torch = by_peer.get("gemm"), by_peer.get("torch")
+        jax_rows = [by_peer[p] for p in ("jax-jit", "jax-scan") if p in by_peer]
         if gemm is not None and "seconds_per_eval" in gemm["extra"]:
             ref = by_peer.get("scipy-cg") or by_peer.get("bpnet")
             ref_nfev = ref["extra"].get("nfev") if ref else None
             if ref_nfev:  # shown as the bound of a whole run, like the others
                 gemm["epoch_s"] = [t * ref_nfev for t in gemm["epoch_s"]]
                 gemm["epoch_s_median"] = gemm["extra"]["seconds_per_eval"] * ref_nfev
+                gemm["epoch_s_best"] = min(gemm["epoch_s"])
                 gemm["extra"]["nfev"] = ref_nfev
                 gemm["extra"]["nfev_from"] = ref["peer"]
+        ref_loss = by_peer.get("numpy") or by_peer.get("bpnet")
         for r in group:
-            r["ratio_gemm"] = r["ratio_torch"] = None
-            if r["peer"] == "gemm" or r["epoch_s_median"] is None:
+            r["ratio_gemm"] = r["ratio_torch"] = r["ratio_jax"] = None
+            r["cpu_ratio_gemm"] = r["cpu_ratio_jax"] = None
+            r["loss_check"] = _loss_check(r, ref_loss)
+            best = _best(r)
+            if r["peer"] == "gemm" or best is None:
                 continue
             if gemm is not None and _same_device(gemm["device"], r["device"]):
-                bound = gemm["epoch_s_median"]
+                bound = _best(gemm)
                 if "seconds_per_eval" in gemm["extra"]:
                     nfev = r["extra"].get("nfev") or gemm["extra"].get("nfev")
                     bound = gemm["extra"]["seconds_per_eval"] * nfev if nfev else None
                 if bound:
-                    r["ratio_gemm"] = r["epoch_s_median"] / bound
+                    r["ratio_gemm"] = best / bound
             if (
                 torch is not None
                 and r is not torch
                 and _same_device(torch["device"], r["device"])
             ):
-                r["ratio_torch"] = r["epoch_s_median"] / torch["epoch_s_median"]
+                r["ratio_torch"] = best / _best(torch)
+            same = [j for j in jax_rows if _same_device(j["device"], r["device"])]
+            if same and r["peer"] not in ("jax-jit", "jax-scan", "gemm-torch"):
+                r["ratio_jax"] = best / min(_best(j) for j in same)
+            # the same ratios in CPU seconds (CPU runs: what a busy machine
+            # disturbs least)
+            cpu = r.get("cpu_epoch_s_best")
+            if cpu and r["device"] == "cpu":
+                if gemm is not None and gemm.get("cpu_epoch_s_best"):
+                    if "seconds_per_eval" not in gemm["extra"]:
+                        r["cpu_ratio_gemm"] = cpu / gemm["cpu_epoch_s_best"]
+                cpus = [
+                    j["cpu_epoch_s_best"] for j in same if j.get("cpu_epoch_s_best")
+                ]
+                if cpus and r["ratio_jax"] is not None:
+                    r["cpu_ratio_jax"] = cpu / min(cpus)
+
+
+def _loss_check(row: dict, ref: dict | None) -> dict | None:
+    loss = row.get("loss_after_1")
+    if loss is None or ref is None or ref.get("loss_after_1") is None:
+        return None
+    ref_loss = ref["loss_after_1"]
+    rel = abs(loss - ref_loss) / abs(ref_loss)
+    f64 = ref.get("extra", {}).get("loss_after_1_float64")
+    if f64:
+        tol = max(LOSS_RTOL_MIN, LOSS_DRIFT * abs(ref_loss - f64) / abs(f64))
+    else:
+        tol = LOSS_RTOL
+    return {"against": ref["peer"], "rel": rel, "tol": tol, "ok": rel <= tol}
+
+
+def mismatches(rows: list[dict]) -> list[str]:
+    """'config peer' of every row whose loss after one epoch disagrees."""
+    return [
+        f"{r['config']} {r['peer']}"
+        for r in rows
+        if r.get("loss_check") and not r["loss_check"]["ok"]
+    ]
 
 
 COLUMNS = (
     ("peer", "peer"),
     ("device", "device"),
     ("first call s", "first_call_s"),
-    ("s/epoch", "epoch_s_median"),
-    ("each", "epoch_s"),
+    ("s/epoch", "epoch_s_best"),
+    ("median", "epoch_s_median"),
+    ("spread", "spread"),
+    ("cpu s", "cpu_epoch_s_best"),
     ("x GEMM", "ratio_gemm"),
+    ("x JAX", "ratio_jax"),
+    ("cpu x GEMM", "cpu_ratio_gemm"),
+    ("cpu x JAX", "cpu_ratio_jax"),
     ("x torch", "ratio_torch"),
+    ("loss after 1", "loss_after_1"),
     ("test acc", "test_accuracy"),
     ("peak RSS MB", "peak_rss_mb"),
     ("train +RSS MB", "train_rss_mb"),
@@ -160,23 +228,37 @@ def _cell(row: dict, key: str) -> str:
     if row["status"] != "ok" and key not in ("peer", "device"):
         return row["status"] if key == "first_call_s" else ""
     v = row.get(key)
+    if key == "epoch_s_best" and v is None:
+        v = row.get("epoch_s_median")
     if v is None:
         return "-"
     if isinstance(v, str):
         return v
     if isinstance(v, list):
         return " ".join(f"{t:.3g}" for t in v) or "-"
-    if key.startswith("ratio"):
+    if key == "spread":
+        return f"{100 * v:.0f}%"
+    if key == "loss_after_1":
+        check = row.get("loss_check")
+        if not check:
+            return f"{v:.5f}"
+        if check["against"] == row["peer"]:
+            return f"{v:.5f} (ref)"
+        flag = "" if check["ok"] else " MISMATCH"
+        return f"{v:.5f} ({check['rel']:.0e}){flag}"
+    if key.startswith(("ratio", "cpu_ratio")):
         return f"{v:.2f}"
     if key == "test_accuracy":
         return f"{v:.4f}"
+    if key == "cpu_epoch_s_best":
+        return f"{v:.4f}" if v < 1 else f"{v:.3f}"
     if key.endswith("_mb"):
         return f"{v:.0f}"
     return f"{v:.4f}" if v < 1 else f"{v:.3f}"
 
 
 def _unit(config: str) -> str:
-    return "s/run" if CONFIGS[config]["method"] == "cg" else "s/epoch"
+    return "s/run" if named_config(config)["method"] == "cg" else "s/epoch"
 
 
 def _notes(rows: list[dict]) -> list[str]:
@@ -231,12 +313,12 @@ def text_table(report: dict) -> str:
     out = []
     for config in report["settings"]["configs"]:
         rows = [r for r in report["results"] if r["config"] == config]
-        header = [h if k != "epoch_s_median" else _unit(config) for h, k in COLUMNS]
+        header = [h if k != "epoch_s_best" else _unit(config) for h, k in COLUMNS]
         cells = [[_cell(r, k) for _, k in COLUMNS] for r in rows]
         widths = [
             max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(header)
         ]
-        out.append(f"\n{config}: {CONFIGS[config]['label']}")
+        out.append(f"\n{config}: {named_config(config)['label']}")
         out.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
         out.append("  ".join("-" * w for w in widths))
         out += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
@@ -263,6 +345,13 @@ def machine_lines(m: dict) -> list[str]:
         f"- OS: {m['os']}",
         f"- Versions: {versions}",
     ]
+    if m.get("load"):
+        start, end = (
+            ", ".join(f"{x:.2f}" for x in m["load"][k]) for k in ("start", "end")
+        )
+        lines.append(
+            f"- Load average (1, 5, 15 min): {start} at the start, {end} at the end"
+        )
     if m["env_unset"]:
         lines.append(f"- Removed from the environment: {', '.join(m['env_unset'])}")
     return lines
@@ -272,22 +361,54 @@ METHOD = """\
 How the numbers are taken:
 
 - Every peer trains the same network from the same initial weights (bpnet's
-  draw for the seed) on the same float32 data (X in [0, 1]); each shuffles with
-  its own generator. One warm-up epoch, then the timed epochs: `each` lists
-  them, `s/epoch` is their median. `first call s` is the wall time from
-  building the model (data already on the host) to the end of the warm-up
-  epoch: device context, data copy, kernel compilation or CUDA-graph capture,
-  and the first epoch itself.
-- Each child limits its BLAS and OpenMP pools to `--threads` threads
-  (threadpoolctl and OMP/OPENBLAS/MKL_NUM_THREADS; `torch.set_num_threads` for
-  PyTorch). `OPENBLAS_CORETYPE` and `OPENBLAS_L2_SIZE` are removed first (the
-  script re-executes itself without them): set for old OpenBLAS builds, they
-  slow a current NumPy.
+  draw for the seed) on the same float32 data (X in [0, 1]), in the same batch
+  order (bpnet's: the host generator that drew the weights, continued), the
+  last partial batch included; scikit-learn alone shuffles with its own
+  generator. One warm-up epoch, then the timed epochs. With `--rounds R`
+  every peer runs R times, interleaved (each round runs every peer once,
+  starting one peer later than the round before); `s/epoch` is the best timed
+  epoch over all rounds, `median` their median, `spread` (worst - best) /
+  best. `first call s` is the wall time from building the model (data
+  already on the host) to the end of the warm-up epoch: device context, data
+  copy, JIT compilation or CUDA-graph capture, and the first epoch itself.
+- `cpu s` is the best timed epoch in CPU seconds of the child process (all
+  its threads: `time.process_time`), and `cpu x GEMM`, `cpu x JAX` the
+  ratios in those: on a machine shared with other work, waiting for a core
+  inflates wall time but not CPU time, so with one thread these ratios are
+  the steadier ones (with more threads, CPU time also counts threads that
+  spin or wait).
+- `loss after 1` is the proof that a peer computes what the others do: the
+  mean softmax cross-entropy on the test set of its weights after the
+  warm-up epoch, evaluated in float64 NumPy by the harness (not by the peer).
+  In brackets its relative difference from the NumPy loop's (bpnet's where
+  there is no NumPy row). The NumPy row also runs its first epoch again in
+  float64 (untimed); float32 rounding alone moves its loss that far from the
+  float64 one, and a peer may differ from NumPy's by 3 times that (at least
+  1e-4; 1e-2 where there is no NumPy row). Beyond, the cell says MISMATCH
+  and `bench.py` exits with status 1.
+- Peers: `bpnet` is `bpnet.fit` training alone, as every peer's epoch is;
+  `bpnet+eval` also scores the test set after every epoch, inside the timed
+  epoch, as `bpnet-train` does (`--no-eval` leaves it out). `jax-jit` is one
+  jitted SGD step per batch (the batch gathered inside it), `jax-scan` the
+  whole epoch's full batches as one jitted `lax.scan` (the last partial batch
+  as one more jitted step). `torch-compile` compiles the forward and the loss
+  with `torch.compile` (inductor; `mode="reduce-overhead"`, CUDA graphs, on a
+  GPU) and steps `torch.optim.SGD`. `x JAX` divides by the better of JAX's
+  two rows.
+- Each child runs on `--threads` of the usable cores (`sched_setaffinity`)
+  and limits its BLAS and OpenMP pools to as many threads (threadpoolctl and
+  OMP/OPENBLAS/MKL_NUM_THREADS; `torch.set_num_threads` for PyTorch; XLA,
+  which has no thread-count setting, gets
+  `--xla_cpu_multi_thread_eigen=false` for one thread). `OPENBLAS_CORETYPE`
+  and `OPENBLAS_L2_SIZE` are removed first (the script re-executes itself
+  without them): set for old OpenBLAS builds, they slow a current NumPy.
 - On a GPU the device is synchronized before each clock reading.
 - `x GEMM` divides by the GEMM bound: only the matrix products one epoch needs
   (per batch, X @ W for each layer, A.T @ dZ for each layer, dZ @ W.T for all
   but the first layer, the last partial batch included), on preallocated
-  random matrices with the same library on the same device. `x torch` divides
+  random matrices with the same library on the same device. It is not a
+  floor for a compiler (XLA may fuse the bias add into its dots); it is the
+  cost of the products alone with the BLAS NumPy ships. `x torch` divides
   by PyTorch eager on the same device. Ratios are only taken on one device.
   `gemm-torch` times the same products through PyTorch's own `matmul` (its
   BLAS, or cuBLAS): the floor under PyTorch's training loop, beside the
@@ -319,15 +440,21 @@ def markdown(report: dict) -> str:
     lines = [
         "# Benchmarks",
         "",
-        "bpnet beside PyTorch eager, scikit-learn's MLPClassifier, a NumPy MLP, "
-        "ex4's NumPy cost through scipy CG, and the GEMM bound, all trained in "
-        "one run of `scripts/bench.py`.",
+        "bpnet beside JAX (a jitted step and a whole-epoch `lax.scan`), "
+        "`torch.compile`, PyTorch eager, scikit-learn's MLPClassifier, a NumPy "
+        "MLP, ex4's NumPy cost through scipy CG, and the GEMM bound, all trained "
+        "in one run of `scripts/bench.py`.",
         "",
         "```",
         report["command"],
         "```",
         "",
         f"Device `{s['device']}`, {s['epochs']} timed epochs after one warm-up"
+        + (
+            f" in each of {s['rounds']} interleaved rounds"
+            if s.get("rounds", 1) > 1
+            else ""
+        )
         + (f", first {s['subset']} training samples" if s["subset"] else "")
         + (f", CG maxiter {s['maxiter']}" if "C" in s["configs"] else "")
         + f", seed {s.get('seed', 0)}.",
@@ -336,10 +463,12 @@ def markdown(report: dict) -> str:
         "",
         *machine_lines(report["machine"]),
     ]
+    if report.get("sweep"):
+        lines += ["", report["sweep"]["markdown"]]
     for config in s["configs"]:
         rows = [r for r in report["results"] if r["config"] == config]
-        header = [h if k != "epoch_s_median" else _unit(config) for h, k in COLUMNS]
-        lines += ["", f"## {config}: {CONFIGS[config]['label']}", ""]
+        header = [h if k != "epoch_s_best" else _unit(config) for h, k in COLUMNS]
+        lines += ["", f"## {config}: {named_config(config)['label']}", ""]
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "|".join(" --- " for _ in header) + "|")
         for r in rows:

@@ -29,6 +29,11 @@ ROW_KEYS = {
     "peak_rss_mb",
     "train_rss_mb",
     "extra",
+    "epoch_s_best",
+    "spread",
+    "ratio_jax",
+    "loss_after_1",
+    "loss_check",
 }
 
 
@@ -91,7 +96,8 @@ def test_json_shape(report):
         assert row["epoch_s_median"] == row["epoch_s"][0] > 0
         assert row["first_call_s"] > 0
     assert rows["A", "numpy"]["ratio_gemm"] > 0
-    assert rows["A", "numpy"]["extra"] == {} and rows["A", "numpy"]["n_train"] == 512
+    assert set(rows["A", "numpy"]["extra"]) == {"loss_after_1_float64"}
+    assert rows["A", "numpy"]["n_train"] == 512
     # three SGD steps from bpnet's He/Glorot start: far better than chance
     assert rows["A", "numpy"]["test_accuracy"] > 0.3
     assert rows["C", "scipy-cg"]["extra"]["nit"] == 5
@@ -212,3 +218,176 @@ def test_gpu_memory_notes_compare_what_each_allocator_held():
         == "GPU memory 321 MB allocated at peak"
     )
     assert _gpu_memory_note({}) == ""
+
+
+def _scripts_import(name: str):
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        return __import__(name)
+    finally:
+        sys.path.remove(str(SCRIPTS))
+
+
+@pytest.fixture(scope="module")
+def peers_report() -> dict:
+    """Every SGD peer, the compiled ones included, on a few hundred samples.
+    torch.compile runs its GPU mode (CUDA graphs) here on the CPU: the code
+    path a GPU run takes, on its CPU fallback."""
+    if not (DATA / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"no Fashion-MNIST files in {DATA}")
+    proc = _bench(
+        "--configs",
+        "A",
+        "--peers",
+        "bpnet,bpnet+eval,jax-jit,jax-scan,torch-compile,torch,numpy,gemm",
+        "--subset",
+        "300",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--torch-compile-mode",
+        "reduce-overhead",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_peers_agree_with_the_numpy_loop_after_one_epoch(peers_report):
+    rows = {r["peer"]: r for r in peers_report["results"]}
+    # bpnet's row first, then the peers in the fixed order
+    assert [r["peer"] for r in peers_report["results"]][:2] == ["bpnet", "bpnet+eval"]
+    ref = rows["numpy"]["loss_after_1"]
+    assert ref is not None and 0 < ref < 5
+    for peer in (
+        "bpnet",
+        "bpnet+eval",
+        "jax-jit",
+        "jax-scan",
+        "torch-compile",
+        "torch",
+    ):
+        row = rows[peer]
+        if row["status"] == "unavailable":  # CI installs neither JAX nor always torch
+            assert peer.startswith(("jax", "torch")), row["reason"]
+            continue
+        assert row["status"] == "ok", row["reason"]
+        np.testing.assert_allclose(row["loss_after_1"], ref, rtol=1e-4)
+        assert row["loss_check"]["against"] == "numpy" and row["loss_check"]["ok"]
+        assert row["epoch_s_best"] == min(row["epoch_s"])
+        assert row["spread"] >= 0
+        assert row["ratio_gemm"] > 0
+    if rows["torch-compile"]["status"] == "ok":
+        assert rows["torch-compile"]["extra"]["mode"] == "reduce-overhead"
+    jax_rows = [rows[p] for p in ("jax-jit", "jax-scan")]
+    if all(r["status"] == "ok" for r in jax_rows):
+        best = min(r["epoch_s_best"] for r in jax_rows)
+        assert rows["bpnet"]["ratio_jax"] == rows["bpnet"]["epoch_s_best"] / best
+        assert rows["jax-scan"]["extra"]["compiled"] == "whole epoch as one lax.scan"
+    else:
+        assert "JAX is not installed" in rows["jax-jit"]["reason"]
+        assert rows["bpnet"]["ratio_jax"] is None
+    load = peers_report["machine"]["load"]
+    assert len(load["start"]) == len(load["end"]) == 3
+
+
+def test_no_eval_leaves_out_the_evaluating_row(tmp_path):
+    if not (DATA / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"no Fashion-MNIST files in {DATA}")
+    proc = _bench(
+        "--configs", "A", "--peers", "bpnet,bpnet+eval", "--no-eval",
+        "--subset", "128", "--epochs", "2", "--rounds", "2", "--threads", "1",
+        "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert [r["peer"] for r in report["results"]] == ["bpnet"]
+    assert report["settings"]["eval"] is False
+    row = report["results"][0]
+    # two rounds of two timed epochs: all four kept, the best one shown
+    assert row["rounds"] == 2 and len(row["epoch_s"]) == 4
+    assert len(row["round_best_s"]) == 2
+    assert row["epoch_s_best"] == min(row["epoch_s"])
+
+
+def test_a_loss_that_disagrees_is_flagged():
+    report_mod = _scripts_import("bench_report")
+    rows = []
+    for peer, loss in (("bpnet", 1.0001), ("numpy", 1.0), ("torch", 1.1)):
+        rows.append(
+            {
+                "config": "A",
+                "peer": peer,
+                "device": "cpu",
+                "status": "ok",
+                "extra": {},
+                "epoch_s": [1.0],
+                "epoch_s_best": 1.0,
+                "epoch_s_median": 1.0,
+                "loss_after_1": loss,
+            }
+        )
+    report_mod.add_ratios(rows)
+    assert report_mod.mismatches(rows) == ["A torch"]  # no float64 twin: 1e-2
+    # float32 moved NumPy's loss by 1e-5 from float64's: 3e-5 allowed, and
+    # never less than 1e-4
+    rows[1]["extra"]["loss_after_1_float64"] = 1.00001
+    report_mod.add_ratios(rows)
+    assert report_mod.mismatches(rows) == ["A torch"]
+    assert rows[0]["loss_check"]["tol"] == pytest.approx(1e-4)
+    # float32 moved it by 1e-3 (a chaotic epoch, as on B): 3e-3 allowed
+    rows[1]["extra"]["loss_after_1_float64"] = 1.001
+    rows[2]["loss_after_1"] = 1.0025
+    report_mod.add_ratios(rows)
+    assert report_mod.mismatches(rows) == []
+    assert rows[2]["loss_check"]["tol"] == pytest.approx(3 * 0.001 / 1.001)
+    rows[2]["loss_after_1"] = 1.0035
+    report_mod.add_ratios(rows)
+    assert report_mod.mismatches(rows) == ["A torch"]
+    assert report_mod._cell(rows[2], "loss_after_1").endswith("MISMATCH")
+    assert report_mod._cell(rows[1], "loss_after_1") == "1.00000 (ref)"
+
+
+def test_fixed_cost_recovers_the_line():
+    sweep = _scripts_import("bench_sweep")
+    flops = [1e6, 4e6, 1.6e7, 6.4e7]
+    fixed, per_flop = sweep.fixed_cost([30e-6 + f / 50e9 for f in flops], flops)
+    assert abs(fixed - 30e-6) < 1e-9 and abs(per_flop - 1 / 50e9) < 1e-15
+    with pytest.raises(ValueError, match="two batch sizes"):
+        sweep.fixed_cost([1.0], [1.0])
+
+
+def test_sweep_tables_and_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    if not (DATA / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"no Fashion-MNIST files in {DATA}")
+    png, md = tmp_path / "sweep.png", tmp_path / "sweep.md"
+    proc = _bench(
+        "--sweep", "--widths", "8,16", "--batches", "16,64",
+        "--peers", "bpnet,jax-scan,gemm", "--subset", "256", "--epochs", "1",
+        "--threads", "1", "--plot", str(png), "--out", str(md), "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["settings"]["configs"] == ["H8B16", "H8B64", "H16B16", "H16B64"]
+    pts = report["sweep"]["points"]
+    assert [(p["width"], p["batch"]) for p in pts] == [
+        (8, 16),
+        (8, 64),
+        (16, 16),
+        (16, 64),
+    ]
+    for p in pts:
+        assert p["steps"] == 256 // p["batch"]
+        assert p["ratio_gemm"] > 0 and p["bpnet_step_us"] > 0
+        assert p["flops_step"] == pytest.approx(
+            2 * p["batch"] * (784 * p["width"] * 2 + p["width"] * 10 * 3)
+        )
+    assert [r["width"] for r in report["sweep"]["fixed_us"]] == [8, 16]
+    assert all(r["bpnet"] is not None for r in report["sweep"]["fixed_us"])
+    assert png.stat().st_size > 1000
+    text = md.read_text()
+    assert "## Sweep: one hidden layer, width x batch size" in text
+    assert "| width | batch 16 | batch 64 |" in text
+    assert "![bpnet and JAX over the GEMM bound](sweep.png)" in text
