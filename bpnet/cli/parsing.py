@@ -240,7 +240,15 @@ def build_parser() -> argparse.ArgumentParser:
         r, "--seed", default=0, help="initial weights, batch order and the data split"
     )
     r.add_argument(
-        "--out", metavar="DIR", help="write model.npz, history.json and plots here"
+        "--out",
+        metavar="DIR",
+        help="write checkpoint.npz, model.npz, history.json and plots here; a folder "
+        "that holds another run is refused",
+    )
+    r.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in --out (its files are deleted first)",
     )
     r.add_argument(
         "--resume",

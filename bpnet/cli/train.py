@@ -8,6 +8,7 @@ same code on a GPU; ``--json`` makes the last line of stdout one JSON object.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -74,9 +75,7 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
     """Train as ``args`` say; return the summary dict."""
     import backends
     from bpnet.cli import train_args
-    from bpnet.nn.model import Sequential
-    from bpnet.train.callbacks import PrintEpochs
-    from bpnet.train.fullbatch import minimize
+    from bpnet.cli.run_folder import claim
 
     explicit = getattr(args, "explicit", None)
     if explicit is None:  # a Namespace built by hand: what differs from defaults
@@ -88,13 +87,34 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
     check_args(args)
     train_args.check_flags_apply(args, explicit)
     backend = backends.get_backend(args.device)  # fails early, before loading data
-    if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        if args.out:  # held to the end: one run per folder at a time
+            stack.enter_context(claim(Path(args.out), args.resume, args.overwrite))
+        return _run(args, explicit, saved, backend, out)
+
+
+def _run(
+    args: argparse.Namespace,
+    explicit: frozenset[str],
+    saved: Any,
+    backend: Any,
+    out: Any,
+) -> dict:
+    from bpnet.cli import train_args
+    from bpnet.nn.model import Sequential
+    from bpnet.train.callbacks import PrintEpochs
+    from bpnet.train.fullbatch import minimize
+
     ds = _load_data(args)
-    if saved is not None:  # before any output: a finished run is an error
+    if saved is not None:  # before any output: asking for too few is an error
         resume_total = train_args.resume_epochs(
             args, explicit, saved[0], ds.X_train.shape[0]
         )
+        if resume_total <= int(saved[0]["epoch"]):  # a run killed while finishing
+            out(
+                f"the run in {Path(args.resume).parent} is complete ({resume_total} "
+                "epochs): writing its outputs from the checkpoint"
+            )
     n_classes = len(ds.classes)
     if saved is None:
         net = _build_net(args, ds.X_train.shape[1], n_classes)
@@ -205,6 +225,10 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
         summary["files"] = _write_run(
             args.out, net, ds, history, summary, y_pred, record
         )
+        names = ", ".join(Path(f).name for f in summary["files"])
+        ck = _checkpoint_path(args)
+        kept = "" if full_batch or ck is None else f"; its checkpoint is {ck}"
+        out(f"wrote {names} to {Path(args.out)}{kept}")
     return summary
 
 

@@ -260,8 +260,10 @@ def _shown(value: Any) -> str:
 def resume_epochs(
     args: argparse.Namespace, explicit: frozenset[str], training: dict, n_train: int
 ) -> int:
-    """The total epochs a resumed run trains to; an error when the checkpoint
-    already has them."""
+    """The total epochs a resumed run trains to: the checkpoint's own count when
+    it is complete and no longer run is asked for (then only the outputs a
+    killed run had not written are written); an error when ``--epochs`` or
+    ``--iterations`` asks for no more than the checkpoint already has."""
     done = int(training.get("epoch", 0))
     if "iterations" in explicit:
         steps = math.ceil(n_train / args.batch_size)
@@ -283,11 +285,8 @@ def resume_epochs(
         )
     if total > done:
         return total
-    if asked is None:
-        raise ValueError(
-            f"--resume: the run in {args.resume!r} is complete ({done} of {total} "
-            f"epochs); pass --epochs N with N > {done} to train it further"
-        )
+    if asked is None:  # complete: its outputs are written, nothing is trained
+        return done
     raise ValueError(
         f"{asked}: the checkpoint {args.resume!r} already has {done} epochs, and "
         f"{asked} {getattr(args, asked[2:])} asks for {total} in all; pass "

@@ -1,16 +1,27 @@
 """Atomic file writes: a temporary file in the target's directory, flushed and
 fsynced, then ``os.replace``. A crash leaves either the old file or the new
-one, never half of either, and no temporary file behind.
+one, never half of either. A temporary file is removed on any error; one a
+killed process left behind (``.NAME.<hex>.tmp``) is removed by the next write
+into that folder. A writer holds an OS lock on its temporary file while it
+writes, so only files that no live process is writing are removed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: leftovers are not collected
+    fcntl = None  # type: ignore[assignment]
+
+_TMP = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
 
 
 def check_path(path: str | os.PathLike[str], name: str = "path") -> Path:
@@ -37,18 +48,9 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
         raise FileNotFoundError(
             f"path: directory {str(parent)!r} does not exist; create it first"
         )
-    # os.open with O_EXCL refuses to follow a planted symlink, and mode 0o666
-    # lets the kernel apply the umask as it does for open().
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        tmp = parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-        try:
-            fd = os.open(tmp, flags, 0o666)
-            break
-        except FileExistsError:
-            continue
-    else:  # pragma: no cover - 100 collisions of 48 random bits
-        raise FileExistsError(f"path: could not create a temporary file in {parent}")
+    remove_leftovers(parent)
+    tmp, fd = _create_temporary(parent, path.name)
+    held = os.dup(fd)  # keeps the lock on the temporary file until it is renamed
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
@@ -62,7 +64,65 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    finally:
+        os.close(held)
     _fsync_directory(parent)
+
+
+def _create_temporary(parent: Path, name: str) -> tuple[Path, int]:
+    """A new ``.NAME.<hex>.tmp`` in ``parent``, opened and locked."""
+    # os.open with O_EXCL refuses to follow a planted symlink, and mode 0o666
+    # lets the kernel apply the umask as it does for open().
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = parent / f".{name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue
+        if fcntl is None:  # pragma: no cover - Windows
+            return tmp, fd
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.fstat(fd).st_nlink:
+            return tmp, fd
+        # another writer's cleanup removed it between open and lock: again
+        os.close(fd)  # pragma: no cover - a window of microseconds
+    raise FileExistsError(  # pragma: no cover - 100 collisions of 48 random bits
+        f"path: could not create a temporary file in {parent}"
+    )
+
+
+def remove_leftovers(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files of interrupted atomic writes in ``folder``:
+    those named ``.NAME.<12 hex digits>.tmp`` that no process holds locked.
+    Returns the files removed."""
+    if fcntl is None:  # pragma: no cover - Windows
+        return []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        if not _TMP.fullmatch(entry.name) or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # a live writer holds it
+            os.close(fd)
+            continue
+        try:
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
 
 
 def _fsync_directory(directory: Path) -> None:
