@@ -208,6 +208,26 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     )
 
 
+def _check_idx(path: Path, name: str, arr: np.ndarray) -> None:
+    """An IDX array fit to be ``name`` (``train_images``, ``test_labels``, ...):
+    the error names the file and the variable."""
+    images = name.endswith("images")
+    if arr.ndim != (3 if images else 1):
+        what = "(n, height, width) images" if images else "(n,) labels"
+        raise DataError(f"{path}: {name}: expected {what}, got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise DataError(f"{path}: {name}: holds no samples")
+    if images and arr.dtype.kind == "f":
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        if bad:
+            raise DataError(f"{path}: {name}: contains {bad} NaN or Inf value(s)")
+    if not images and (arr.dtype.kind not in "iu" or int(arr.min()) < 0):
+        raise DataError(
+            f"{path}: {name}: expected integer labels >= 0, got dtype {arr.dtype} "
+            f"with values from {arr.min()} to {arr.max()}"
+        )
+
+
 def default_cache_dir(kind: str) -> Path:
     """``$BPNET_DATA_DIR/<kind>`` or ``~/.cache/bpnet/<kind>``."""
     root = os.environ.get("BPNET_DATA_DIR")
@@ -317,12 +337,15 @@ def load_mnist(
                     f"{sums[name][0]}; the file is damaged or not {kind}'s"
                 )
     arrays = {k: read_idx(directory / n) for k, n in files.items()}
+    for key, arr in arrays.items():
+        _check_idx(directory / files[key], key, arr)
     for split in splits:
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        if len(images) != len(labels):
             raise DataError(
-                f"{directory}: {split} images {images.shape} and labels {labels.shape} "
-                "do not match"
+                f"{directory / files[split + '_images']}: {split}_images: "
+                f"{len(images)} images, but {files[split + '_labels']} has "
+                f"{len(labels)} labels; they must match"
             )
     shape = arrays[f"{splits[0]}_images"].shape[1:]
     flat = int(np.prod(shape))
@@ -366,14 +389,17 @@ def load_mat(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
             raise DataError(
                 f"{path}: has {'X' if 'X' in raw else 'y'} but not the other"
             )
-        X = np.asarray(raw["X"], dtype=np.float64)
-        y = np.asarray(raw["y"]).ravel()
-        if X.ndim != 2 or len(X) != len(y):
-            raise DataError(f"{path}: X {X.shape} and y {y.shape} do not match")
+        X = _mat_matrix(path, "X", raw["X"])
+        y = _mat_plain(path, "y", raw["y"]).ravel()
+        if len(X) != len(y):
+            raise DataError(
+                f"{path}: X has {len(X)} rows but y has {len(y)} labels; they must "
+                "match"
+            )
         out["X"], out["y"] = X, _mat_labels(path, y)
     for name in ("Theta1", "Theta2"):
         if name in raw:
-            out[name] = np.asarray(raw[name], dtype=np.float64)
+            out[name] = _mat_matrix(path, name, raw[name])
     if not out:
         keys = sorted(k for k in raw if not k.startswith("__"))
         raise DataError(
@@ -381,6 +407,53 @@ def load_mat(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
             f"found {keys}"
         )
     return out
+
+
+def _mat_plain(path: Path, name: str, value: Any) -> np.ndarray:
+    """A .mat variable as a plain NumPy array: not a cell array, a struct, a
+    string or a sparse matrix, each named as what it is."""
+    if not isinstance(value, np.ndarray):  # scipy.sparse, for a sparse matrix
+        raise DataError(
+            f"{path}: {name}: is a {type(value).__name__}; expected a full numeric "
+            f"matrix (in MATLAB: {name} = full({name}))"
+        )
+    what = {
+        "O": "a cell array",
+        "V": "a struct",
+        "U": "text (a char array)",
+        "S": "text (a char array)",
+    }.get(value.dtype.kind)
+    if value.dtype.names is not None:
+        what = "a struct"
+    if what is not None:
+        raise DataError(f"{path}: {name}: is {what}; expected a numeric matrix")
+    return value
+
+
+def _mat_matrix(path: Path, name: str, value: Any) -> np.ndarray:
+    """A .mat variable as a 2-D float64 matrix of real, finite numbers, with at
+    least one row; checked before anything is scaled, so one NaN is reported
+    as one NaN."""
+    arr = _mat_plain(path, name, value)
+    if arr.dtype.kind == "c":
+        raise DataError(
+            f"{path}: {name}: holds complex numbers; expected real ones (take "
+            f"real({name}) or abs({name}) in MATLAB if that is what you mean)"
+        )
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"{path}: {name}: has dtype {arr.dtype}; expected numbers")
+    if arr.ndim != 2:
+        raise DataError(f"{path}: {name}: expected a 2-D matrix, got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise DataError(f"{path}: {name}: is empty (shape {arr.shape})")
+    arr = arr.astype(np.float64)
+    bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+    if bad:
+        raise DataError(
+            f"{path}: {name}: contains {bad} NaN or Inf value(s); clean or "
+            "impute them first"
+        )
+    return arr
 
 
 def _mat_labels(path: Path, y: np.ndarray) -> np.ndarray:

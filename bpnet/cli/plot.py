@@ -23,13 +23,13 @@ import json
 import math
 import os
 import sys
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bpnet.io.plain import read_npy, read_npz
 from bpnet.plots import (
     plot_confusion_matrix,
     plot_first_layer,
@@ -51,6 +51,11 @@ def _read_history(run_dir: Path) -> dict[str, Any]:
         history = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError(
+            f"{path}: nested too deeply to be a run's history (not a file "
+            "bpnet-train wrote)"
+        ) from None
     if not isinstance(history, dict):
         raise ValueError(
             f"{path}: expected a JSON object of per-epoch lists, got "
@@ -60,13 +65,7 @@ def _read_history(run_dir: Path) -> dict[str, Any]:
 
 
 def _read_predictions(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise ValueError(
-            f"{path}: not a readable .npz of plain arrays ({exc})"
-        ) from None
+    arrays = read_npz(path)
     missing = [key for key in ("y_true", "y_pred") if key not in arrays]
     if missing:
         raise ValueError(
@@ -150,12 +149,7 @@ def plot_run(
         )
     first_layer = run_dir / "first_layer.npy"
     if first_layer.is_file():
-        try:
-            W = np.load(first_layer, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ValueError(
-                f"{first_layer}: not a readable .npy array ({exc})"
-            ) from None
+        W = read_npy(first_layer)
         if _makes_images(W.T, image_shape):
             written.append(
                 plot_first_layer(W, out / "first_layer.png", image_shape, dpi=dpi)

@@ -1,0 +1,110 @@
+"""Plain ``.npy`` and ``.npz`` files (a run folder's ``predictions.npz`` and
+``first_layer.npy``) read without pickle and within a size limit: every
+array's header is checked against the bytes stored for it, and the total
+against ``max_bytes``, before any array is allocated. A file that claims
+gigabytes costs nothing to refuse."""
+
+from __future__ import annotations
+
+import math
+import os
+import zipfile
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+MAX_PLAIN_BYTES = 2**29  # 512 MiB: far above any run folder's arrays
+
+
+def npy_header(fh: IO[bytes], name: str) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, header length) of the ``.npy`` data in ``fh``; a
+    ``ValueError`` naming ``name`` for object arrays and damaged headers."""
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    else:
+        raise ValueError(f"{name}: unsupported .npy format version {version}")
+    if dtype.hasobject:
+        raise ValueError(f"{name}: holds Python objects (pickle); refused")
+    return tuple(shape), dtype, fh.tell()
+
+
+def _check_size(
+    name: str, shape: tuple, dtype: np.dtype, header: int, stored: int
+) -> int:
+    need = math.prod(shape) * dtype.itemsize
+    if header + need != stored:
+        raise ValueError(
+            f"{name}: its header says shape {shape} of {dtype} ({need} bytes), "
+            f"which does not fit the {stored - header} bytes stored (truncated "
+            "or crafted)"
+        )
+    return need
+
+
+def _over(path: Path, total: int, max_bytes: int) -> ValueError:
+    return ValueError(
+        f"{path}: its arrays take {total} bytes, over the {max_bytes} this reader "
+        "accepts; not a file bpnet wrote"
+    )
+
+
+def read_npy(path: str | os.PathLike[str], max_bytes: int = MAX_PLAIN_BYTES) -> Any:
+    """``numpy.load(path, allow_pickle=False)`` for a ``.npy``, bounded."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        try:
+            shape, dtype, header = npy_header(fh, str(path))
+        except (ValueError, EOFError, SyntaxError) as exc:
+            raise ValueError(f"{path}: not a readable .npy array ({exc})") from None
+        size = os.fstat(fh.fileno()).st_size
+        need = _check_size(str(path), shape, dtype, header, size)
+        if need > max_bytes:
+            raise _over(path, need, max_bytes)
+        fh.seek(0)
+        return np.lib.format.read_array(fh, allow_pickle=False)
+
+
+def read_npz(
+    path: str | os.PathLike[str], max_bytes: int = MAX_PLAIN_BYTES
+) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz``, by name, bounded; a ``ValueError`` naming
+    the file for anything that is not plain arrays within ``max_bytes``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return _read_members(zf, max_bytes)
+    except _TooBig as exc:
+        raise _over(path, exc.args[0], max_bytes) from None
+    except (zipfile.BadZipFile, EOFError, SyntaxError, OSError, ValueError) as exc:
+        problem = f"not a readable .npz of plain arrays ({exc})"
+        raise ValueError(f"{path}: {problem}") from None
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _read_members(zf: zipfile.ZipFile, max_bytes: int) -> dict[str, np.ndarray]:
+    infos, total = zf.infolist(), 0
+    for info in infos:
+        if not info.filename.endswith(".npy"):
+            raise ValueError(f"unexpected member {info.filename[:80]!r}")
+        total += info.file_size
+        if total > max_bytes:
+            raise _TooBig(total)
+        with zf.open(info) as fh:
+            shape, dtype, header = npy_header(fh, info.filename)
+        _check_size(info.filename, shape, dtype, header, info.file_size)
+    arrays = {}
+    for info in infos:
+        with zf.open(info) as fh:
+            arrays[info.filename[:-4]] = np.lib.format.read_array(
+                fh, allow_pickle=False
+            )
+    return arrays

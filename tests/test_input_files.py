@@ -1,0 +1,164 @@
+"""Input files from strangers: ex4 .mat files, IDX files and a run folder's
+files for bpnet-plot. Every problem is one error naming the file and the
+variable; on the command line, one line and exit status 2, never a traceback."""
+
+import gzip
+import io as pyio
+import json
+import resource
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+import scipy.io
+
+from bpnet import data
+from bpnet.data import DataError
+
+rng = np.random.default_rng(0)
+X_OK = rng.random((20, 16))
+Y_OK = (np.arange(20) % 10 + 1).reshape(-1, 1)
+
+
+def _with_nan():
+    X = X_OK.copy()
+    X[3, 5] = np.nan
+    return X
+
+
+@pytest.mark.parametrize(
+    "variables, match",
+    [
+        ({"X": X_OK + 1j}, r"X: holds complex numbers"),
+        ({"X": np.zeros((0, 16)), "y": np.zeros((0, 1))}, r"X: is empty"),
+        ({"X": np.array(["some", "text"])}, r"X: is text"),
+        ({"X": np.array([[1.0, 2.0], "ab"], dtype=object)}, r"X: is a cell array"),
+        ({"X": {"a": X_OK}}, r"X: is a struct"),
+        ({"X": _with_nan()}, r"X: contains 1 NaN or Inf value\(s\)"),
+        ({"y": np.array(["a"] * 20)}, r"y: is text"),
+        ({"y": np.array([[1]] * 19 + [["x"]], dtype=object)}, r"y: is a cell array"),
+        ({"Theta1": np.ones((3, 5)) * 1j}, r"Theta1: holds complex numbers"),
+    ],
+)
+def test_mat_errors_name_the_file_and_the_variable(tmp_path, variables, match):
+    path = tmp_path / "bad.mat"
+    contents = {"X": X_OK, "y": Y_OK}
+    contents.update(variables)
+    scipy.io.savemat(path, contents)
+    with pytest.raises(DataError, match=match) as info:
+        data.load_mat_dataset(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_bad_mat_file_is_one_line_from_bpnet_train(tmp_path):
+    path = tmp_path / "bad.mat"
+    scipy.io.savemat(path, {"X": _with_nan(), "y": Y_OK})
+    proc = subprocess.run(
+        [sys.executable, "-m", "bpnet.cli.train", "--data", str(path), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert str(path) in line and "X: contains 1 NaN" in line
+
+
+def _idx(path, array):
+    codes = {np.uint8: 0x08, np.int32: 0x0C, np.float32: 0x0D}
+    a = np.asarray(array)
+    header = bytes([0, 0, codes[a.dtype.type], a.ndim])
+    header += np.asarray(a.shape, dtype=">u4").tobytes()
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + a.astype(a.dtype.newbyteorder(">")).tobytes())
+
+
+def _mnist(folder, **replace):
+    arrays = {
+        "train_images": np.zeros((6, 4, 4), np.uint8),
+        "train_labels": np.arange(6, dtype=np.uint8),
+        "test_images": np.zeros((3, 4, 4), np.uint8),
+        "test_labels": np.arange(3, dtype=np.uint8),
+    }
+    arrays.update(replace)
+    for key, name in data.IDX_FILES.items():
+        _idx(folder / name, arrays[key])
+
+
+@pytest.mark.parametrize(
+    "replace, variable, match",
+    [
+        (
+            {"train_images": np.full((6, 4, 4), np.nan, np.float32)},
+            "train_images",
+            "contains 96 NaN",
+        ),
+        ({"test_labels": np.full(3, 0.5, np.float32)}, "test_labels", "integer"),
+        ({"test_labels": np.array([0, -1, 2], np.int32)}, "test_labels", ">= 0"),
+        ({"train_images": np.zeros((0, 4, 4), np.uint8)}, "train_images", "no sam"),
+        ({"train_images": np.zeros((6, 16), np.uint8)}, "train_images", "images"),
+        ({"test_labels": np.arange(4, dtype=np.uint8)}, "test_images", "4 labels"),
+    ],
+)
+def test_idx_errors_name_the_file_and_the_variable(tmp_path, replace, variable, match):
+    _mnist(tmp_path, **replace)
+    with pytest.raises(DataError, match=match) as info:
+        data.load_mnist(data_dir=tmp_path, verify=False)
+    file = data.IDX_FILES[variable]
+    assert f"{tmp_path / file}: {variable}:" in str(info.value)
+
+
+def _plot(run, limit_gib=None):
+    def limit():  # the machine's memory must not decide the outcome
+        size = limit_gib * 2**30
+        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
+    return subprocess.run(
+        [sys.executable, "-m", "bpnet.cli.plot", str(run)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit if limit_gib else None,
+    )
+
+
+def _history(run):
+    run.mkdir()
+    (run / "history.json").write_text(json.dumps({"loss": [1.0, 0.5]}))
+    return run
+
+
+def test_bpnet_plot_on_deeply_nested_history_is_one_line(tmp_path):
+    run = _history(tmp_path / "run")
+    (run / "history.json").write_text("[" * 100_000 + "]" * 100_000)
+    proc = _plot(run)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert "history.json" in line and "nested too deeply" in line
+
+
+def _claims(shape, dtype="<f8"):
+    head = pyio.BytesIO()
+    header = {"descr": dtype, "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(head, header)
+    return head.getvalue() + b"\0" * 64
+
+
+def test_bpnet_plot_on_predictions_asking_for_6_gib_is_one_line(tmp_path):
+    run = _history(tmp_path / "run")
+    with zipfile.ZipFile(run / "predictions.npz", "w") as zf:
+        zf.writestr("y_true.npy", _claims((6 * 2**30 // 8,)))
+        zf.writestr("y_pred.npy", _claims((3,), "<i8")[:-40])
+    proc = _plot(run, limit_gib=3)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert "predictions.npz" in line and "y_true" in line, line
+    np.save(run / "first_layer.npy", np.zeros((64, 4)))
+    (run / "predictions.npz").unlink()
+    with open(run / "first_layer.npy", "r+b") as fh:  # a header that lies
+        fh.write(_claims((2**30, 6))[:128])
+    proc = _plot(run, limit_gib=3)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "first_layer.npy" in proc.stderr
