@@ -42,6 +42,12 @@ def to_host_or_device(x: Any, backend: Any, name: str) -> tuple[Any, bool]:
     Arrays of another library, or on another device than the backend's, are
     refused: silently moving them would hide a costly copy.
     """
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name}: masked arrays (numpy.ma) are not supported: the mask would be "
+            f"ignored; fill the masked values ({name}.filled(value)) or drop "
+            "those rows first"
+        )
     if isinstance(x, np.ndarray):
         return x, False  # checked on the host, copied to the device once
     if backend.owns(x):

@@ -1,0 +1,40 @@
+"""Checks on ``fit``'s arguments that no layer or optimizer owns, made before
+any data is copied or any step is taken: a run that cannot save its
+checkpoint must fail in its first second, not after its first epoch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bpnet.io.atomic import check_path
+from bpnet.io.modelfile import model_path
+
+
+def check_checkpoint(checkpoint: Any) -> Path | None:
+    """``checkpoint`` as a Path (or None): a file name in a folder that exists,
+    not a folder itself."""
+    if checkpoint is None:
+        return None
+    path = check_path(checkpoint, "checkpoint")
+    if path.is_dir() or model_path(path).is_dir():
+        raise ValueError(
+            f"checkpoint: {os.fspath(path)!r} is a folder; expected a file name, "
+            f"e.g. checkpoint={os.fspath(path / 'checkpoint.npz')!r}"
+        )
+    if not path.parent.is_dir():
+        raise ValueError(
+            f"checkpoint: the folder {os.fspath(path.parent)!r} does not exist; "
+            "create it first, or give a checkpoint path in an existing folder"
+        )
+    return path
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """True or False (NumPy's bool too); nothing else, not even 0 or 'no'."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name}: expected True or False, got {value!r:.60}")

@@ -1,0 +1,61 @@
+"""fit's arguments that would fail late, or silently: checked before any
+training starts."""
+
+import numpy as np
+import pytest
+
+import bpnet
+
+
+def _problem():
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 4)).astype(np.float32)
+    return X, np.arange(40) % 3
+
+
+def _net():
+    return bpnet.Sequential(
+        [bpnet.Dense(4, 8), bpnet.ReLU(), bpnet.Dense(8, 3)], seed=0
+    )
+
+
+def _untouched(net, fit_kwargs, error, match):
+    X, y = _problem()
+    before = [np.array(p) for p in net.parameters()]
+    with pytest.raises(error, match=match):
+        net.fit(X, y, epochs=2, **fit_kwargs)
+    for p, q in zip(before, net.parameters()):
+        np.testing.assert_array_equal(p, q)  # refused before the first step
+
+
+def test_a_checkpoint_that_is_a_folder_is_refused_before_training(tmp_path):
+    _untouched(_net(), {"checkpoint": tmp_path}, ValueError, "checkpoint: .* folder")
+    _untouched(_net(), {"checkpoint": "/tmp"}, ValueError, "checkpoint: '/tmp' is a")
+
+
+def test_a_checkpoint_in_a_missing_folder_is_refused_before_training(tmp_path):
+    path = tmp_path / "no" / "such" / "ck.npz"
+    _untouched(_net(), {"checkpoint": path}, ValueError, "folder .* does not exist")
+    assert not (tmp_path / "no").exists()
+
+
+@pytest.mark.parametrize("value", ["no", 0, 1, None, "False", np.array([True])])
+def test_shuffle_takes_only_booleans(value):
+    _untouched(_net(), {"shuffle": value}, TypeError, "shuffle: expected True or")
+
+
+def test_shuffle_accepts_numpy_booleans():
+    X, y = _problem()
+    assert len(_net().fit(X, y, epochs=1, shuffle=np.bool_(False))) == 1
+
+
+def test_masked_arrays_are_refused():
+    X, y = _problem()
+    masked = np.ma.masked_array(X, mask=X > 0.9)
+    net = _net()
+    with pytest.raises(TypeError, match=r"X: masked arrays \(numpy.ma\)"):
+        net.fit(masked, y, epochs=1)
+    with pytest.raises(TypeError, match=r"y: masked arrays"):
+        net.fit(X, np.ma.masked_array(y, mask=y == 2), epochs=1)
+    with pytest.raises(TypeError, match="X: masked arrays"):
+        net.predict(masked)
