@@ -59,18 +59,24 @@ __all__ = [
     "atomic_write_text",
     "load",
     "load_checkpoint",
+    "read_checkpoint",
     "read_model_file",
     "register_kind",
     "save",
+    "sequential_arrays",
     "sequential_from_arrays",
     "sequential_to_arrays",
     "write_model_file",
 ]
 
 STATE_PREFIX = "state/"
+MAX_LAYERS = 10_000
 
 Saver = Callable[[Any], tuple[dict[str, np.ndarray], dict[str, Any]]]
 Loader = Callable[[dict[str, np.ndarray], dict[str, Any], Any, Any], Any]
+ArraysOf = Callable[[dict[str, Any]], dict[str, tuple[int, ...]]]
+# check_state(metadata, state headers, model's arrays): see load_checkpoint
+StateCheck = Callable[[dict, dict, dict], None]
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,7 @@ class _Kind:
     types: tuple[type, ...]
     saver: Saver
     loader: Loader
+    arrays: ArraysOf | None = None
 
 
 _KINDS: dict[str, _Kind] = {}
@@ -96,7 +103,12 @@ def _ensure_kind(name: Any) -> None:
 
 
 def register_kind(
-    name: str, saver: Saver, loader: Loader, *, types: type | tuple[type, ...]
+    name: str,
+    saver: Saver,
+    loader: Loader,
+    *,
+    types: type | tuple[type, ...],
+    arrays: ArraysOf | None = None,
 ) -> None:
     """Teach ``save`` and ``load`` a model type.
 
@@ -117,6 +129,13 @@ def register_kind(
     types : type or tuple of types
         ``save`` uses this kind for instances of these types and their
         subclasses (the most specific registered type wins).
+    arrays : callable, optional
+        ``arrays(metadata) -> {name: shape}``: the arrays a file of this kind
+        holds, in the order of the model's parameters, computed from the
+        metadata alone (raising ``ModelFileError`` when it describes nothing
+        valid). With it, a file whose arrays differ in name or shape is
+        refused before any of them is unpacked; without it, only the size
+        limits bound what is read.
 
     Registering a name again replaces the earlier entry.
     """
@@ -128,7 +147,9 @@ def register_kind(
     types = types if isinstance(types, tuple) else (types,)
     if not types or not all(isinstance(t, type) for t in types):
         raise TypeError(f"types: expected a class or a tuple of classes, got {types}")
-    _KINDS[name] = _Kind(name, types, saver, loader)
+    if arrays is not None and not callable(arrays):
+        raise TypeError(f"arrays: expected a callable, got {arrays!r}")
+    _KINDS[name] = _Kind(name, types, saver, loader, arrays)
 
 
 def _kind_of(model: Any) -> _Kind:
@@ -228,6 +249,59 @@ def save(
     return write_model_file(path, arrays, metadata)
 
 
+def _kind_named(name: Any) -> _Kind:
+    _ensure_kind(name)
+    if not isinstance(name, str) or name not in _KINDS:
+        raise ModelFileError(
+            f"holds a model of kind {name!r:.60}, which this bpnet cannot rebuild "
+            f"(known: {', '.join(sorted(_KINDS))}; is the module that registers "
+            "it imported?)"
+        )
+    return _KINDS[name]
+
+
+def _same_arrays(found: dict[str, tuple], needed: dict[str, tuple]) -> None:
+    if set(found) != set(needed):
+        names = list(needed)
+        span = f"{names[0]}..{names[-1]}" if len(names) > 1 else str(names)
+        raise ModelFileError(
+            f"its config needs the {len(names)} arrays {span}, the file has "
+            f"{sorted(found)[:10]}; arrays the metadata does not describe are "
+            "refused"
+        )
+    for name, shape in needed.items():
+        got, dtype = found[name]
+        if tuple(got) != tuple(shape) or dtype.kind != "f":
+            raise ModelFileError(
+                f"array {name!r} is stored as {dtype} of shape {tuple(got)}, but "
+                f"the config needs floating point of shape {tuple(shape)}"
+            )
+
+
+def _file_check(check_state: StateCheck | None, with_state: bool) -> Any:
+    """The ``check`` of ``read_model_file`` for a model (and its state)."""
+
+    def check(meta: dict, headers: dict[str, tuple]) -> list[str]:
+        kind = _kind_named(meta.get("kind"))
+        if not isinstance(meta.get("training", {}), dict):
+            raise ModelFileError("its 'training' metadata is not a JSON object")
+        payload = {k: v for k, v in headers.items() if not k.startswith(STATE_PREFIX)}
+        state = {
+            k[len(STATE_PREFIX) :]: v
+            for k, v in headers.items()
+            if k.startswith(STATE_PREFIX)
+        }
+        if kind.arrays is not None:
+            params, others = kind.arrays(meta)
+            _same_arrays(payload, {**params, **others})
+            payload = {k: payload[k] for k in params}  # in the parameters' order
+        if check_state is not None:
+            check_state(meta, state, payload)
+        return list(headers) if with_state else list(payload)
+
+    return check
+
+
 def load_checkpoint(
     path: str | os.PathLike[str],
     device: Any = None,
@@ -235,10 +309,19 @@ def load_checkpoint(
     *,
     max_bytes: int = MAX_BYTES,
     max_elements: int = MAX_ELEMENTS,
+    check_state: StateCheck | None = None,
 ) -> tuple[Any, dict[str, np.ndarray], dict[str, Any]]:
     """Load a model and the training state saved with it.
 
-    Parameters are those of ``load``.
+    Parameters are those of ``load``, and:
+
+    check_state : callable, optional
+        ``check_state(metadata, state, arrays)``, called before any array is
+        unpacked: ``state`` maps the names of the ``extra_arrays`` to their
+        (shape, dtype), ``arrays`` does the same for the model's own arrays
+        (in the order of its parameters when its kind declares them). It
+        raises ``ModelFileError`` naming what does not fit, so a damaged or
+        crafted checkpoint is refused before anything is built from it.
 
     Returns
     -------
@@ -251,23 +334,43 @@ def load_checkpoint(
     training : dict
         The ``training`` dict given to ``save`` ({} when there was none).
     """
+    model, state, meta = _load(
+        path, device, dtype, max_bytes, max_elements, check_state, True
+    )
+    return model, state, meta.get("training", {})
+
+
+def read_checkpoint(
+    path: str | os.PathLike[str],
+    device: Any = None,
+    dtype: Any = None,
+    *,
+    check_state: StateCheck | None = None,
+    max_bytes: int = MAX_BYTES,
+    max_elements: int = MAX_ELEMENTS,
+) -> tuple[Any, dict[str, np.ndarray], dict[str, Any]]:
+    """``load_checkpoint``, returning the whole metadata document (the
+    ``training`` dict, the config, and any extra metadata given to ``save``)
+    in place of ``training`` alone."""
+    return _load(path, device, dtype, max_bytes, max_elements, check_state, True)
+
+
+def _load(
+    path: Any,
+    device: Any,
+    dtype: Any,
+    max_bytes: int,
+    max_elements: int,
+    check_state: StateCheck | None,
+    with_state: bool,
+) -> tuple[Any, dict[str, np.ndarray], dict[str, Any]]:
     backend = get_backend(device)
     if dtype is not None:
         backend.dtype(dtype)  # an unknown or unsupported dtype fails here
     path = _resolve(check_path(path))
-    arrays, meta = read_model_file(path, max_bytes, max_elements)
-    name = meta.get("kind")
-    _ensure_kind(name)
-    if not isinstance(name, str) or name not in _KINDS:
-        raise _fail(
-            path,
-            f"holds a model of kind {name!r:.60}, which this bpnet cannot rebuild "
-            f"(known: {', '.join(sorted(_KINDS))}; is the module that registers "
-            "it imported?)",
-        )
-    training = meta.get("training", {})
-    if not isinstance(training, dict):
-        raise _fail(path, "its 'training' metadata is not a JSON object")
+    check = _file_check(check_state, with_state)
+    arrays, meta = read_model_file(path, max_bytes, max_elements, check=check)
+    name = meta["kind"]  # a kind _file_check found registered
     payload = {k: v for k, v in arrays.items() if not k.startswith(STATE_PREFIX)}
     state = {
         k[len(STATE_PREFIX) :]: v
@@ -282,7 +385,7 @@ def load_checkpoint(
         raise _fail(path, str(exc)) from exc
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise _fail(path, f"does not describe a valid {name}: {exc}") from exc
-    return model, state, training
+    return model, state, meta
 
 
 def load(
@@ -320,9 +423,8 @@ def load(
     backends.BackendUnavailableError
         ``device`` is not usable here, or cannot hold the dtype.
     """
-    return load_checkpoint(
-        path, device, dtype, max_bytes=max_bytes, max_elements=max_elements
-    )[0]
+    # the training state of a checkpoint is checked but never unpacked here
+    return _load(path, device, dtype, max_bytes, max_elements, None, False)[0]
 
 
 # --- Sequential ---------------------------------------------------------------
@@ -352,6 +454,17 @@ def _config_shapes(config: Any) -> tuple[list[tuple[int, ...]], list[tuple[int, 
     layers = config.get("layers") if isinstance(config, dict) else None
     if not isinstance(layers, list) or not layers:
         raise ModelFileError("its metadata has no network config with a layer list")
+    if len(layers) > MAX_LAYERS:
+        raise ModelFileError(
+            f"config layers: {len(layers)} layers, more than the {MAX_LAYERS} a "
+            "model file may describe"
+        )
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, dict) or not isinstance(layer.get("type"), str):
+            raise ModelFileError(
+                f"config layers[{i}]: expected a layer config (a JSON object with "
+                f"a 'type'), got {layer!r:.60}"
+            )
     built = [layer_from_config(c) for c in layers]
     width = config.get("n_in")
     if width is None:
@@ -377,6 +490,15 @@ def _config_shapes(config: Any) -> tuple[list[tuple[int, ...]], list[tuple[int, 
 
 def _numbered(prefix: str, n: int) -> list[str]:
     return [f"{prefix}_{i}" for i in range(n)]
+
+
+def sequential_arrays(metadata: dict[str, Any]) -> tuple[dict, dict]:
+    """The arrays a ``Sequential`` file holds, from its config alone (so an
+    absurd config costs nothing): ({name: shape} of its parameters in order,
+    {name: shape} of its buffers)."""
+    shapes, buffers = _config_shapes(metadata.get("config"))
+    params = dict(zip(_numbered("param", len(shapes)), shapes))
+    return params, dict(zip(_numbered("buffer", len(buffers)), buffers))
 
 
 def sequential_from_arrays(
@@ -422,5 +544,9 @@ def sequential_from_arrays(
 
 
 register_kind(
-    "Sequential", sequential_to_arrays, sequential_from_arrays, types=Sequential
+    "Sequential",
+    sequential_to_arrays,
+    sequential_from_arrays,
+    types=Sequential,
+    arrays=sequential_arrays,
 )

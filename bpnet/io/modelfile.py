@@ -24,6 +24,7 @@ import math
 import os
 import re
 import zipfile
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,9 @@ MAX_BYTES = 2**31  # 2 GiB of file, and of uncompressed contents
 MAX_ELEMENTS = 2**28  # 1 GiB of float32
 MAX_MEMBERS = 10_000
 MAX_METADATA_BYTES = 16 * 2**20
+
+# check(metadata, {name: (shape, dtype)}) -> names to read, or None for all
+Check = Callable[[dict, dict], "Collection[str] | None"]
 
 _NAME = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
 _MAX_NAME = 200
@@ -337,7 +341,7 @@ def _read_member(zf: zipfile.ZipFile, name: str) -> np.ndarray:
 
 
 def _read(
-    fh: Any, max_bytes: int, max_elements: int
+    fh: Any, max_bytes: int, max_elements: int, check: Check | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     size = os.fstat(fh.fileno()).st_size
     if size == 0:
@@ -368,9 +372,13 @@ def _read(
         meta = _parse_metadata(_read_member(zf, METADATA))
         headers = _scan(zf, max_bytes, max_elements)
         _check_manifest(meta, headers)
+        del headers[METADATA]
+        # What the metadata describes decides which arrays may be there and
+        # their shapes, before a byte of any of them is unpacked.
+        wanted = None if check is None else check(meta, headers)
         arrays = {}
         for name, (shape, dtype) in headers.items():
-            if name == METADATA:
+            if wanted is not None and name not in wanted:
                 continue
             arr = _read_member(zf, name)
             if arr.shape != shape or arr.dtype != dtype:  # pragma: no cover
@@ -390,6 +398,8 @@ def read_model_file(
     path: str | os.PathLike[str],
     max_bytes: int = MAX_BYTES,
     max_elements: int = MAX_ELEMENTS,
+    *,
+    check: Check | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read and check a model file; nothing in it can run code.
 
@@ -402,6 +412,12 @@ def read_model_file(
         Largest file size, and largest total of uncompressed member sizes.
     max_elements : int, default 2**28
         Largest total number of array elements.
+    check : callable, optional
+        ``check(metadata, headers)``, called once the metadata is parsed and
+        every member's header is checked, before any array is unpacked;
+        ``headers`` maps each array's name to its (shape, dtype). It raises
+        ``ModelFileError`` when the arrays are not the ones the metadata
+        describes, and returns the names of the arrays to read (None: all).
 
     Returns
     -------
@@ -432,7 +448,7 @@ def read_model_file(
         raise _fail(path, "is not a regular file")
     with open(path, "rb") as fh:
         try:
-            arrays, meta = _read(fh, max_bytes, max_elements)
+            arrays, meta = _read(fh, max_bytes, max_elements, check)
         except ModelFileError as exc:
             raise _fail(path, str(exc)) from exc.__cause__
         except MemoryError:
