@@ -115,6 +115,40 @@ def _check_optimizer_takes(name: str, dest: str) -> None:
         )
 
 
+def _check_data_record(data: Any, path: str) -> None:
+    """The checkpoint's record of its data (``data_record``'s), checked: a
+    dataset this command knows, and settings of the right types."""
+    from bpnet.cli.parsing import DATASETS
+    from bpnet.io import ModelFileError
+
+    def bad(field: str, value: Any, expected: str) -> ModelFileError:
+        return ModelFileError(
+            f"checkpoint {path!r}: {field}: expected {expected}, got {value!r:.80}",
+            path,
+        )
+
+    if data is None:  # written by fit(checkpoint=...), not by bpnet-train
+        return
+    if not isinstance(data, dict):
+        raise bad("data", data, "a JSON object")
+    known = (*DATASETS, "mat")
+    if data.get("dataset") not in known:
+        raise bad("data.dataset", data.get("dataset"), f"one of {', '.join(known)}")
+    if data["dataset"] == "mat" and not (
+        isinstance(data.get("file"), str) and data["file"]
+    ):
+        raise bad("data.file", data.get("file"), "the path of the .mat file")
+    seed, test_size = data.get("seed"), data.get("test_size")
+    if seed is not None and not (type(seed) is int and seed >= 0):
+        raise bad("data.seed", seed, "an integer >= 0")
+    if test_size is not None and not (
+        type(test_size) in (int, float) and 0 < test_size < 1
+    ):
+        raise bad("data.test_size", test_size, "a fraction in (0, 1)")
+    if data.get("data_dir") is not None and not isinstance(data["data_dir"], str):
+        raise bad("data.data_dir", data["data_dir"], "a folder name")
+
+
 def data_record(args: argparse.Namespace) -> dict[str, Any]:
     """What defines the run's train/test split, for the model file's metadata
     (``bpnet-predict`` rebuilds the same test split from it)."""
@@ -133,17 +167,12 @@ def data_record(args: argparse.Namespace) -> dict[str, Any]:
 
 def _saved_settings(meta: dict, path: str) -> dict[str, Any]:
     """The flag values the checkpoint's run was trained with."""
-    training, config = meta.get("training", {}), meta.get("config", {})
-    if "fit" not in training or "optimizer" not in training:
-        raise ValueError(
-            f"--resume: {path!r} is a model file without training state; expected "
-            "the checkpoint.npz that bpnet-train --out (or fit(checkpoint=...)) writes"
-        )
     from bpnet.nn.activations import ACTIVATIONS
     from bpnet.nn.layers import LAYERS
     from bpnet.nn.losses import LOSSES
     from bpnet.train.optimizers import OPTIMIZERS, SCHEDULES
 
+    training, config = meta["training"], meta["config"]  # read_checkpoint's
     layers = config.get("layers", [])
     kinds = [layer.get("type") for layer in layers]
     dense = [layer for layer in layers if layer.get("type") == "Dense"]
@@ -192,7 +221,7 @@ def apply_checkpoint(
 ) -> tuple[dict, dict]:
     """Set ``args`` to the checkpoint's run; a flag given that disagrees with it
     is an error. Returns the checkpoint's (training, network config)."""
-    from bpnet import io
+    from bpnet.train.checkpoint import read_checkpoint
 
     path = args.resume
     if not Path(path).exists():
@@ -207,7 +236,8 @@ def apply_checkpoint(
             f"--init: picks the initial weights, and the checkpoint {path!r} already "
             f"has trained ones; got --init {args.init} with --resume"
         )
-    _, meta = io.read_model_file(path)
+    _, _, meta = read_checkpoint(path)  # checked whole before any of it is used
+    _check_data_record(meta.get("data"), path)
     saved = _saved_settings(meta, path)
     if "data" in explicit and "dataset" in saved:
         raise ValueError(

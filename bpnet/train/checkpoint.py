@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from bpnet import io
+from bpnet.train.checkpoint_check import check_checkpoint
 from bpnet.train.optimizers import OPTIMIZERS, Optimizer
 
 
@@ -70,6 +71,15 @@ def save_checkpoint(
     )
 
 
+def read_checkpoint(
+    path: str | os.PathLike[str], device: Any = None, dtype: Any = None
+) -> tuple[Any, dict, dict]:
+    """(network, state arrays, metadata) of the checkpoint ``path``, checked
+    completely before anything is built from it; ``ModelFileError`` naming
+    the field that is missing, damaged or inconsistent."""
+    return io.read_checkpoint(path, device, dtype, check_state=check_checkpoint)
+
+
 def restore(path: str | os.PathLike[str], net: Any, opt: Optimizer) -> tuple[dict, int]:
     """Load a checkpoint's state into ``net`` and ``opt``; return
     (history dict, epochs completed)."""
@@ -83,7 +93,7 @@ def restore_run(
     """``restore``, plus early stopping's state as ``save_checkpoint`` took
     it (best weights on the network's device), or None."""
     saved, arrays, training = io.load_checkpoint(
-        path, device=net.backend, dtype=net.dtype_name
+        path, device=net.backend, dtype=net.dtype_name, check_state=check_checkpoint
     )
     if saved.shapes != net.shapes or saved.buffer_shapes != net.buffer_shapes:
         raise ValueError(

@@ -404,7 +404,9 @@ def resume(
 
     Returns (net, history). ``fit_kwargs`` override the saved fit arguments.
     """
-    net, _, training = io.load_checkpoint(path, device=device)
+    net, _, training = io.load_checkpoint(
+        path, device=device, check_state=ckpt.check_checkpoint
+    )
     if "fit" not in training:
         raise ValueError(
             f"resume: {os.fspath(path)!r} is a model file, not a checkpoint"

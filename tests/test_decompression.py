@@ -1,0 +1,155 @@
+"""Bounded decompression: a model file's arrays are checked against what its
+metadata describes (the network's config, the checkpoint's optimizer) from
+their headers and declared sizes, before a byte of them is unpacked. A 2 MB
+file that inflates to 2 GiB of float64 zeros costs nothing to refuse."""
+
+import io as pyio
+import json
+import struct
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+
+import bpnet
+import bpnet.io as bio
+
+CHUNK = 1 << 24
+N_BOMB = 2**28 - 1024  # float64 zeros: just under the 2 GiB max_bytes
+
+
+def _deflated_zeros(header, n_bytes):
+    """(raw deflate stream, crc32) of ``header`` + ``n_bytes`` zero bytes,
+    made in a second: after a full flush deflate starts afresh, so one chunk's
+    compressed form repeats."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = c.compress(header) + c.flush(zlib.Z_FULL_FLUSH)
+    block = c.compress(bytes(CHUNK)) + c.flush(zlib.Z_FULL_FLUSH)
+    k, rest = divmod(n_bytes, CHUNK)
+    tail = c.compress(bytes(rest)) + c.flush(zlib.Z_FINISH)
+    crc = zlib.crc32(header)
+    for _ in range(k):
+        crc = zlib.crc32(bytes(CHUNK), crc)
+    return head + block * k + tail, zlib.crc32(bytes(rest), crc)
+
+
+def _zip(path, members):
+    """A zip of (name, data, crc, size, deflated) members; zip64 sizes."""
+    out, central = bytearray(), bytearray()
+    for name, data, crc, size, deflated in members:
+        extra = struct.pack("<HHQQ", 1, 16, size, len(data))
+        fields = (45, 0, 8 if deflated else 0, 0, 0x21, crc, 0xFFFFFFFF, 0xFFFFFFFF)
+        offset = len(out)
+        out += struct.pack("<IHHHHHIII", 0x04034B50, *fields)
+        out += struct.pack("<HH", len(name), len(extra)) + name.encode() + extra
+        out += data
+        central += struct.pack("<IH", 0x02014B50, 45) + struct.pack(
+            "<HHHHHIII", *fields
+        )
+        central += struct.pack("<HHHHHII", len(name), len(extra), 0, 0, 0, 0, offset)
+        central += name.encode() + extra
+    n = len(members)
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, n, n, len(central), len(out), 0)
+    path.write_bytes(bytes(out + central + end))
+    return path
+
+
+def _npy(arr):
+    buf = pyio.BytesIO()
+    np.lib.format.write_array(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def _stored(name, arr):
+    data = _npy(arr)
+    return (name, data, zlib.crc32(data), len(data), False)
+
+
+def _bomb(path, tmp_path, member):
+    """A real checkpoint with ``member`` replaced by 2 GiB of deflated zeros
+    that the manifest (but not the network or the optimizer) agrees with."""
+    net = bpnet.Sequential([bpnet.Dense(3, 4), bpnet.ReLU(), bpnet.Dense(4, 2)])
+    rng = np.random.default_rng(0)
+    X, y = rng.random((8, 3)).astype(np.float32), np.arange(8) % 2
+    net.fit(X, y, epochs=1, optimizer="adam", checkpoint=tmp_path / "ck.npz")
+    arrays, meta = bio.read_model_file(tmp_path / "ck.npz")
+    meta["arrays"][member] = {"shape": [N_BOMB], "dtype": "float64"}
+    blob = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    members = [_stored("__metadata__.npy", blob)]
+    members += [_stored(f"{k}.npy", v) for k, v in arrays.items() if k != member]
+    buf = pyio.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": "<f8", "fortran_order": False, "shape": (N_BOMB,)}
+    )
+    header = buf.getvalue()
+    data, crc = _deflated_zeros(header, N_BOMB * 8)
+    members.append((f"{member}.npy", data, crc, len(header) + N_BOMB * 8, True))
+    return _zip(path, members)
+
+
+LOAD = """
+import resource, sys, time
+import bpnet.io as bio
+from bpnet.train.checkpoint import read_checkpoint
+t = time.perf_counter()
+try:
+    {call}
+except bio.ModelFileError as exc:
+    print("refused:", " ".join(str(exc).split()))
+print("seconds:", time.perf_counter() - t)
+print("max_rss_mb:", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def _load_in_subprocess(call):
+    proc = subprocess.run(
+        [sys.executable, "-c", LOAD.format(call=call)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = dict(line.split(": ", 1) for line in proc.stdout.strip().splitlines())
+    return lines, float(lines["seconds"]), float(lines["max_rss_mb"])
+
+
+@pytest.fixture(scope="module")
+def bombs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bombs")
+    return {
+        member: _bomb(folder / f"{member.replace('/', '_')}.npz", folder, member)
+        for member in ("param_0", "state/opt/m/0")
+    }
+
+
+@pytest.mark.parametrize(
+    "member, call, match",
+    [
+        ("param_0", "bio.load(sys.argv[1])", "array 'param_0' is stored as float64"),
+        (
+            "state/opt/m/0",
+            "read_checkpoint(sys.argv[1])",
+            "training.optimizer: state array 'opt/m/0' is float64 of shape",
+        ),
+    ],
+)
+def test_a_2_mb_file_inflating_to_2_gib_is_refused_fast_in_little_memory(
+    bombs, member, call, match
+):
+    path = bombs[member]
+    assert path.stat().st_size < 3 * 2**20
+    lines, seconds, rss = _load_in_subprocess(
+        call.replace("sys.argv[1]", repr(str(path)))
+    )
+    assert match in lines.get("refused", ""), lines
+    assert seconds < 5 and rss < 500, (seconds, rss)
+
+
+def test_a_model_load_never_unpacks_the_training_state(bombs):
+    """bpnet.load needs the weights only: a checkpoint's state is checked
+    against its manifest but not read."""
+    path = bombs["state/opt/m/0"]
+    lines, seconds, rss = _load_in_subprocess(f"bio.load({str(path)!r})")
+    assert "refused" not in lines and seconds < 5 and rss < 500, (lines, rss)
