@@ -74,7 +74,8 @@ MAX_LAYERS = 10_000
 
 Saver = Callable[[Any], tuple[dict[str, np.ndarray], dict[str, Any]]]
 Loader = Callable[[dict[str, np.ndarray], dict[str, Any], Any, Any], Any]
-ArraysOf = Callable[[dict[str, Any]], dict[str, tuple[int, ...]]]
+Shapes = dict[str, tuple[int, ...]]
+ArraysOf = Callable[[dict[str, Any]], tuple[Shapes, Shapes]]
 # check_state(metadata, state headers, model's arrays): see load_checkpoint
 StateCheck = Callable[[dict, dict, dict], None]
 
@@ -130,12 +131,13 @@ def register_kind(
         ``save`` uses this kind for instances of these types and their
         subclasses (the most specific registered type wins).
     arrays : callable, optional
-        ``arrays(metadata) -> {name: shape}``: the arrays a file of this kind
-        holds, in the order of the model's parameters, computed from the
+        ``arrays(metadata) -> (parameters, others)``: the arrays a file of
+        this kind holds, each a dict {name: shape}, computed from the
         metadata alone (raising ``ModelFileError`` when it describes nothing
-        valid). With it, a file whose arrays differ in name or shape is
-        refused before any of them is unpacked; without it, only the size
-        limits bound what is read.
+        valid): those of the model's parameters, in their order, and any
+        other arrays it keeps (running statistics, say). With it, a file
+        whose arrays differ in name or shape is refused before any of them
+        is unpacked; without it, only the size limits bound what is read.
 
     Registering a name again replaces the earlier entry.
     """
@@ -291,12 +293,13 @@ def _file_check(check_state: StateCheck | None, with_state: bool) -> Any:
             for k, v in headers.items()
             if k.startswith(STATE_PREFIX)
         }
+        params = payload
         if kind.arrays is not None:
-            params, others = kind.arrays(meta)
-            _same_arrays(payload, {**params, **others})
-            payload = {k: payload[k] for k in params}  # in the parameters' order
+            param_shapes, others = kind.arrays(meta)
+            _same_arrays(payload, {**param_shapes, **others})
+            params = {k: payload[k] for k in param_shapes}  # in their order
         if check_state is not None:
-            check_state(meta, state, payload)
+            check_state(meta, state, params)
         return list(headers) if with_state else list(payload)
 
     return check
@@ -316,10 +319,10 @@ def load_checkpoint(
     Parameters are those of ``load``, and:
 
     check_state : callable, optional
-        ``check_state(metadata, state, arrays)``, called before any array is
+        ``check_state(metadata, state, params)``, called before any array is
         unpacked: ``state`` maps the names of the ``extra_arrays`` to their
-        (shape, dtype), ``arrays`` does the same for the model's own arrays
-        (in the order of its parameters when its kind declares them). It
+        (shape, dtype), ``params`` does the same for the model's parameters
+        in their order (all its arrays when its kind declares none). It
         raises ``ModelFileError`` naming what does not fit, so a damaged or
         crafted checkpoint is refused before anything is built from it.
 

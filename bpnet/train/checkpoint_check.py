@@ -180,12 +180,12 @@ def _check_arrays(
 
 
 def check_checkpoint(
-    metadata: dict, state: dict[str, tuple], arrays: dict[str, tuple]
+    metadata: dict, state: dict[str, tuple], params: dict[str, tuple]
 ) -> None:
     """``bpnet.io``'s ``check_state`` for checkpoints that ``fit`` writes.
 
-    ``state`` and ``arrays`` map names to (shape, dtype) as the file's headers
-    give them; ``arrays`` are the network's parameters, in order, already
+    ``state`` and ``params`` map names to (shape, dtype) as the file's headers
+    give them; ``params`` are the network's parameters, in order, already
     checked against its config. Raises ``ModelFileError`` naming the field.
     """
     training = metadata.get("training")
@@ -213,7 +213,7 @@ def check_checkpoint(
     _check_host_rng(training.get("host_rng"))
     has_best = _check_early(training.get("early_stopping"), epoch)
 
-    params = [(tuple(shape), dtype) for shape, dtype in arrays.values()]
+    params = [(tuple(shape), dtype) for shape, dtype in params.values()]
     expected: dict[str, tuple] = {}
     why: dict[str, str] = {}
     if scalars["t"] > 0:  # an optimizer that has stepped holds its state
