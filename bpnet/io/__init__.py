@@ -262,12 +262,17 @@ def _kind_named(name: Any) -> _Kind:
     return _KINDS[name]
 
 
-def _same_arrays(found: dict[str, tuple], needed: dict[str, tuple]) -> None:
+def _span(names: list[str]) -> str:
+    shown = f"{names[0]}..{names[-1]}" if len(names) > 1 else names[0]
+    return f"the {len(names)} array{'s' if len(names) > 1 else ''} {shown}"
+
+
+def _same_arrays(found: dict[str, tuple], params: dict, others: dict) -> None:
+    needed = {**params, **others}
     if set(found) != set(needed):
-        names = list(needed)
-        span = f"{names[0]}..{names[-1]}" if len(names) > 1 else str(names)
+        spans = [_span(list(group)) for group in (params, others) if group]
         raise ModelFileError(
-            f"its config needs the {len(names)} arrays {span}, the file has "
+            f"its config needs {' and '.join(spans) or 'no arrays'}, the file has "
             f"{sorted(found)[:10]}; arrays the metadata does not describe are "
             "refused"
         )
@@ -295,8 +300,15 @@ def _file_check(check_state: StateCheck | None, with_state: bool) -> Any:
         }
         params = payload
         if kind.arrays is not None:
-            param_shapes, others = kind.arrays(meta)
-            _same_arrays(payload, {**param_shapes, **others})
+            try:
+                param_shapes, others = kind.arrays(meta)
+            except ModelFileError:
+                raise
+            except (ValueError, TypeError, KeyError, IndexError) as exc:
+                raise ModelFileError(
+                    f"does not describe a valid {kind.name}: {exc}"
+                ) from exc
+            _same_arrays(payload, param_shapes, others)
             params = {k: payload[k] for k in param_shapes}  # in their order
         if check_state is not None:
             check_state(meta, state, params)
