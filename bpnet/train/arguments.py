@@ -14,7 +14,7 @@ from bpnet.io.atomic import check_path
 from bpnet.io.modelfile import model_path
 
 
-def check_checkpoint(checkpoint: Any) -> Path | None:
+def check_checkpoint_path(checkpoint: Any) -> Path | None:
     """``checkpoint`` as a Path (or None): a file name in a folder that exists,
     not a folder itself."""
     if checkpoint is None:

@@ -21,7 +21,7 @@ from bpnet.nn import validation as check
 from bpnet.nn.evaluation import _labels
 from bpnet.nn.losses import Loss, MeanSquaredError, get_loss
 from bpnet.train import checkpoint as ckpt
-from bpnet.train.arguments import check_bool, check_checkpoint
+from bpnet.train.arguments import check_bool, check_checkpoint_path
 from bpnet.train.callbacks import (
     Callback,
     Checkpoint,
@@ -168,7 +168,7 @@ def fit(
     min_delta = check.check_nonnegative(min_delta, "min_delta")
     if log_every is not None:
         log_every = check.check_int(log_every, "log_every")
-    checkpoint = check_checkpoint(checkpoint)
+    checkpoint = check_checkpoint_path(checkpoint)
     shuffle = check_bool(shuffle, "shuffle")
     fraction = _check_fraction(validation_fraction)
     opt = get_optimizer(optimizer, lr)
