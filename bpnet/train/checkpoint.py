@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from bpnet import io
-from bpnet.train.checkpoint_check import check_checkpoint
+from bpnet.train.checkpoint_check import check_training_state
 from bpnet.train.optimizers import OPTIMIZERS, Optimizer
 
 
@@ -69,6 +69,14 @@ def save_checkpoint(
         },
         **(metadata or {}),
     )
+
+
+def check_checkpoint(
+    metadata: dict, state: dict[str, tuple], params: dict[str, tuple]
+) -> None:
+    """``bpnet.io``'s ``check_state`` for the checkpoints ``save_checkpoint``
+    writes: see ``bpnet.train.checkpoint_check``."""
+    check_training_state(metadata, state, params, optimizer_from_config)
 
 
 def read_checkpoint(

@@ -87,12 +87,10 @@ def check_fit_settings(fit: Any) -> dict:
     return fit
 
 
-def _optimizer(training: dict) -> Any:
-    from bpnet.train.checkpoint import optimizer_from_config
-
+def _optimizer(training: dict, rebuild: Callable[[dict], Any]) -> Any:
     config = _dict(training, "optimizer")
     try:
-        return optimizer_from_config(config)
+        return rebuild(config)
     except Exception as exc:  # an unknown type or argument, a bad value
         kind = config.get("type") if isinstance(config, dict) else None
         raise ModelFileError(
@@ -179,10 +177,15 @@ def _check_arrays(
         )
 
 
-def check_checkpoint(
-    metadata: dict, state: dict[str, tuple], params: dict[str, tuple]
+def check_training_state(
+    metadata: dict,
+    state: dict[str, tuple],
+    params: dict[str, tuple],
+    rebuild_optimizer: Callable[[dict], Any],
 ) -> None:
-    """``bpnet.io``'s ``check_state`` for checkpoints that ``fit`` writes.
+    """The checks of a checkpoint that ``fit`` writes (``bpnet.io``'s
+    ``check_state``, with the function that rebuilds an optimizer from its
+    config).
 
     ``state`` and ``params`` map names to (shape, dtype) as the file's headers
     give them; ``params`` are the network's parameters, in order, already
@@ -202,7 +205,7 @@ def check_checkpoint(
             epoch,
             f"an integer in [0, {fit['epochs']}] (training.fit.epochs)",
         )
-    opt = _optimizer(training)
+    opt = _optimizer(training, rebuild_optimizer)
     scalars = _dict(training, "optimizer_scalars")
     if not _is_int(scalars.get("t"), 0, MAX_STEPS):
         raise _field("training.optimizer_scalars.t", scalars.get("t"), "steps >= 0")
