@@ -144,7 +144,8 @@ def test_a_2_mb_file_inflating_to_2_gib_is_refused_fast_in_little_memory(
         call.replace("sys.argv[1]", repr(str(path)))
     )
     assert match in lines.get("refused", ""), lines
-    assert seconds < 5 and rss < 500, (seconds, rss)
+    # main took 57 s and 2.4 GB; a loaded machine must not fail this
+    assert seconds < 30 and rss < 500, (seconds, rss)
 
 
 def test_a_model_load_never_unpacks_the_training_state(bombs):
@@ -152,4 +153,4 @@ def test_a_model_load_never_unpacks_the_training_state(bombs):
     against its manifest but not read."""
     path = bombs["state/opt/m/0"]
     lines, seconds, rss = _load_in_subprocess(f"bio.load({str(path)!r})")
-    assert "refused" not in lines and seconds < 5 and rss < 500, (lines, rss)
+    assert "refused" not in lines and seconds < 30 and rss < 500, (lines, rss)
