@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bpnet.cli.train_args import explicit_flags
+from bpnet.cli.train_args import DATASETS, explicit_flags
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -34,8 +34,6 @@ def nonnegative_int(text: str) -> int:
         )
     return value
 
-
-DATASETS = ("digits", "fashion-mnist", "mnist")
 
 # The flags bpnet-train and bpnet-predict share, defined once; a command may
 # change a definition's default or help where its meaning differs.

@@ -11,6 +11,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+# The datasets --dataset names; a checkpoint may also record "mat" (--data).
+DATASETS = ("digits", "fashion-mnist", "mnist")
+
 # Flags that only the minibatch loop reads; cg/tnc/lbfgs would ignore them.
 MINIBATCH_ONLY = (
     "lr",
@@ -118,7 +121,6 @@ def _check_optimizer_takes(name: str, dest: str) -> None:
 def _check_data_record(data: Any, path: str) -> None:
     """The checkpoint's record of its data (``data_record``'s), checked: a
     dataset this command knows, and settings of the right types."""
-    from bpnet.cli.parsing import DATASETS
     from bpnet.io import ModelFileError
 
     def bad(field: str, value: Any, expected: str) -> ModelFileError:
