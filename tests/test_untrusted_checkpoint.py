@@ -218,3 +218,34 @@ def test_every_optimizer_s_state_is_required_as_it_declares_it(tmp_path, name):
         missing = key.removeprefix("state/")
         with pytest.raises(ModelFileError, match=f"state array '{missing}' is missing"):
             read_checkpoint(tmp_path / "bad.npz")
+
+
+def test_the_best_epoch_s_running_statistics_are_required_with_its_weights(tmp_path):
+    """Buffers come from the network's config too: a checkpoint of a
+    BatchNorm network that kept its best epoch must hold that epoch's
+    running statistics, with the buffers' shapes."""
+    net = bpnet.Sequential(
+        [bpnet.Dense(3, 4), bpnet.BatchNorm(), bpnet.ReLU(), bpnet.Dense(4, 2)]
+    )
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 3)).astype(np.float32), np.arange(40) % 2
+    path = tmp_path / "ck.npz"
+    net.fit(
+        X, y, epochs=2, early_stopping=True, validation_fraction=0.25, checkpoint=path
+    )
+    read_checkpoint(path)
+    arrays, meta = read_model_file(path)
+    kept = {k: v for k, v in meta.items() if k not in RESERVED_KEYS}
+    assert "state/best_buffer/0" in arrays
+    for edit, match in [
+        (lambda a: a.pop("state/best_buffer/0"), "'best_buffer/0' is missing"),
+        (
+            lambda a: a.update({"state/best_buffer/1": np.zeros(7, np.float32)}),
+            r"'best_buffer/1' is float32 of shape \(7,\)",
+        ),
+    ]:
+        damaged = dict(arrays)
+        edit(damaged)
+        write_model_file(tmp_path / "bad.npz", damaged, kept)
+        with pytest.raises(ModelFileError, match=f"training.early_stopping: .*{match}"):
+            read_checkpoint(tmp_path / "bad.npz")

@@ -76,8 +76,8 @@ Saver = Callable[[Any], tuple[dict[str, np.ndarray], dict[str, Any]]]
 Loader = Callable[[dict[str, np.ndarray], dict[str, Any], Any, Any], Any]
 Shapes = dict[str, tuple[int, ...]]
 ArraysOf = Callable[[dict[str, Any]], tuple[Shapes, Shapes]]
-# check_state(metadata, state headers, model's arrays): see load_checkpoint
-StateCheck = Callable[[dict, dict, dict], None]
+# check_state(metadata, state, parameters, other arrays): see load_checkpoint
+StateCheck = Callable[[dict, dict, dict, dict], None]
 
 
 @dataclass(frozen=True)
@@ -298,7 +298,7 @@ def _file_check(check_state: StateCheck | None, with_state: bool) -> Any:
             for k, v in headers.items()
             if k.startswith(STATE_PREFIX)
         }
-        params = payload
+        params, rest = payload, {}
         if kind.arrays is not None:
             try:
                 param_shapes, others = kind.arrays(meta)
@@ -310,8 +310,9 @@ def _file_check(check_state: StateCheck | None, with_state: bool) -> Any:
                 ) from exc
             _same_arrays(payload, param_shapes, others)
             params = {k: payload[k] for k in param_shapes}  # in their order
+            rest = {k: payload[k] for k in others}
         if check_state is not None:
-            check_state(meta, state, params)
+            check_state(meta, state, params, rest)
         return list(headers) if with_state else list(payload)
 
     return check
@@ -331,10 +332,11 @@ def load_checkpoint(
     Parameters are those of ``load``, and:
 
     check_state : callable, optional
-        ``check_state(metadata, state, params)``, called before any array is
-        unpacked: ``state`` maps the names of the ``extra_arrays`` to their
-        (shape, dtype), ``params`` does the same for the model's parameters
-        in their order (all its arrays when its kind declares none). It
+        ``check_state(metadata, state, params, others)``, called before any
+        array is unpacked: ``state`` maps the names of the ``extra_arrays`` to
+        their (shape, dtype), ``params`` does the same for the model's
+        parameters in their order (all its arrays when its kind declares
+        none), ``others`` for its other arrays (buffers), in order. It
         raises ``ModelFileError`` naming what does not fit, so a damaged or
         crafted checkpoint is refused before anything is built from it.
 

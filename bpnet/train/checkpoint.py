@@ -72,11 +72,14 @@ def save_checkpoint(
 
 
 def check_checkpoint(
-    metadata: dict, state: dict[str, tuple], params: dict[str, tuple]
+    metadata: dict,
+    state: dict[str, tuple],
+    params: dict[str, tuple],
+    buffers: dict[str, tuple],
 ) -> None:
     """``bpnet.io``'s ``check_state`` for the checkpoints ``save_checkpoint``
     writes: see ``bpnet.train.checkpoint_check``."""
-    check_training_state(metadata, state, params, optimizer_from_config)
+    check_training_state(metadata, state, params, buffers, optimizer_from_config)
 
 
 def read_checkpoint(

@@ -181,6 +181,7 @@ def check_training_state(
     metadata: dict,
     state: dict[str, tuple],
     params: dict[str, tuple],
+    buffers: dict[str, tuple],
     rebuild_optimizer: Callable[[dict], Any],
 ) -> None:
     """The checks of a checkpoint that ``fit`` writes (``bpnet.io``'s
@@ -188,8 +189,9 @@ def check_training_state(
     config).
 
     ``state`` and ``params`` map names to (shape, dtype) as the file's headers
-    give them; ``params`` are the network's parameters, in order, already
-    checked against its config. Raises ``ModelFileError`` naming the field.
+    give them; ``params`` are the network's parameters and ``buffers`` its
+    running statistics, each in order, already checked against its config.
+    Raises ``ModelFileError`` naming the field.
     """
     training = metadata.get("training")
     if not training:
@@ -224,8 +226,13 @@ def check_training_state(
             for i, param in enumerate(params):
                 expected[f"opt/{name}/{i}"] = param
                 why[f"opt/{name}/{i}"] = "training.optimizer"
-    if has_best:
-        for i, param in enumerate(params):
-            expected[f"best/{i}"] = param
-            why[f"best/{i}"] = "training.early_stopping"
+    if has_best:  # the best epoch's weights, and its running statistics
+        best = [(f"best/{i}", p) for i, p in enumerate(params)]
+        best += [
+            (f"best_buffer/{i}", (tuple(shape), dtype))
+            for i, (shape, dtype) in enumerate(buffers.values())
+        ]
+        for name, array in best:
+            expected[name] = array
+            why[name] = "training.early_stopping"
     _check_arrays(state, expected, why)
