@@ -391,3 +391,27 @@ def test_sweep_tables_and_plot(tmp_path):
     assert "## Sweep: one hidden layer, width x batch size" in text
     assert "| width | batch 16 | batch 64 |" in text
     assert "![bpnet and JAX over the GEMM bound](sweep.png)" in text
+
+
+def test_bpnet_on_torch_beside_the_same_step_in_torch():
+    # config D (batch 32) with bpnet on its torch backend and bpnet's step
+    # written in plain PyTorch: both train, and the ratio of their best epochs
+    # is reported on bpnet's row
+    pytest.importorskip("torch")
+    if not (DATA / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"no Fashion-MNIST files in {DATA}")
+    proc = _bench(
+        *("--configs", "D", "--peers", "bpnet-torch,torch-step"),
+        *("--subset", "512", "--epochs", "1", "--threads", "1", "--json"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["peer"]: r for r in json.loads(proc.stdout.splitlines()[-1])["results"]}
+    ours, step = rows["bpnet-torch"], rows["torch-step"]
+    for row in ours, step:
+        assert row["status"] == "ok", row["reason"]
+        assert row["device"] == "cpu" and row["extra"]["num_threads"] == 1
+        assert row["test_accuracy"] > 0.3  # 32 steps: far better than chance
+    assert "PyTorch" in ours["extra"]["backend"]
+    ratio = ours["epoch_s_best"] / step["epoch_s_best"]
+    assert ours["extra"]["x_torch_step"] == pytest.approx(ratio)
+    assert "D bpnet-torch / torch-step:" in proc.stderr
