@@ -98,12 +98,39 @@ def test_missing_gpu_exits_2_with_one_line():
         (["--hidden", "0"], "--hidden: expected positive"),
         (["--device", "tpu"], "device: expected one of"),
         (["--data", "/nonexistent/ex4data1.mat"], "no such file"),
+        (
+            ["--dropout", "1.5"],
+            "--dropout: expected the fraction of hidden units dropped, in [0, 1), "
+            "got 1.5",
+        ),
+        (["--dropout", "nan"], "--dropout: expected the fraction"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(args, match, capsys):
     assert train_main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and match in err[0]
+
+
+def test_data_file_and_data_dir_errors_name_their_flag(tmp_path, capsys):
+    scipy.io.savemat(tmp_path / "noy.mat", {"X": np.ones((4, 2))})
+    assert train_main(["--data", str(tmp_path / "noy.mat")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bpnet-train: error: --data: ")
+    assert err.endswith(
+        "noy.mat: expected both X (one row per sample) and y (one "
+        "label per row); it has X but no y"
+    )
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = ["--dataset", "fashion-mnist", "--data-dir", str(empty)]
+    assert train_main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(
+        f"bpnet-train: error: --data-dir: expected the Fashion-MNIST IDX .gz files "
+        f"in {empty}; missing train-images-idx3-ubyte.gz"
+    )
+    assert "pass --data-dir" not in err
 
 
 def test_debug_shows_the_traceback():

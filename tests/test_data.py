@@ -192,8 +192,11 @@ def test_load_mat(tmp_path):
     with pytest.raises(DataError, match=r"expected X and y .* found \['A'\]"):
         data.load_mat(tmp_path / "n.mat")
     scipy.io.savemat(tmp_path / "x.mat", {"X": X})
-    with pytest.raises(DataError, match="has X but not the other"):
+    with pytest.raises(DataError, match=r"expected both X .* it has X but no y$"):
         data.load_mat(tmp_path / "x.mat")
+    scipy.io.savemat(tmp_path / "y_only.mat", {"y": np.arange(3)})
+    with pytest.raises(DataError, match=r"expected both X .* it has y but no X$"):
+        data.load_mat(tmp_path / "y_only.mat")
     (tmp_path / "bad.mat").write_bytes(b"not a mat file")
     with pytest.raises(DataError, match="not a readable .mat"):
         data.load_mat(tmp_path / "bad.mat")
@@ -234,6 +237,42 @@ def test_load_mat_rejects_labels_that_are_not_classes(tmp_path, y, match):
     scipy.io.savemat(tmp_path / "y.mat", {"X": np.ones((3, 2)), "y": y})
     with pytest.raises(DataError, match=match):
         data.load_mat(tmp_path / "y.mat")
+
+
+def test_text_labels_are_shown_as_text_not_as_cell_array_reprs(tmp_path):
+    # MATLAB cell arrays of strings load as object arrays of 1x1 arrays
+    cells = np.empty((3, 1), dtype=object)
+    for i, name in enumerate(["cat", "dog", "cat"]):
+        cells[i, 0] = name
+    chars = np.array(["cat", "dog", "cat"])
+    for y in cells, chars:
+        scipy.io.savemat(tmp_path / "t.mat", {"X": np.ones((3, 2)), "y": y})
+        with pytest.raises(DataError) as info:
+            data.load_mat(tmp_path / "t.mat")
+        msg = str(info.value)
+        assert msg.endswith(
+            "y: expected integer class labels (0, 1, ... or ex4's 1..10), "
+            "got text labels such as 'cat', 'dog', 'cat'"
+        )
+        assert "array(" not in msg and "dtype" not in msg
+
+
+def test_a_data_dir_without_the_files_says_so_without_asking_for_it(tmp_path):
+    with pytest.raises(DataError) as info:
+        data.load_mnist("fashion", data_dir=tmp_path)
+    msg = str(info.value)
+    assert msg.startswith(
+        f"data_dir: expected the Fashion-MNIST IDX .gz files in {tmp_path}"
+    )
+    assert "missing train-images-idx3-ubyte.gz" in msg and "--data-dir" not in msg
+    # without data_dir and without downloads: the cache folder is named
+    cache = tmp_path / "cache"
+    with pytest.MonkeyPatch.context() as m:
+        m.setenv("BPNET_DATA_DIR", str(cache))
+        with pytest.raises(
+            DataError, match="in the cache folder .*cache.*pass data_dir"
+        ):
+            data.load_mnist("mnist", download=False)
 
 
 def test_one_hot_and_load_dataset():

@@ -103,7 +103,11 @@ def test_an_estimator_file(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, match",
     [
-        (["/nonexistent/model.npz"], "No model file"),
+        (
+            ["/nonexistent/model.npz"],
+            "model: No model file at '/nonexistent/model.npz'; expected a model "
+            "file written by bpnet-train --out DIR",
+        ),
         (["MODEL", "--data", "x.csv"], "--data: expected a .npy or .mat"),
         (["MODEL", "--labels", "y.npy"], "--labels: goes with --data"),
         (["MODEL", "--test-size", "1.5"], "--test-size: expected a fraction in (0, 1)"),
@@ -154,6 +158,23 @@ def test_a_file_without_a_record_says_which_split_it_uses(trained, tmp_path, cap
     assert predict_main([str(tmp_path / "plain.npz")]) == 0
     err = capsys.readouterr().err
     assert "does not record the split it was trained on; using seed 0" in err
+
+
+def test_a_model_of_another_dataset_says_what_it_was_trained_on(tmp_path, capsys):
+    # a model file whose record names Fashion-MNIST, scored on --dataset digits
+    from bpnet import io
+
+    net = bpnet.Sequential([bpnet.Dense(784, 4), bpnet.ReLU(), bpnet.Dense(4, 10)])
+    record = {"dataset": "fashion-mnist", "data_dir": None}
+    io.save(net, tmp_path / "fm.npz", data=record)
+    assert io.read_model_file(tmp_path / "fm.npz")[1]["data"] == record
+    assert predict_main([str(tmp_path / "fm.npz"), "--dataset", "digits"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert (
+        "fm.npz was trained on fashion-mnist, not digits; using the digits split" in err
+    )
+    assert "does not record" not in err
+    assert "expected 784 features per sample" in err
 
 
 def test_a_fashion_mnist_model_defaults_to_fashion_mnist(fashion_dir, tmp_path, capsys):

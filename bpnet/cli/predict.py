@@ -124,7 +124,14 @@ def _split_args(args: argparse.Namespace, record: dict | None, name: str) -> dic
                 f"{flag(key)} {given} makes another split, whose {args.split} samples "
                 "overlap the data it was trained on"
             )
-    if not recorded and args.seed is None and args.test_size is None:
+    trained_on = (record or {}).get("dataset")
+    if not recorded and args.seed is None and args.test_size is None and trained_on:
+        _note(
+            f"note: {model} was trained on {trained_on}, not {name}; using the {name} "
+            f"split with seed {split['seed']} and test size {split['test_size']} "
+            "(bpnet-train's defaults)"
+        )
+    elif not recorded and args.seed is None and args.test_size is None:
         _note(
             f"note: {model} does not record the split it was trained on; using "
             f"seed {split['seed']} and test size {split['test_size']} (pass --seed "
@@ -229,7 +236,13 @@ def predict(args: argparse.Namespace) -> dict:
     from bpnet.nn.model import Sequential
 
     backend = backends.get_backend(args.device)
-    model = io.load(args.model, device=backend)
+    try:
+        model = io.load(args.model, device=backend)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"model: {exc.strerror or exc}; expected a model file written by "
+            "bpnet-train --out DIR (DIR/model.npz) or bpnet.save"
+        ) from None
     _, meta = io.read_model_file(args.model)
     X, y, source, label_flag, split = _load_inputs(args, meta)
     sequential = isinstance(model, Sequential)
