@@ -233,9 +233,27 @@ def run_torch_step(cfg, data, s):
     products, masks, stable softmax cross-entropy, in-place SGD update and
     per-epoch loss and correct sums, with no autograd and no wrappers. The
     reference for bpnet on its torch backend (peer ``bpnet-torch``)."""
-    torch, dev, sync = _torch_on(s)
     X, y, Xte, yte = data
     t0 = time.perf_counter()
+    epoch, predict, torch, dev, sync = torch_step_trainer(cfg, X, y, s)
+    sync()
+    setup = time.perf_counter() - t0
+    first, times = timed_epochs(epoch, s["epochs"], sync)
+    pred = predict(Xte)
+    return result(
+        setup + first,
+        times,
+        float(np.mean(pred == yte)),
+        device=str(dev) if dev.type == "cpu" else "cuda:0",
+        version=torch.__version__,
+        num_threads=torch.get_num_threads(),
+    )
+
+
+def torch_step_trainer(cfg, X, y, s):
+    """(epoch, predict, torch, device, synchronize) of ``run_torch_step``:
+    ``epoch()`` trains one epoch in place, ``predict(X)`` gives host labels."""
+    torch, dev, sync = _torch_on(s)
     params = [
         torch.from_numpy(p.astype(np.float32)).to(dev)
         for p in initial_params(cfg, s["seed"])
@@ -292,22 +310,14 @@ def run_torch_step(cfg, data, s):
             )
         float(loss_sum), float(correct)  # once per epoch, as bpnet.fit does
 
-    sync()
-    setup = time.perf_counter() - t0
-    first, times = timed_epochs(epoch, s["epochs"], sync)
-    Z = torch.from_numpy(Xte).to(dev)
-    for i, (W, b) in enumerate(zip(Ws, Bs)):
-        Z = Z @ W + b
-        Z = torch.relu(Z) if i < len(Ws) - 1 else Z
-    pred = Z.argmax(dim=1).cpu().numpy()
-    return result(
-        setup + first,
-        times,
-        float(np.mean(pred == yte)),
-        device=str(dev) if dev.type == "cpu" else "cuda:0",
-        version=torch.__version__,
-        num_threads=torch.get_num_threads(),
-    )
+    def predict(Xte):
+        Z = torch.from_numpy(Xte).to(dev)
+        for i, (W, b) in enumerate(zip(Ws, Bs)):
+            Z = Z @ W + b
+            Z = torch.relu(Z) if i < len(Ws) - 1 else Z
+        return Z.argmax(dim=1).cpu().numpy()
+
+    return epoch, predict, torch, dev, sync
 
 
 def gemm_products(sizes, batch: int) -> list[tuple[tuple, bool, tuple, bool]]:

@@ -415,3 +415,22 @@ def test_bpnet_on_torch_beside_the_same_step_in_torch():
     ratio = ours["epoch_s_best"] / step["epoch_s_best"]
     assert ours["extra"]["x_torch_step"] == pytest.approx(ratio)
     assert "D bpnet-torch / torch-step:" in proc.stderr
+
+
+def test_interleaved_rounds_of_bpnet_on_torch_and_plain_torch():
+    pytest.importorskip("torch")
+    if not (DATA / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"no Fashion-MNIST files in {DATA}")
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPTS / "bench_torch_rounds.py"), "--subset", "256"]
+        + ["--rounds", "2", "--batch-sizes", "64,128", "--threads", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert [line.split(",")[0] for line in lines] == ["batch 64", "batch 128"]
+    for line in lines:
+        assert "1 thread(s), 256 samples" in line and "ratio of bests" in line
