@@ -39,6 +39,25 @@ def test_every_backend_predicts_the_same_labels(trained, capsys, backend):
     assert _last_json(capsys)["predictions"] == ref
 
 
+def test_json_gives_numeric_labels_as_numbers(trained, tmp_path, capsys):
+    ds = load_digits()
+    np.save(tmp_path / "X.npy", ds.X_test[:9])
+    assert (
+        predict_main([str(trained), "--data", str(tmp_path / "X.npy"), "--json"]) == 0
+    )
+    out = capsys.readouterr().out.strip().splitlines()[-1]
+    got = json.loads(out)["predictions"]
+    assert all(type(v) is int for v in got), out
+    net = bpnet.load(trained)
+    assert got == net.backend.to_numpy(net.predict(ds.X_test[:9])).tolist()
+    # names that are not all whole numbers stay text
+    from bpnet.cli.predict import _numeric_names
+
+    assert _numeric_names(["0", "1", "10"]) == [0, 1, 10]
+    assert _numeric_names(["cat", "7"]) == ["cat", "7"]
+    assert _numeric_names(["07", "1"]) == ["07", "1"]
+
+
 def test_npy_with_and_without_labels(trained, tmp_path, capsys):
     ds = load_digits()
     np.save(tmp_path / "X.npy", ds.X_test[:7])

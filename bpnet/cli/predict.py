@@ -216,6 +216,19 @@ def _sequential_truth(y: np.ndarray, meta: dict, k: int, flag: str) -> np.ndarra
     return y.astype(np.int64)
 
 
+def _numeric_names(classes: list | None) -> list | None:
+    """The model file's class names, as numbers where every one is a whole
+    number written as text (bpnet-train records the digits' "0".."9"), so
+    that ``--json`` prints 7, not "7"."""
+    if not classes:
+        return classes
+    try:
+        values = [int(c) for c in classes]
+    except (TypeError, ValueError):
+        return classes
+    return values if [str(v) for v in values] == list(classes) else classes
+
+
 def _estimator_truth(y: np.ndarray, classes: Any, flag: str, source: str) -> Any:
     """Labels checked to be among the estimator's classes_ (no cross-type
     comparisons, which would count every sample wrong)."""
@@ -250,7 +263,7 @@ def predict(args: argparse.Namespace) -> dict:
         if X.dtype.kind in "iub":
             X = X.astype(np.float32)
         pred = backend.to_numpy(model.predict(X))
-        classes = meta.get("classes")
+        classes = _numeric_names(meta.get("classes"))
         names = [classes[i] for i in pred] if classes else pred.tolist()
     else:  # a scikit-learn style estimator
         names = list(model.predict(X))
