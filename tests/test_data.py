@@ -284,3 +284,27 @@ def test_one_hot_and_load_dataset():
     with pytest.raises(ValueError, match="dataset: expected"):
         data.load_dataset("imagenet")
     assert data.load_dataset("digits").name == "digits"
+
+
+def test_fashion_tests_look_in_bpnet_data_dir_and_say_where_they_looked(
+    tmp_path, monkeypatch
+):
+    import conftest
+
+    root = tmp_path / "data"
+    monkeypatch.setenv("BPNET_DATA_DIR", str(root))
+    monkeypatch.setattr(conftest, "SHARED_FASHION", tmp_path / "no-shared")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    path, why = conftest.find_fashion()
+    assert path is None
+    for place in (tmp_path / "no-shared", root / "fashion", tmp_path / "home"):
+        assert str(place) in why
+    assert "BPNET_DATA_DIR is not set" not in why
+    (root / "fashion").mkdir(parents=True)
+    for name in data.IDX_FILES.values():
+        (root / "fashion" / name).write_bytes(b"")
+    assert conftest.find_fashion() == (root / "fashion", "")
+    monkeypatch.delenv("BPNET_DATA_DIR")
+    path, why = conftest.find_fashion()
+    assert path is None and why.endswith("($BPNET_DATA_DIR is not set)")
+    assert str(tmp_path / "home" / ".cache" / "bpnet" / "fashion") in why
