@@ -163,6 +163,19 @@ def test_full_batch_optimizers(optimizer, capsys):
     assert summary["test_accuracy"] > 0.85 and summary["batch_size"] is None
 
 
+def test_summary_line_says_its_train_figures_are_after_training(tmp_path, capsys):
+    # history.json's last loss is the mean over the last epoch's batches (the
+    # plot's "train, while training"); the summary line's is the whole set after
+    assert train_main(["--epochs", "3", "--json", "--out", str(tmp_path / "r")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    summary = json.loads(lines[-1])
+    line = next(s for s in lines if s.startswith("test accuracy: "))
+    loss = f"{summary['final_loss']:.4f}"
+    assert f"and loss {loss} after training, " in line
+    history = json.loads((tmp_path / "r" / "history.json").read_text())
+    assert history["loss"][-1] != pytest.approx(summary["final_loss"], rel=1e-3)
+
+
 def test_ex4_mat_file(tmp_path, capsys):
     from bpnet.data import load_digits
 

@@ -197,7 +197,8 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
         "seconds_per_epoch": seconds / max(epochs_run, 1),
     }
     out(
-        f"test accuracy: {test_acc:.4f} (train {train_acc:.4f}, loss {train_loss:.4f}, "
+        f"test accuracy: {test_acc:.4f} (train {train_acc:.4f} and loss "
+        f"{train_loss:.4f} after training, "
         f"{seconds:.2f} s on {backend.name})"
     )
     y_pred = backend.to_numpy(net.predict(ds.X_test))
