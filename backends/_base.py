@@ -193,6 +193,14 @@ class Backend:
         """A context within which creation and compute happen on ``device``."""
         return contextlib.nullcontext()
 
+    def take_rows(self, x: Any, indices: Any) -> Any:
+        """Rows ``indices`` of ``x``: ``xp.take(x, indices, axis=0)`` for
+        indices already in ``[0, x.shape[0])``, such as a batch of a
+        permutation. A backend may skip work its ``take`` does for other
+        indices (the torch one does).
+        """
+        return self.xp.take(x, indices, axis=0)
+
     def matmul(self, a: Any, b: Any) -> Any:
         """``a @ b`` for 2-D arrays; a backend may route it to its own library
         call (the CuPy backend does while it captures a graph)."""

@@ -321,10 +321,17 @@ def load_mnist(
         raise DataError(f"data_dir: {directory} is not a folder")
     missing = [n for n in files.values() if not (directory / n).exists()]
     if missing:
-        if not download or data_dir is not None:
+        if data_dir is not None:
+            label = "Fashion-MNIST" if kind == "fashion" else "MNIST"
             raise DataError(
-                f"{kind}: missing {', '.join(missing)} in {directory}; download the "
-                f"four IDX .gz files there (or pass --data-dir DIR)"
+                f"data_dir: expected the {label} IDX .gz files in {directory}; "
+                f"missing {', '.join(missing)}"
+            )
+        if not download:
+            raise DataError(
+                f"{kind}: missing {', '.join(missing)} in the cache folder "
+                f"{directory}; put the IDX .gz files there, or pass data_dir "
+                "(bpnet-train --data-dir DIR)"
             )
         fetch(kind, directory, files.values())
     sums = SOURCES[kind]["sha256"]
@@ -386,8 +393,10 @@ def load_mat(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     if "X" in raw or "y" in raw:
         if "X" not in raw or "y" not in raw:
+            has, lacks = ("X", "y") if "X" in raw else ("y", "X")
             raise DataError(
-                f"{path}: has {'X' if 'X' in raw else 'y'} but not the other"
+                f"{path}: expected both X (one row per sample) and y (one label "
+                f"per row); it has {has} but no {lacks}"
             )
         X = _mat_matrix(path, "X", raw["X"])
         y = _mat_plain(path, "y", raw["y"]).ravel()
@@ -463,9 +472,11 @@ def _mat_labels(path: Path, y: np.ndarray) -> np.ndarray:
     if y.dtype.kind not in "iuf" or (
         y.dtype.kind == "f" and not np.array_equal(y, np.round(y))
     ):
+        kind = "text" if y.dtype.kind in "OUS" else f"{y.dtype} (not whole numbers)"
         raise DataError(
-            f"{path}: y: expected integer class labels, got dtype {y.dtype} "
-            f"with values such as {y[:3].tolist()}"
+            f"{path}: y: expected integer class labels (0, 1, ... or ex4's "
+            f"1..10), got {kind} labels such as "
+            f"{', '.join(_label_text(v) for v in y[:3])}"
         )
     labels = y.astype(np.int64)
     if labels.size and labels.min() < 0:
@@ -476,6 +487,16 @@ def _mat_labels(path: Path, y: np.ndarray) -> np.ndarray:
     if 10 in present and present <= set(range(1, 11)):
         return labels % 10  # ex4's convention: label 10 is the digit 0
     return labels
+
+
+def _label_text(value: Any) -> str:
+    """A label as a reader would write it: a MATLAB cell array's 1x1 cells
+    (``array(['cat'], dtype='<U3')`` as loaded) unwrapped to ``'cat'``."""
+    while isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(-1)[0]
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value) if isinstance(value, (str, bytes, int, float)) else str(value)
 
 
 def load_mat_dataset(

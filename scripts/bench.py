@@ -83,6 +83,8 @@ PRELOAD = {
     "scipy-cg": ("scipy.optimize",),
     "gemm": ("cupy", "torch"),
     "gemm-torch": ("torch",),
+    "bpnet-torch": ("bpnet", "torch", "array_api_compat.torch"),
+    "torch-step": ("torch",),
 }
 
 
@@ -109,10 +111,15 @@ def _reset_peak() -> int | None:
 
 
 def _runner(peer: str) -> Any:
-    if peer in ("bpnet", "bpnet+eval"):
-        from bench_bpnet import run_bpnet, run_bpnet_eval
+    if peer in ("bpnet", "bpnet+eval", "bpnet-torch"):
+        from bench_bpnet import run_bpnet, run_bpnet_eval, run_bpnet_torch
 
-        return run_bpnet if peer == "bpnet" else run_bpnet_eval
+        runners = {
+            "bpnet": run_bpnet,
+            "bpnet+eval": run_bpnet_eval,
+            "bpnet-torch": run_bpnet_torch,
+        }
+        return runners[peer]
     from bench_compiled import PEERS as COMPILED
     from bench_peers import PEERS
 
@@ -296,7 +303,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--configs",
         type=lambda v: _csv(v.upper(), tuple(CONFIGS), "--configs"),
         default=list(CONFIGS),
-        help="comma-separated: A (784-128-10), B (784-512-512-10), C (ex4, CG)",
+        help="comma-separated: A (784-128-10), B (784-512-512-10), C (ex4, CG), "
+        "D (784-128-10 at batch 32)",
     )
     p.add_argument(
         "--peers",
@@ -427,6 +435,12 @@ def main(argv: list[str] | None = None) -> int:
     load["end"] = os.getloadavg()
     results = [_merge(runs[job]) for job in jobs]
     add_ratios(results)
+    for r in results:
+        if "x_torch_step" in r["extra"]:
+            sys.stderr.write(
+                f"{r['config']} bpnet-torch / torch-step: "
+                f"{r['extra']['x_torch_step']:.3f}x (best epochs)\n"
+            )
     script = os.path.relpath(Path(__file__).resolve(), REPO)
     report = {
         "command": shlex.join(

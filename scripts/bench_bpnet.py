@@ -133,6 +133,21 @@ def run_bpnet_eval(cfg: dict, data: tuple, s: dict) -> dict:
     return run_bpnet(cfg, data, s, evaluate=True)
 
 
+def run_bpnet_torch(cfg: dict, data: tuple, s: dict) -> dict:
+    """``run_bpnet`` on bpnet's torch backend (CPU, or CUDA with
+    ``--device cuda``), with PyTorch's threads set as for the PyTorch peers."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise Unavailable("PyTorch is not installed") from exc
+    torch.set_num_threads(s["threads"])
+    out = run_bpnet(cfg, data, {**s, "device": "torch:" + s["device"]})
+    out["extra"]["num_threads"] = torch.get_num_threads()
+    # the device it ran on, so that its ratios are taken against the others
+    out["device"] = "cpu" if s["device"] == "cpu" else "cuda:0"
+    return out
+
+
 def run_bpnet_cg(cfg: dict, data: tuple, s: dict) -> dict:
     """``bpnet.minimize`` with scipy's CG, restarted from the same weights
     1 + epochs times; float64 like the NumPy ex4 peer."""

@@ -40,6 +40,15 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "method": "sgd",
         "label": "784-512-512-10 ReLU, batch 128, SGD lr 0.1 (Fashion-MNIST)",
     },
+    "D": {
+        "data": "fashion",
+        "sizes": (784, 128, 10),
+        "activation": "relu",
+        "batch_size": 32,
+        "lr": 0.1,
+        "method": "sgd",
+        "label": "784-128-10 ReLU, batch 32, SGD lr 0.1 (Fashion-MNIST)",
+    },
     "C": {
         "data": "digits",
         "sizes": (64, 25, 10),
@@ -63,6 +72,8 @@ SGD_PEERS = (
     "numpy",
     "gemm",
     "gemm-torch",
+    "bpnet-torch",
+    "torch-step",
 )
 CG_PEERS = ("bpnet", "scipy-cg", "gemm")
 

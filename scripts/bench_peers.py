@@ -228,6 +228,98 @@ def torch_params(model) -> list[np.ndarray]:
 
 
 # --- the GEMM bound ----------------------------------------------------------
+def run_torch_step(cfg, data, s):
+    """bpnet's minibatch step written directly in PyTorch eager: the same
+    products, masks, stable softmax cross-entropy, in-place SGD update and
+    per-epoch loss and correct sums, with no autograd and no wrappers. The
+    reference for bpnet on its torch backend (peer ``bpnet-torch``)."""
+    X, y, Xte, yte = data
+    t0 = time.perf_counter()
+    epoch, predict, torch, dev, sync = torch_step_trainer(cfg, X, y, s)
+    sync()
+    setup = time.perf_counter() - t0
+    first, times = timed_epochs(epoch, s["epochs"], sync)
+    pred = predict(Xte)
+    return result(
+        setup + first,
+        times,
+        float(np.mean(pred == yte)),
+        device=str(dev) if dev.type == "cpu" else "cuda:0",
+        version=torch.__version__,
+        num_threads=torch.get_num_threads(),
+    )
+
+
+def torch_step_trainer(cfg, X, y, s):
+    """(epoch, predict, torch, device, synchronize) of ``run_torch_step``:
+    ``epoch()`` trains one epoch in place, ``predict(X)`` gives host labels."""
+    torch, dev, sync = _torch_on(s)
+    params = [
+        torch.from_numpy(p.astype(np.float32)).to(dev)
+        for p in initial_params(cfg, s["seed"])
+    ]
+    Xt, yt = torch.from_numpy(X).to(dev), torch.from_numpy(y).to(dev)
+    k = params[-1].shape[0]
+    T = (yt[:, None] == torch.arange(k, device=dev)).to(torch.float32)
+    loss_sum = torch.zeros((), device=dev)
+    correct = torch.zeros((), device=dev)
+    rng = np.random.default_rng(s["seed"])
+    n, bs, lr = X.shape[0], cfg["batch_size"], cfg["lr"]
+    Ws, Bs = params[0::2], params[1::2]
+
+    def step(xb, tb, lb):
+        m = xb.shape[0]
+        acts, masks = [xb], []
+        for i, (W, b) in enumerate(zip(Ws, Bs)):
+            z = acts[-1] @ W
+            z += b
+            if i < len(Ws) - 1:
+                masks.append((z > 0).to(z.dtype))
+                z = z * masks[-1]
+            acts.append(z)
+        Z = acts[-1]
+        S = Z - torch.amax(Z, dim=1, keepdim=True)
+        E = torch.exp(S)
+        ssum = torch.sum(E, dim=1, keepdim=True)
+        L = (torch.sum(torch.log(ssum)) - torch.sum(tb * S)) * (1.0 / m)
+        E /= ssum
+        E -= tb
+        E *= 1.0 / m
+        dy, grads = E, []
+        for i in range(len(Ws) - 1, -1, -1):
+            ones = torch.ones((1, m), dtype=dy.dtype, device=dev)
+            grads.append((acts[i].T @ dy, torch.reshape(ones @ dy, (-1,))))
+            if i:
+                dy = (dy @ Ws[i].T) * masks[i - 1]
+        for (W, b), (gW, gb) in zip(zip(Ws, Bs), reversed(grads)):
+            gW *= lr
+            W -= gW
+            gb *= lr
+            b -= gb
+        loss_sum.add_(L * float(m))
+        correct.add_(torch.sum((torch.argmax(Z, dim=1) == lb).to(Z.dtype)))
+
+    def epoch():
+        order = torch.from_numpy(rng.permutation(n)).to(dev)
+        loss_sum.zero_()
+        correct.zero_()
+        for lo in range(0, n, bs):
+            idx = order[lo : lo + bs]
+            step(
+                Xt.index_select(0, idx), T.index_select(0, idx), yt.index_select(0, idx)
+            )
+        float(loss_sum), float(correct)  # once per epoch, as bpnet.fit does
+
+    def predict(Xte):
+        Z = torch.from_numpy(Xte).to(dev)
+        for i, (W, b) in enumerate(zip(Ws, Bs)):
+            Z = Z @ W + b
+            Z = torch.relu(Z) if i < len(Ws) - 1 else Z
+        return Z.argmax(dim=1).cpu().numpy()
+
+    return epoch, predict, torch, dev, sync
+
+
 def gemm_products(sizes, batch: int) -> list[tuple[tuple, bool, tuple, bool]]:
     """The matrix products one training step of ``batch`` rows needs, as
     (left shape, left transposed, right shape, right transposed) with the
@@ -412,5 +504,6 @@ PEERS = {
     "torch": run_torch,
     "gemm": run_gemm,
     "gemm-torch": run_gemm_torch,
+    "torch-step": run_torch_step,
     "scipy-cg": run_scipy_cg,
 }

@@ -179,6 +179,11 @@ def add_ratios(rows: list[dict]) -> None:
                 ]
                 if cpus and r["ratio_jax"] is not None:
                     r["cpu_ratio_jax"] = cpu / min(cpus)
+        # bpnet on its torch backend against the same step in plain PyTorch
+        ours, step = by_peer.get("bpnet-torch"), by_peer.get("torch-step")
+        if ours and step and _best(ours) and _best(step):
+            ratio = _best(ours) / _best(step)
+            ours["extra"]["x_torch_step"] = ratio
 
 
 def _loss_check(row: dict, ref: dict | None) -> dict | None:

@@ -8,6 +8,7 @@ CPU when installed, and CuPy / torch-CUDA when a CUDA device answers.
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -84,12 +85,40 @@ def to_numpy(backend):
     return backend.to_numpy
 
 
+SHARED_FASHION = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fashion-mnist"
+)
+
+
+def fashion_places() -> list[Path]:
+    """Where the tests look for Fashion-MNIST's four IDX files, in order: the
+    project's shared folder, then the folder bpnet downloads them to
+    (``$BPNET_DATA_DIR/fashion`` when that is set) and ``~/.cache/bpnet/fashion``.
+    """
+    from bpnet.data import default_cache_dir
+
+    places = [SHARED_FASHION, default_cache_dir("fashion")]
+    places.append(Path.home() / ".cache" / "bpnet" / "fashion")
+    return list(dict.fromkeys(places))
+
+
+def find_fashion() -> tuple[Path | None, str]:
+    """(the first folder holding all four files, or None; why none did)."""
+    from bpnet.data import IDX_FILES
+
+    places = fashion_places()
+    for place in places:
+        if all((place / name).is_file() for name in IDX_FILES.values()):
+            return place, ""
+    env = "" if os.environ.get("BPNET_DATA_DIR") else " ($BPNET_DATA_DIR is not set)"
+    looked = ", ".join(str(p) for p in places)
+    return None, f"Fashion-MNIST's four IDX .gz files are in none of: {looked}{env}"
+
+
 @pytest.fixture(scope="session")
 def fashion_dir() -> Path:
-    """The shared Fashion-MNIST IDX files, or a skip when they are absent."""
-    path = (
-        Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fashion-mnist"
-    )
-    if not (path / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip(f"Fashion-MNIST files not found in {path}")
+    """A folder with the Fashion-MNIST IDX files, or a skip naming where it looked."""
+    path, why = find_fashion()
+    if path is None:
+        pytest.skip(why)
     return path

@@ -115,3 +115,57 @@ def test_host_random_is_the_numpy_generator():
     np.testing.assert_array_equal(
         r.permutation(10), np.random.default_rng(3).permutation(10)
     )
+
+
+def test_take_rows_is_take_along_the_first_axis(backend):
+    xp = backend.xp
+    host = np.arange(24, dtype=np.float64).reshape(6, 4)
+    x = backend.asarray(host, dtype="float32")
+    idx = backend.asarray(np.array([5, 0, 3, 3], dtype=np.int64))
+    rows = backend.take_rows(x, idx)
+    np.testing.assert_array_equal(
+        backend.to_numpy(rows), backend.to_numpy(xp.take(x, idx, axis=0))
+    )
+    np.testing.assert_array_equal(backend.to_numpy(rows), host[[5, 0, 3, 3], :])
+    labels = backend.asarray(np.array([9, 8, 7, 6, 5, 4], dtype=np.int64))
+    got = backend.to_numpy(backend.take_rows(labels, idx))
+    np.testing.assert_array_equal(got, [4, 9, 6, 6])
+
+
+@pytest.mark.parametrize("batch_size", [32, 50])
+def test_torch_fast_path_keeps_the_plain_paths_weights(monkeypatch, batch_size):
+    # The torch backend gathers batches with index_select directly instead of
+    # array-api-compat's take; a shuffled fit must end on identical weights.
+    pytest.importorskip("torch")
+    import bpnet
+    from backends._base import Backend
+
+    rng = np.random.default_rng(3)
+    X = rng.random((300, 20), dtype=np.float32)
+    y = rng.integers(0, 4, 300)
+
+    def train() -> list[np.ndarray]:
+        net = bpnet.Sequential(
+            [bpnet.Dense(20, 16), bpnet.ReLU(), bpnet.Dense(16, 4)],
+            device="torch",
+            seed=0,
+        )
+        bpnet.fit(
+            net, X, y, epochs=3, batch_size=batch_size, optimizer="sgd", verbose=0
+        )
+        return [net.backend.to_numpy(p) for p in net.parameters()]
+
+    fast = train()
+    with monkeypatch.context() as m:
+        m.setattr(
+            backends.get_backend("torch"),
+            "take_rows",
+            Backend.take_rows.__get__(backends.get_backend("torch")),
+        )
+        plain = train()
+    start = bpnet.Sequential(
+        [bpnet.Dense(20, 16), bpnet.ReLU(), bpnet.Dense(16, 4)], device="cpu", seed=0
+    ).parameters()
+    for a, b, p0 in zip(fast, plain, start):
+        np.testing.assert_array_equal(a, b)
+        assert not np.allclose(a, p0)  # the steps did move the weights

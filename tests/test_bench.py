@@ -13,7 +13,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
-DATA = REPO.parent / "shared" / "data" / "fashion-mnist"
 ROW_KEYS = {
     "config",
     "peer",
@@ -50,9 +49,7 @@ def _bench(*args: str, env_extra: dict | None = None) -> subprocess.CompletedPro
 
 
 @pytest.fixture(scope="module")
-def report() -> dict:
-    if not (DATA / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip(f"no Fashion-MNIST files in {DATA}")
+def report(fashion_dir) -> dict:
     proc = _bench(
         "--configs",
         "A,C",
@@ -67,6 +64,8 @@ def report() -> dict:
         "--threads",
         "1",
         "--json",
+        "--data-dir",
+        str(fashion_dir),
         env_extra={"OPENBLAS_CORETYPE": "Haswell"},
     )
     assert proc.returncode == 0, proc.stderr
@@ -229,12 +228,10 @@ def _scripts_import(name: str):
 
 
 @pytest.fixture(scope="module")
-def peers_report() -> dict:
+def peers_report(fashion_dir) -> dict:
     """Every SGD peer, the compiled ones included, on a few hundred samples.
     torch.compile runs its GPU mode (CUDA graphs) here on the CPU: the code
     path a GPU run takes, on its CPU fallback."""
-    if not (DATA / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip(f"no Fashion-MNIST files in {DATA}")
     proc = _bench(
         "--configs",
         "A",
@@ -249,6 +246,8 @@ def peers_report() -> dict:
         "--torch-compile-mode",
         "reduce-overhead",
         "--json",
+        "--data-dir",
+        str(fashion_dir),
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -292,13 +291,11 @@ def test_peers_agree_with_the_numpy_loop_after_one_epoch(peers_report):
     assert len(load["start"]) == len(load["end"]) == 3
 
 
-def test_no_eval_leaves_out_the_evaluating_row(tmp_path):
-    if not (DATA / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip(f"no Fashion-MNIST files in {DATA}")
+def test_no_eval_leaves_out_the_evaluating_row(tmp_path, fashion_dir):
     proc = _bench(
         "--configs", "A", "--peers", "bpnet,bpnet+eval", "--no-eval",
         "--subset", "128", "--epochs", "2", "--rounds", "2", "--threads", "1",
-        "--json",
+        "--json", "--data-dir", str(fashion_dir),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -358,15 +355,14 @@ def test_fixed_cost_recovers_the_line():
         sweep.fixed_cost([1.0], [1.0])
 
 
-def test_sweep_tables_and_plot(tmp_path):
+def test_sweep_tables_and_plot(tmp_path, fashion_dir):
     pytest.importorskip("matplotlib")
-    if not (DATA / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip(f"no Fashion-MNIST files in {DATA}")
     png, md = tmp_path / "sweep.png", tmp_path / "sweep.md"
     proc = _bench(
         "--sweep", "--widths", "8,16", "--batches", "16,64",
         "--peers", "bpnet,jax-scan,gemm", "--subset", "256", "--epochs", "1",
         "--threads", "1", "--plot", str(png), "--out", str(md), "--json",
+        "--data-dir", str(fashion_dir),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -391,3 +387,44 @@ def test_sweep_tables_and_plot(tmp_path):
     assert "## Sweep: one hidden layer, width x batch size" in text
     assert "| width | batch 16 | batch 64 |" in text
     assert "![bpnet and JAX over the GEMM bound](sweep.png)" in text
+
+
+def test_bpnet_on_torch_beside_the_same_step_in_torch(fashion_dir):
+    # config D (batch 32) with bpnet on its torch backend and bpnet's step
+    # written in plain PyTorch: both train, and the ratio of their best epochs
+    # is reported on bpnet's row
+    pytest.importorskip("torch")
+    proc = _bench(
+        *("--configs", "D", "--peers", "bpnet-torch,torch-step"),
+        *("--data-dir", str(fashion_dir)),
+        *("--subset", "512", "--epochs", "1", "--threads", "1", "--json"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["peer"]: r for r in json.loads(proc.stdout.splitlines()[-1])["results"]}
+    ours, step = rows["bpnet-torch"], rows["torch-step"]
+    for row in ours, step:
+        assert row["status"] == "ok", row["reason"]
+        assert row["device"] == "cpu" and row["extra"]["num_threads"] == 1
+        assert row["test_accuracy"] > 0.3  # 32 steps: far better than chance
+    assert "PyTorch" in ours["extra"]["backend"]
+    ratio = ours["epoch_s_best"] / step["epoch_s_best"]
+    assert ours["extra"]["x_torch_step"] == pytest.approx(ratio)
+    assert "D bpnet-torch / torch-step:" in proc.stderr
+
+
+def test_interleaved_rounds_of_bpnet_on_torch_and_plain_torch(fashion_dir):
+    pytest.importorskip("torch")
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPTS / "bench_torch_rounds.py"), "--subset", "256"]
+        + ["--rounds", "2", "--batch-sizes", "64,128", "--threads", "1"]
+        + ["--data-dir", str(fashion_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert [line.split(",")[0] for line in lines] == ["batch 64", "batch 128"]
+    for line in lines:
+        assert "1 thread(s), 256 samples" in line and "ratio of bests" in line

@@ -98,12 +98,39 @@ def test_missing_gpu_exits_2_with_one_line():
         (["--hidden", "0"], "--hidden: expected positive"),
         (["--device", "tpu"], "device: expected one of"),
         (["--data", "/nonexistent/ex4data1.mat"], "no such file"),
+        (
+            ["--dropout", "1.5"],
+            "--dropout: expected the fraction of hidden units dropped, in [0, 1), "
+            "got 1.5",
+        ),
+        (["--dropout", "nan"], "--dropout: expected the fraction"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(args, match, capsys):
     assert train_main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and match in err[0]
+
+
+def test_data_file_and_data_dir_errors_name_their_flag(tmp_path, capsys):
+    scipy.io.savemat(tmp_path / "noy.mat", {"X": np.ones((4, 2))})
+    assert train_main(["--data", str(tmp_path / "noy.mat")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bpnet-train: error: --data: ")
+    assert err.endswith(
+        "noy.mat: expected both X (one row per sample) and y (one "
+        "label per row); it has X but no y"
+    )
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = ["--dataset", "fashion-mnist", "--data-dir", str(empty)]
+    assert train_main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(
+        f"bpnet-train: error: --data-dir: expected the Fashion-MNIST IDX .gz files "
+        f"in {empty}; missing train-images-idx3-ubyte.gz"
+    )
+    assert "pass --data-dir" not in err
 
 
 def test_debug_shows_the_traceback():
@@ -134,6 +161,19 @@ def test_full_batch_optimizers(optimizer, capsys):
     assert code == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["test_accuracy"] > 0.85 and summary["batch_size"] is None
+
+
+def test_summary_line_says_its_train_figures_are_after_training(tmp_path, capsys):
+    # history.json's last loss is the mean over the last epoch's batches (the
+    # plot's "train, while training"); the summary line's is the whole set after
+    assert train_main(["--epochs", "3", "--json", "--out", str(tmp_path / "r")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    summary = json.loads(lines[-1])
+    line = next(s for s in lines if s.startswith("test accuracy: "))
+    loss = f"{summary['final_loss']:.4f}"
+    assert f"and loss {loss} after training, " in line
+    history = json.loads((tmp_path / "r" / "history.json").read_text())
+    assert history["loss"][-1] != pytest.approx(summary["final_loss"], rel=1e-3)
 
 
 def test_ex4_mat_file(tmp_path, capsys):

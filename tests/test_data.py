@@ -101,8 +101,12 @@ def test_load_mnist_from_a_folder(tmp_path):
 
 def test_missing_files_say_where_to_put_them(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match="missing .*train-images.*--data-dir"):
+    # data_dir was given: the message names it, and does not ask for it again
+    with pytest.raises(DataError) as info:
         data.load_mnist("fashion", data_dir=tmp_path / "empty")
+    msg = str(info.value)
+    assert msg.startswith("data_dir: expected the Fashion-MNIST IDX .gz files in ")
+    assert "missing train-images-idx3-ubyte.gz" in msg and "--data-dir" not in msg
     with pytest.raises(DataError, match="not a folder"):
         data.load_mnist("fashion", data_dir=tmp_path / "nowhere")
     with pytest.raises(ValueError, match="kind: expected 'mnist' or 'fashion'"):
@@ -192,8 +196,11 @@ def test_load_mat(tmp_path):
     with pytest.raises(DataError, match=r"expected X and y .* found \['A'\]"):
         data.load_mat(tmp_path / "n.mat")
     scipy.io.savemat(tmp_path / "x.mat", {"X": X})
-    with pytest.raises(DataError, match="has X but not the other"):
+    with pytest.raises(DataError, match=r"expected both X .* it has X but no y$"):
         data.load_mat(tmp_path / "x.mat")
+    scipy.io.savemat(tmp_path / "y_only.mat", {"y": np.arange(3)})
+    with pytest.raises(DataError, match=r"expected both X .* it has y but no X$"):
+        data.load_mat(tmp_path / "y_only.mat")
     (tmp_path / "bad.mat").write_bytes(b"not a mat file")
     with pytest.raises(DataError, match="not a readable .mat"):
         data.load_mat(tmp_path / "bad.mat")
@@ -236,6 +243,42 @@ def test_load_mat_rejects_labels_that_are_not_classes(tmp_path, y, match):
         data.load_mat(tmp_path / "y.mat")
 
 
+def test_text_labels_are_shown_as_text_not_as_cell_array_reprs(tmp_path):
+    # MATLAB cell arrays of strings load as object arrays of 1x1 arrays
+    cells = np.empty((3, 1), dtype=object)
+    for i, name in enumerate(["cat", "dog", "cat"]):
+        cells[i, 0] = name
+    chars = np.array(["cat", "dog", "cat"])
+    for y in cells, chars:
+        scipy.io.savemat(tmp_path / "t.mat", {"X": np.ones((3, 2)), "y": y})
+        with pytest.raises(DataError) as info:
+            data.load_mat(tmp_path / "t.mat")
+        msg = str(info.value)
+        assert msg.endswith(
+            "y: expected integer class labels (0, 1, ... or ex4's 1..10), "
+            "got text labels such as 'cat', 'dog', 'cat'"
+        )
+        assert "array(" not in msg and "dtype" not in msg
+
+
+def test_a_data_dir_without_the_files_says_so_without_asking_for_it(tmp_path):
+    with pytest.raises(DataError) as info:
+        data.load_mnist("fashion", data_dir=tmp_path)
+    msg = str(info.value)
+    assert msg.startswith(
+        f"data_dir: expected the Fashion-MNIST IDX .gz files in {tmp_path}"
+    )
+    assert "missing train-images-idx3-ubyte.gz" in msg and "--data-dir" not in msg
+    # without data_dir and without downloads: the cache folder is named
+    cache = tmp_path / "cache"
+    with pytest.MonkeyPatch.context() as m:
+        m.setenv("BPNET_DATA_DIR", str(cache))
+        with pytest.raises(
+            DataError, match="in the cache folder .*cache.*pass data_dir"
+        ):
+            data.load_mnist("mnist", download=False)
+
+
 def test_one_hot_and_load_dataset():
     np.testing.assert_array_equal(
         data.one_hot(np.array([2, 0]), 3), [[0, 0, 1], [1, 0, 0]]
@@ -245,3 +288,27 @@ def test_one_hot_and_load_dataset():
     with pytest.raises(ValueError, match="dataset: expected"):
         data.load_dataset("imagenet")
     assert data.load_dataset("digits").name == "digits"
+
+
+def test_fashion_tests_look_in_bpnet_data_dir_and_say_where_they_looked(
+    tmp_path, monkeypatch
+):
+    import conftest
+
+    root = tmp_path / "data"
+    monkeypatch.setenv("BPNET_DATA_DIR", str(root))
+    monkeypatch.setattr(conftest, "SHARED_FASHION", tmp_path / "no-shared")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    path, why = conftest.find_fashion()
+    assert path is None
+    for place in (tmp_path / "no-shared", root / "fashion", tmp_path / "home"):
+        assert str(place) in why
+    assert "BPNET_DATA_DIR is not set" not in why
+    (root / "fashion").mkdir(parents=True)
+    for name in data.IDX_FILES.values():
+        (root / "fashion" / name).write_bytes(b"")
+    assert conftest.find_fashion() == (root / "fashion", "")
+    monkeypatch.delenv("BPNET_DATA_DIR")
+    path, why = conftest.find_fashion()
+    assert path is None and why.endswith("($BPNET_DATA_DIR is not set)")
+    assert str(tmp_path / "home" / ".cache" / "bpnet" / "fashion") in why

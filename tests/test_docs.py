@@ -32,3 +32,39 @@ def test_every_cited_test_exists():
         assert name in names[path], (
             f"docs/reliability.md cites {path}::{name}, which is gone"
         )
+
+
+def test_ci_version_listing_shows_every_array_library():
+    import shutil
+    import subprocess
+
+    import pytest
+
+    grep = shutil.which("grep")
+    if grep is None:
+        pytest.skip("no grep on this machine")
+    script = (ROOT / ".ci" / "run").read_text()
+    pattern = re.search(r'grep -iE "([^"]+)"', script).group(1)
+    pip_list = (
+        "Package            Version\n"
+        "------------------ -----------\n"
+        "array-api-compat   1.16.0\n"
+        "array_api_strict   2.6.1\n"
+        "numpy              2.4.6\n"
+        "numpydoc           1.8.0\n"
+        "scikit-learn       1.9.1\n"
+        "scipy              1.17.1\n"
+        "torch              2.13.0+cpu\n"
+        "tqdm               4.67.1\n"
+    )
+    shown = subprocess.run(
+        [grep, "-iE", pattern], input=pip_list, capture_output=True, text=True
+    ).stdout.split()[0::2]
+    assert shown == [
+        "array-api-compat",
+        "array_api_strict",
+        "numpy",
+        "scikit-learn",
+        "scipy",
+        "torch",
+    ]

@@ -61,6 +61,28 @@ def digits():
 # --- plot_history ----------------------------------------------------------
 
 
+def test_legend_figures_accuracy_to_four_decimals_and_names_the_train_curve():
+    from bpnet.plots import curve_label
+
+    assert curve_label("accuracy", [0.5, 1.0]) == "train, while training (1.0000)"
+    assert curve_label("test_accuracy", [0.97777]) == "test (0.9778)"
+    assert curve_label("val_accuracy", [0.9]) == "validation (0.9000)"
+    # losses keep four significant figures, small ones included
+    assert curve_label("loss", [0.3, 0.0045321]) == "train, while training (0.004532)"
+    assert curve_label("test_loss", [0.1, float("nan")]) == "test (0.1)"
+    assert curve_label("val_loss", [float("nan")]) == "validation"
+
+
+def test_plot_history_labels_every_curve_with_curve_label(tmp_path, monkeypatch):
+    import bpnet.plots as plots
+
+    seen = []
+    real = plots.curve_label
+    monkeypatch.setattr(plots, "curve_label", lambda k, v: seen.append(k) or real(k, v))
+    plot_history(HISTORY, tmp_path / "h.png", figsize=(6, 3), dpi=50)
+    assert sorted(seen) == sorted(k for k in HISTORY if HISTORY[k])
+
+
 def test_history_png_has_the_asked_size(tmp_path):
     out = plot_history(HISTORY, tmp_path / "h.png", figsize=(6, 3), dpi=50)
     assert out == tmp_path / "h.png"

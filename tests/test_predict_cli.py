@@ -39,6 +39,25 @@ def test_every_backend_predicts_the_same_labels(trained, capsys, backend):
     assert _last_json(capsys)["predictions"] == ref
 
 
+def test_json_gives_numeric_labels_as_numbers(trained, tmp_path, capsys):
+    ds = load_digits()
+    np.save(tmp_path / "X.npy", ds.X_test[:9])
+    assert (
+        predict_main([str(trained), "--data", str(tmp_path / "X.npy"), "--json"]) == 0
+    )
+    out = capsys.readouterr().out.strip().splitlines()[-1]
+    got = json.loads(out)["predictions"]
+    assert all(type(v) is int for v in got), out
+    net = bpnet.load(trained)
+    assert got == net.backend.to_numpy(net.predict(ds.X_test[:9])).tolist()
+    # names that are not all whole numbers stay text
+    from bpnet.cli.predict import _numeric_names
+
+    assert _numeric_names(["0", "1", "10"]) == [0, 1, 10]
+    assert _numeric_names(["cat", "7"]) == ["cat", "7"]
+    assert _numeric_names(["07", "1"]) == ["07", "1"]
+
+
 def test_npy_with_and_without_labels(trained, tmp_path, capsys):
     ds = load_digits()
     np.save(tmp_path / "X.npy", ds.X_test[:7])
@@ -103,7 +122,11 @@ def test_an_estimator_file(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, match",
     [
-        (["/nonexistent/model.npz"], "No model file"),
+        (
+            ["/nonexistent/model.npz"],
+            "model: No model file at '/nonexistent/model.npz'; expected a model "
+            "file written by bpnet-train --out DIR",
+        ),
         (["MODEL", "--data", "x.csv"], "--data: expected a .npy or .mat"),
         (["MODEL", "--labels", "y.npy"], "--labels: goes with --data"),
         (["MODEL", "--test-size", "1.5"], "--test-size: expected a fraction in (0, 1)"),
@@ -154,6 +177,23 @@ def test_a_file_without_a_record_says_which_split_it_uses(trained, tmp_path, cap
     assert predict_main([str(tmp_path / "plain.npz")]) == 0
     err = capsys.readouterr().err
     assert "does not record the split it was trained on; using seed 0" in err
+
+
+def test_a_model_of_another_dataset_says_what_it_was_trained_on(tmp_path, capsys):
+    # a model file whose record names Fashion-MNIST, scored on --dataset digits
+    from bpnet import io
+
+    net = bpnet.Sequential([bpnet.Dense(784, 4), bpnet.ReLU(), bpnet.Dense(4, 10)])
+    record = {"dataset": "fashion-mnist", "data_dir": None}
+    io.save(net, tmp_path / "fm.npz", data=record)
+    assert io.read_model_file(tmp_path / "fm.npz")[1]["data"] == record
+    assert predict_main([str(tmp_path / "fm.npz"), "--dataset", "digits"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert (
+        "fm.npz was trained on fashion-mnist, not digits; using the digits split" in err
+    )
+    assert "does not record" not in err
+    assert "expected 784 features per sample" in err
 
 
 def test_a_fashion_mnist_model_defaults_to_fashion_mnist(fashion_dir, tmp_path, capsys):

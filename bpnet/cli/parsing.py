@@ -284,6 +284,11 @@ def check_args(args: argparse.Namespace) -> None:
     if args.lr is not None:
         check.check_positive(args.lr, "--lr")
     check.check_nonnegative(args.l2, "--l2")
+    if not 0 <= args.dropout < 1:  # also false for NaN
+        raise ValueError(
+            "--dropout: expected the fraction of hidden units dropped, "
+            f"in [0, 1), got {args.dropout}"
+        )
     check_test_size(args.test_size)
 
 

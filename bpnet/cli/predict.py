@@ -124,7 +124,14 @@ def _split_args(args: argparse.Namespace, record: dict | None, name: str) -> dic
                 f"{flag(key)} {given} makes another split, whose {args.split} samples "
                 "overlap the data it was trained on"
             )
-    if not recorded and args.seed is None and args.test_size is None:
+    trained_on = (record or {}).get("dataset")
+    if not recorded and args.seed is None and args.test_size is None and trained_on:
+        _note(
+            f"note: {model} was trained on {trained_on}, not {name}; using the {name} "
+            f"split with seed {split['seed']} and test size {split['test_size']} "
+            "(bpnet-train's defaults)"
+        )
+    elif not recorded and args.seed is None and args.test_size is None:
         _note(
             f"note: {model} does not record the split it was trained on; using "
             f"seed {split['seed']} and test size {split['test_size']} (pass --seed "
@@ -209,6 +216,19 @@ def _sequential_truth(y: np.ndarray, meta: dict, k: int, flag: str) -> np.ndarra
     return y.astype(np.int64)
 
 
+def _numeric_names(classes: list | None) -> list | None:
+    """The model file's class names, as numbers where every one is a whole
+    number written as text (bpnet-train records the digits' "0".."9"), so
+    that ``--json`` prints 7, not "7"."""
+    if not classes:
+        return classes
+    try:
+        values = [int(c) for c in classes]
+    except (TypeError, ValueError):
+        return classes
+    return values if [str(v) for v in values] == list(classes) else classes
+
+
 def _estimator_truth(y: np.ndarray, classes: Any, flag: str, source: str) -> Any:
     """Labels checked to be among the estimator's classes_ (no cross-type
     comparisons, which would count every sample wrong)."""
@@ -229,7 +249,13 @@ def predict(args: argparse.Namespace) -> dict:
     from bpnet.nn.model import Sequential
 
     backend = backends.get_backend(args.device)
-    model = io.load(args.model, device=backend)
+    try:
+        model = io.load(args.model, device=backend)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"model: {exc.strerror or exc}; expected a model file written by "
+            "bpnet-train --out DIR (DIR/model.npz) or bpnet.save"
+        ) from None
     _, meta = io.read_model_file(args.model)
     X, y, source, label_flag, split = _load_inputs(args, meta)
     sequential = isinstance(model, Sequential)
@@ -237,7 +263,7 @@ def predict(args: argparse.Namespace) -> dict:
         if X.dtype.kind in "iub":
             X = X.astype(np.float32)
         pred = backend.to_numpy(model.predict(X))
-        classes = meta.get("classes")
+        classes = _numeric_names(meta.get("classes"))
         names = [classes[i] for i in pred] if classes else pred.tolist()
     else:  # a scikit-learn style estimator
         names = list(model.predict(X))

@@ -25,13 +25,22 @@ def _load_data(args: argparse.Namespace) -> Any:
     from bpnet import data
 
     if args.data:
-        return data.load_mat_dataset(
-            args.data, test_size=args.test_size, seed=args.seed
-        )
+        try:
+            return data.load_mat_dataset(
+                args.data, test_size=args.test_size, seed=args.seed
+            )
+        except data.DataError as exc:
+            raise data.DataError(f"--data: {exc}") from None
     if args.dataset == "digits":
         return data.load_digits(test_size=args.test_size, seed=args.seed)
     kind = "fashion" if args.dataset == "fashion-mnist" else "mnist"
-    return data.load_mnist(kind=kind, data_dir=args.data_dir)
+    try:
+        return data.load_mnist(kind=kind, data_dir=args.data_dir)
+    except data.DataError as exc:
+        text = str(exc)
+        if args.data_dir is None or not text.startswith("data_dir: "):
+            raise
+        raise data.DataError("--data-dir: " + text.removeprefix("data_dir: ")) from None
 
 
 def _build_net(args: argparse.Namespace, n_in: int, n_out: int) -> Any:
@@ -208,7 +217,8 @@ def _run(
         "seconds_per_epoch": seconds / max(epochs_run, 1),
     }
     out(
-        f"test accuracy: {test_acc:.4f} (train {train_acc:.4f}, loss {train_loss:.4f}, "
+        f"test accuracy: {test_acc:.4f} (train {train_acc:.4f} and loss "
+        f"{train_loss:.4f} after training, "
         f"{seconds:.2f} s on {backend.name})"
     )
     y_pred = backend.to_numpy(net.predict(ds.X_test))

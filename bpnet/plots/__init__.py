@@ -50,6 +50,24 @@ HISTORY_KEYS = (
 _CURVE_LABELS = {"val": "validation", "test": "test"}
 
 
+def curve_label(key: str, values: Any) -> str:
+    """A history curve's legend: its name and last finite value, accuracies
+    to four decimals, losses to four significant figures.
+
+    The training curves are what fit recorded while training: for minibatches
+    the mean over the epoch's batches, as the weights moved (and with dropout
+    on). The whole-set figures after training, which ``bpnet-train`` prints,
+    differ from them, so their legend says "while training".
+    """
+    name = _CURVE_LABELS.get(key.split("_")[0], "train, while training")
+    arr = np.asarray(values, dtype=np.float64)
+    last = arr[np.isfinite(arr)]
+    if not last.size:
+        return name
+    figure = f"{last[-1]:.4f}" if key.endswith("accuracy") else f"{last[-1]:.4g}"
+    return f"{name} ({figure})"
+
+
 def plot_history(
     history: Mapping[str, Any],
     path: str | os.PathLike[str],
@@ -126,10 +144,7 @@ def plot_history(
         for key in keys:
             y = curves[key]
             epochs = np.arange(1, y.size + 1)
-            label = _CURVE_LABELS.get(key.split("_")[0], "train")
-            last = y[np.isfinite(y)]
-            if last.size:
-                label += f" ({last[-1]:.4g})"
+            label = curve_label(key, y)
             ax.plot(epochs, y, marker="o" if y.size <= 30 else None, ms=3, label=label)
         ax.set_title(name.capitalize())
         ax.set_xlabel("epoch")

@@ -66,8 +66,9 @@ class _Epoch:
             self.order[...] = order
 
     def __call__(self, after_step: Callable[[int, Any], None] | None) -> None:
-        net, xp, opt, loss, l2 = self.net, self.net.xp, self.opt, self.loss, self.l2
+        net, opt, loss, l2 = self.net, self.opt, self.loss, self.l2
         X, T, labels, bs = self.X, self.T, self.labels, self.batch_size
+        take_rows = self.net.backend.take_rows
         n = X.shape[0]
         params = net.parameters()
         self.loss_sum[...] = 0.0
@@ -76,8 +77,8 @@ class _Epoch:
             lo, hi = s * bs, min((s + 1) * bs, n)
             if self.shuffle:
                 idx = self.order[lo:hi]
-                Xb, Tb = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
-                lb = xp.take(labels, idx, axis=0)
+                Xb, Tb = take_rows(X, idx), take_rows(T, idx)
+                lb = take_rows(labels, idx)
             else:
                 Xb, Tb, lb = X[lo:hi, ...], T[lo:hi, ...], labels[lo:hi]
             L, grads, Z = net._loss_and_grad(Xb, Tb, loss, l2, return_logits=True)
