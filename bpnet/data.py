@@ -399,7 +399,7 @@ def load_mat(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
                 f"per row); it has {has} but no {lacks}"
             )
         X = _mat_matrix(path, "X", raw["X"])
-        y = _mat_plain(path, "y", raw["y"]).ravel()
+        y = _mat_plain(path, "y", raw["y"], text_ok=True).ravel()
         if len(X) != len(y):
             raise DataError(
                 f"{path}: X has {len(X)} rows but y has {len(y)} labels; they must "
@@ -418,9 +418,11 @@ def load_mat(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     return out
 
 
-def _mat_plain(path: Path, name: str, value: Any) -> np.ndarray:
+def _mat_plain(path: Path, name: str, value: Any, text_ok: bool = False) -> np.ndarray:
     """A .mat variable as a plain NumPy array: not a cell array, a struct, a
-    string or a sparse matrix, each named as what it is."""
+    string or a sparse matrix, each named as what it is. With ``text_ok``, a
+    char array or a cell array of strings passes, for the labels' check to
+    show its first labels as text."""
     if not isinstance(value, np.ndarray):  # scipy.sparse, for a sparse matrix
         raise DataError(
             f"{path}: {name}: is a {type(value).__name__}; expected a full numeric "
@@ -434,6 +436,14 @@ def _mat_plain(path: Path, name: str, value: Any) -> np.ndarray:
     }.get(value.dtype.kind)
     if value.dtype.names is not None:
         what = "a struct"
+    elif text_ok and value.dtype.kind in "US":
+        what = None
+    elif (
+        text_ok
+        and value.dtype.kind == "O"
+        and all(isinstance(_unwrap(v), (str, bytes)) for v in value.reshape(-1))
+    ):
+        what = None
     if what is not None:
         raise DataError(f"{path}: {name}: is {what}; expected a numeric matrix")
     return value
@@ -489,13 +499,17 @@ def _mat_labels(path: Path, y: np.ndarray) -> np.ndarray:
     return labels
 
 
-def _label_text(value: Any) -> str:
-    """A label as a reader would write it: a MATLAB cell array's 1x1 cells
-    (``array(['cat'], dtype='<U3')`` as loaded) unwrapped to ``'cat'``."""
+def _unwrap(value: Any) -> Any:
+    """A MATLAB cell's content: 1x1 arrays (``array(['cat'], dtype='<U3')`` as
+    loaded) unwrapped to the Python value ``'cat'``."""
     while isinstance(value, np.ndarray) and value.size == 1:
         value = value.reshape(-1)[0]
-    if isinstance(value, np.generic):
-        value = value.item()
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _label_text(value: Any) -> str:
+    """A label as a reader would write it: a cell's content unwrapped."""
+    value = _unwrap(value)
     return repr(value) if isinstance(value, (str, bytes, int, float)) else str(value)
 
 

@@ -37,7 +37,10 @@ def _with_nan():
         ({"X": np.array([[1.0, 2.0], "ab"], dtype=object)}, r"X: is a cell array"),
         ({"X": {"a": X_OK}}, r"X: is a struct"),
         ({"X": _with_nan()}, r"X: contains 1 NaN or Inf value\(s\)"),
-        ({"y": np.array(["a"] * 20)}, r"y: is text"),
+        (
+            {"y": np.array(["a"] * 20)},
+            r"y: expected integer class labels .*got text labels such as 'a'",
+        ),
         ({"y": np.array([[1]] * 19 + [["x"]], dtype=object)}, r"y: is a cell array"),
         ({"Theta1": np.ones((3, 5)) * 1j}, r"Theta1: holds complex numbers"),
     ],
