@@ -14,6 +14,7 @@ from bpnet.nn.gates import Add, Multiply
 from bpnet.nn.gradcheck import check_gradients, numerical_gradient
 from bpnet.nn.layers import Dense, Dropout, Layer
 from bpnet.nn.losses import (
+    HalfSquaredError,
     Loss,
     MeanSquaredError,
     SigmoidCrossEntropy,
@@ -50,6 +51,7 @@ __all__ = [
     "Callback",
     "CosineDecay",
     "DivergenceError",
+    "HalfSquaredError",
     "History",
     "ModelFileError",
     "Optimizer",

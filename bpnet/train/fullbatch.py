@@ -83,6 +83,7 @@ def minimize(
     callback: Callable[[int, float], Any] | None = None,
     verbose: bool = False,
     print_fn: Callable[[str], None] = print,
+    sample_weight: Any = None,
 ) -> Any:
     """Train ``net`` on all of ``X``, ``y`` with scipy's CG, TNC or L-BFGS-B.
 
@@ -107,7 +108,14 @@ def minimize(
     maxfun : int, optional
         Loss-and-gradient evaluations at most (L-BFGS-B and TNC; TNC's
         default is 100 per allowed iteration).
+    tol : float, optional
+        Stop once the gradient's largest component is below ``tol``: scipy's
+        ``gtol``, the only tolerance scikit-learn's MLP passes. (scipy's own
+        ``tol=`` would also set ``ftol``, which stops L-BFGS-B far earlier.)
     callback : callable ``cb(iteration, loss)``, optional
+    sample_weight : array of shape (n_samples,), optional
+        Weights >= 0: the loss is their weighted mean (see
+        ``Sequential.loss_and_grad``).
 
     Returns
     -------
@@ -136,11 +144,14 @@ def minimize(
 
     with be.context():
         Xd, T = net._prepare(X, y, loss)
+        W = None
+        if sample_weight is not None:
+            W = check.check_sample_weight(sample_weight, be, net.dtype, Xd.shape[0])
 
         def objective(theta: Any) -> tuple[float, Any]:
             last["nfev"] = last.get("nfev", 0) + 1
             net.set_flat_parameters(theta)
-            L, grads = net._loss_and_grad(Xd, T, loss, l2, training=False)
+            L, grads = net._loss_and_grad(Xd, T, loss, l2, training=False, weights=W)
             last["loss"] = float(L)
             return last["loss"], be.pack(grads)
 
