@@ -84,6 +84,7 @@ def minimize(
     verbose: bool = False,
     print_fn: Callable[[str], None] = print,
     sample_weight: Any = None,
+    objective: Callable[[], tuple[Any, list[Any]]] | None = None,
 ) -> Any:
     """Train ``net`` on all of ``X``, ``y`` with scipy's CG, TNC or L-BFGS-B.
 
@@ -116,6 +117,11 @@ def minimize(
     sample_weight : array of shape (n_samples,), optional
         Weights >= 0: the loss is their weighted mean (see
         ``Sequential.loss_and_grad``).
+    objective : callable, optional
+        ``objective() -> (loss, grads)`` on the device at the network's
+        current parameters, in place of the loss on ``X``, ``y`` (which are
+        then ignored): for data that is not one array, e.g. a sparse matrix
+        densified in slices.
 
     Returns
     -------
@@ -143,15 +149,21 @@ def minimize(
     last: dict[str, Any] = {"loss": float("nan")}
 
     with be.context():
-        Xd, T = net._prepare(X, y, loss)
-        W = None
-        if sample_weight is not None:
+        W = Xd = T = None
+        if objective is None:
+            Xd, T = net._prepare(X, y, loss)
+        if objective is None and sample_weight is not None:
             W = check.check_sample_weight(sample_weight, be, net.dtype, Xd.shape[0])
 
-        def objective(theta: Any) -> tuple[float, Any]:
+        def evaluate(theta: Any) -> tuple[float, Any]:
             last["nfev"] = last.get("nfev", 0) + 1
             net.set_flat_parameters(theta)
-            L, grads = net._loss_and_grad(Xd, T, loss, l2, training=False, weights=W)
+            if objective is None:
+                L, grads = net._loss_and_grad(
+                    Xd, T, loss, l2, training=False, weights=W
+                )
+            else:
+                L, grads = objective()
             last["loss"] = float(L)
             return last["loss"], be.pack(grads)
 
@@ -168,7 +180,7 @@ def minimize(
         t0 = time.perf_counter()
         try:
             result = optimize.minimize(
-                objective,
+                evaluate,
                 net.get_flat_parameters(),
                 jac=True,
                 method=solver.scipy_method,
