@@ -84,6 +84,8 @@ def expected_early_stopping_failures(classifier: bool) -> dict[str, str]:
     if classifier:
         failing["check_classifiers_one_label"] = _TOO_FEW_TO_HOLD_OUT
         failing["check_classifiers_one_label_sample_weights"] = _TOO_FEW_TO_HOLD_OUT
+    else:
+        failing["check_regressors_no_decision_function"] = _TOO_FEW_TO_HOLD_OUT
     return failing
 
 

@@ -34,7 +34,7 @@ from sklearn.utils.validation import (
 from bpnet.nn.losses import Loss
 from bpnet.nn.model import Sequential
 from bpnet.sklearn import params, state
-from bpnet.sklearn.sparse import PREDICT_CHUNK, dense_rows, is_device_sparse, is_sparse
+from bpnet.sklearn.sparse import chunk_rows, dense_rows, is_device_sparse, is_sparse
 from bpnet.sklearn.training import fit_full_batch, fit_stochastic
 
 
@@ -328,7 +328,7 @@ class BaseMLP(BaseEstimator):
 
     def _logits(self, X: Any) -> np.ndarray:
         """The network's raw outputs on the host, float64; a sparse X goes
-        through in slices of ``PREDICT_CHUNK`` rows, each densified alone."""
+        through in slices of ``chunk_rows`` rows, each densified alone."""
         net = self.net_
         be = net.backend
         if not is_sparse(X):
@@ -337,8 +337,9 @@ class BaseMLP(BaseEstimator):
             X = X.tocsr()  # row slices of CSR are cheap
         n = X.shape[0]
         out = np.empty((n, net.n_outputs), dtype=np.float64)
-        for lo in range(0, n, PREDICT_CHUNK):
-            hi = min(lo + PREDICT_CHUNK, n)
+        step = chunk_rows(X.shape[1])
+        for lo in range(0, n, step):
+            hi = min(lo + step, n)
             Xb = dense_rows(X, slice(lo, hi))
             if isinstance(Xb, np.ndarray):
                 Xb = Xb.astype(np.dtype(net.dtype_name), copy=False)

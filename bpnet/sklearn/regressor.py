@@ -215,5 +215,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         Y = self._logits(X).astype(np.dtype(self.net_.dtype_name))
         return Y[:, 0] if Y.shape[1] == 1 else Y
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
 
 register_model_file_kind(MLPRegressor)

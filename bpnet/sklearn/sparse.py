@@ -9,8 +9,14 @@ from typing import Any
 
 from scipy import sparse
 
-#: rows densified at a time when predicting from a sparse X
-PREDICT_CHUNK = 2048
+#: entries densified at a time when predicting or evaluating on a sparse X
+#: (4M: 16 MB of float32), whatever its width
+CHUNK_ELEMENTS = 2**22
+
+
+def chunk_rows(n_features: int) -> int:
+    """Rows per slice of a sparse X of this width (at least one)."""
+    return max(1, CHUNK_ELEMENTS // max(1, n_features))
 
 
 def is_device_sparse(X: Any) -> bool:

@@ -18,7 +18,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
 from bpnet.sklearn.params import FULL_BATCH_SOLVERS, make_optimizer
-from bpnet.sklearn.sparse import dense_rows, is_device_sparse, is_sparse
+from bpnet.sklearn.sparse import (
+    chunk_rows,
+    dense_rows,
+    is_device_sparse,
+    is_sparse,
+)
 from bpnet.train.fullbatch import minimize
 from bpnet.train.history import DivergenceError, History
 from bpnet.train.loop import fit
@@ -225,14 +230,12 @@ def sparse_epochs(
 
 class ChunkedObjective:
     """Loss and gradient over all rows of a sparse X, summed over slices of
-    ``chunk`` rows densified one at a time: what ``minimize`` computes on a
-    dense X, without the dense X."""
+    ``chunk_rows`` rows densified one at a time: what ``minimize`` computes on
+    a dense X, without the dense X."""
 
-    def __init__(
-        self, net: Any, X: Any, Y: np.ndarray, w: Any, l2: float, chunk: int = 2048
-    ) -> None:
+    def __init__(self, net: Any, X: Any, Y: np.ndarray, w: Any, l2: float) -> None:
         self.net, self.X, self.Y, self.w, self.l2 = net, X, Y, w, l2
-        self.chunk = chunk
+        self.chunk = chunk_rows(X.shape[1])
         if not is_device_sparse(X):
             self.X = X.tocsr()
 
