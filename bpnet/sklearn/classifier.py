@@ -200,9 +200,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return "logistic", SigmoidCrossEntropy()
 
     def _stratify(self, Y: np.ndarray) -> Any:
-        # scikit-learn stratifies binary targets; by the labels themselves, so
-        # that a class too small to split is named as the user knows it
-        return self.classes_[Y[:, 0].astype(np.int64)] if Y.shape[1] == 1 else None
+        # scikit-learn stratifies binary targets by their (n, 1) 0/1 column as
+        # bools, so a class too small to split gets its message: ['True']
+        return Y.astype(bool) if Y.shape[1] == 1 else None
 
     def _validation_score(self, Z: np.ndarray, Y: np.ndarray, w: Any) -> float:
         lb = self._label_binarizer

@@ -29,6 +29,18 @@ from bpnet.train.history import DivergenceError, History
 from bpnet.train.loop import fit
 
 
+class NonFiniteWeightsError(DivergenceError, ValueError):
+    """Training diverged: scikit-learn's ValueError, and bpnet's
+    ``DivergenceError`` (the network keeps its last good weights)."""
+
+    def __init__(self, cause: DivergenceError) -> None:
+        super().__init__(
+            "Solver produced non-finite parameter weights. The input data may "
+            f"contain large values and need to be preprocessed. ({cause})",
+            cause.history,
+        )
+
+
 class NoImprovement:
     """scikit-learn's stopping rule as a ``bpnet.fit`` callback.
 
@@ -46,6 +58,7 @@ class NoImprovement:
         self.X_val: Any = None
         self.Y_val: Any = None
         self.w_val: Any = None
+        self.diverged = False
 
     def set_validation(self, X_val: Any, Y_val: np.ndarray, w_val: Any) -> None:
         """Keep the held-out rows (a dense X goes to the device once); they
@@ -67,6 +80,10 @@ class NoImprovement:
         tol = float(est.tol)
         if self.X_val is not None:
             Z = est._logits(self.X_val)
+            if not np.isfinite(Z).all():  # diverged: scored NaN, as scikit-learn
+                est.validation_scores_.append(math.nan)
+                self.stopped = self.diverged = True
+                return True
             score = est._validation_score(Z, self.Y_val, self.w_val)
             est.validation_scores_.append(score)
             if est.verbose:
@@ -109,13 +126,6 @@ def _split(est: Any, X: Any, Y: np.ndarray, w: Any) -> tuple:
     """Hold out ``validation_fraction`` of the rows (and their weights), as
     scikit-learn does: (X, X_val, Y, Y_val, w, w_val)."""
     fraction = float(est.validation_fraction)
-    n_val = math.ceil(fraction * X.shape[0])  # as train_test_split counts
-    if n_val < 2:
-        raise ValueError(
-            "The validation set is too small. Increase 'validation_fraction' or "
-            f"the size of your dataset. (validation_fraction={fraction:g} of "
-            f"{X.shape[0]} samples holds out {n_val}; early stopping needs 2)"
-        )
     arrays = (X, Y) if w is None else (X, Y, w)
     parts = train_test_split(
         *arrays,
@@ -123,6 +133,13 @@ def _split(est: Any, X: Any, Y: np.ndarray, w: Any) -> tuple:
         test_size=fraction,
         stratify=est._stratify(Y),
     )
+    n_val = parts[1].shape[0]
+    if n_val < 2:  # checked after the split, as scikit-learn does
+        raise ValueError(
+            "The validation set is too small. Increase 'validation_fraction' or "
+            f"the size of your dataset. (validation_fraction={fraction:g} of "
+            f"{X.shape[0]} samples holds out {n_val}; early stopping needs 2)"
+        )
     return (*parts, None, None) if w is None else tuple(parts)
 
 
@@ -168,9 +185,22 @@ def fit_stochastic(est: Any, X: Any, Y: np.ndarray, w: Any, incremental: bool) -
             )
     except KeyboardInterrupt:
         warnings.warn("Training interrupted by user.", stacklevel=4)
+    except DivergenceError as exc:
+        if monitor.best is None:
+            raise NonFiniteWeightsError(exc) from exc
+        # early stopping has a best epoch to go back to, as scikit-learn does
+        est.validation_scores_.append(math.nan)
+        monitor.diverged = True
     if monitor.best is not None:
         net.set_parameters(monitor.best)
-    if not incremental and not monitor.stopped and est.n_iter_ == est.max_iter:
+    if monitor.diverged:
+        warnings.warn(
+            "the loss became NaN or Inf; kept the weights of the best validation "
+            "score (lower learning_rate_init or scale the inputs)",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    elif not incremental and not monitor.stopped and est.n_iter_ == est.max_iter:
         warnings.warn(
             f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached "
             "and the optimization hasn't converged yet.",
@@ -274,7 +304,15 @@ def fit_full_batch(est: Any, X: Any, Y: np.ndarray, w: Any) -> None:
         if est.verbose:
             print(f"Iteration {iteration}, loss = {loss:.8f}")
 
-    result = minimize(
+    try:
+        result = _minimize(est, X, Y, w, report)
+    except DivergenceError as exc:
+        raise NonFiniteWeightsError(exc) from exc
+    _record_full_batch(est, result)
+
+
+def _minimize(est: Any, X: Any, Y: np.ndarray, w: Any, report: Any) -> Any:
+    return minimize(
         est.net_,
         None if is_sparse(X) else X,
         Y,
@@ -291,24 +329,28 @@ def fit_full_batch(est: Any, X: Any, Y: np.ndarray, w: Any) -> None:
             else None
         ),
     )
+
+
+def _record_full_batch(est: Any, result: Any) -> None:
+    """The fitted attributes from scipy's result, and scikit-learn's warning
+    when it did not converge."""
     est.n_iter_ = int(result.nit)
     est.loss_ = float(result.fun)
     est.loss_curve_ = [float(v) for v in result.loss_curve]
-    if not result.success and est.n_iter_ >= est.max_iter:
-        warnings.warn(
-            f"{est.solver}: maximum iterations ({est.max_iter}) reached and the "
-            "optimization hasn't converged yet.",
-            ConvergenceWarning,
-            stacklevel=4,
+    if not math.isfinite(est.loss_):
+        raise NonFiniteWeightsError(
+            DivergenceError(f"{est.solver}: the loss became NaN or Inf", History())
         )
-    elif (
-        not result.success
-        and est.solver == "lbfgs"
-        and int(getattr(result, "nfev", 0)) >= est.max_fun
-    ):
-        warnings.warn(
-            f"lbfgs: maximum function evaluations ({est.max_fun}) reached and the "
-            "optimization hasn't converged yet.",
-            ConvergenceWarning,
-            stacklevel=4,
-        )
+    if result.success:
+        return
+    if est.n_iter_ >= est.max_iter:
+        reason = f"maximum iterations ({est.max_iter}) reached"
+    elif est.solver == "lbfgs" and int(getattr(result, "nfev", 0)) >= est.max_fun:
+        reason = f"maximum function evaluations ({est.max_fun}) reached"
+    else:  # scikit-learn warns on any status but success
+        reason = f"stopped early ({' '.join(str(result.message).split())})"
+    warnings.warn(
+        f"{est.solver}: {reason} and the optimization hasn't converged yet.",
+        ConvergenceWarning,
+        stacklevel=5,
+    )
