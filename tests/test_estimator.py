@@ -617,3 +617,15 @@ def test_mlpclassifier_without_the_train_extra_names_it(monkeypatch, missing):
     monkeypatch.delitem(sys.modules, "bpnet.sklearn.classifier")
     with pytest.raises(ImportError, match=r"pip install 'bpnet-arrayapi\[train\]'"):
         bpnet.MLPClassifier  # noqa: B018
+
+
+def test_lbfgs_stops_where_scikit_learn_stops_on_iris():
+    # scikit-learn passes tol as L-BFGS-B's gtol only; with scipy's tol= (which
+    # also sets ftol) bpnet stopped at 22 iterations, loss 0.036, accuracy 0.987
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    clf = MLPClassifier(solver="lbfgs", random_state=0).fit(X, y)
+    assert clf.loss_ < 1e-3 and clf.score(X, y) == 1.0
+    assert clf.n_iter_ > 40

@@ -320,7 +320,7 @@ def _minimize(est: Any, X: Any, Y: np.ndarray, w: Any, report: Any) -> Any:
         method=FULL_BATCH_SOLVERS[est.solver],
         maxiter=int(est.max_iter),
         maxfun=int(est.max_fun) if est.solver == "lbfgs" else None,
-        tol=float(est.tol),
+        gtol=float(est.tol),  # as scikit-learn: the gradient's tolerance only
         callback=report,
         sample_weight=w,
         objective=(

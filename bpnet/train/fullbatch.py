@@ -80,6 +80,7 @@ def minimize(
     maxiter: int = 400,
     maxfun: int | None = None,
     tol: float | None = None,
+    gtol: float | None = None,
     callback: Callable[[int, float], Any] | None = None,
     verbose: bool = False,
     print_fn: Callable[[str], None] = print,
@@ -110,9 +111,13 @@ def minimize(
         Loss-and-gradient evaluations at most (L-BFGS-B and TNC; TNC's
         default is 100 per allowed iteration).
     tol : float, optional
-        Stop once the gradient's largest component is below ``tol``: scipy's
-        ``gtol``, the only tolerance scikit-learn's MLP passes. (scipy's own
-        ``tol=`` would also set ``ftol``, which stops L-BFGS-B far earlier.)
+        scipy's ``tol``: sets every tolerance of the method (for L-BFGS-B
+        both ``ftol`` and ``gtol``).
+    gtol : float, optional
+        Only the gradient tolerance: stop once the gradient's largest
+        component is below it. It is what scikit-learn's MLP passes as its
+        ``tol``; ``tol=`` would also set ``ftol``, which stops L-BFGS-B far
+        earlier.
     callback : callable ``cb(iteration, loss)``, optional
     sample_weight : array of shape (n_samples,), optional
         Weights >= 0: the loss is their weighted mean (see
@@ -142,6 +147,8 @@ def minimize(
     if maxfun is not None:
         maxfun = check.check_int(maxfun, "maxfun")
     options = solver.options(maxiter, maxfun)
+    if gtol is not None:
+        options["gtol"] = float(gtol)
     l2 = check.check_nonnegative(l2, "l2")
     loss = net.loss if loss is None else get_loss(loss)
     be = net.backend

@@ -297,7 +297,7 @@ def _device_data(
     Xd, T = net._prepare(X, y, loss)
     W = val = None
     if sample_weight is not None:
-        W = check.check_sample_weight(sample_weight, net.backend, net.dtype, len(T))
+        W = check.check_sample_weight(sample_weight, net.backend, net.dtype, T.shape[0])
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("validation_data: expected a pair (X_val, y_val)")
