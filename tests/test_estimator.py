@@ -61,7 +61,7 @@ _SPLIT_IGNORES_WEIGHTS = (
     "way and fails this check too)"
 )
 _TNC_STOPS_ON_ROUNDING = (
-    "truncated Newton stops where its projected gradient passes tol; summing "
+    "truncated Newton stops where its tolerances are first met; summing "
     "weighted rows instead of repeated ones rounds differently and moves that "
     "point by ~1e-7, over the check's rtol of 1e-7 (lbfgs, cg, adam and sgd "
     "pass)"

@@ -320,7 +320,11 @@ def _minimize(est: Any, X: Any, Y: np.ndarray, w: Any, report: Any) -> Any:
         method=FULL_BATCH_SOLVERS[est.solver],
         maxiter=int(est.max_iter),
         maxfun=int(est.max_fun) if est.solver == "lbfgs" else None,
-        gtol=float(est.tol),  # as scikit-learn: the gradient's tolerance only
+        # lbfgs as scikit-learn: the gradient's tolerance only (cg likewise).
+        # tnc, which scikit-learn lacks, keeps scipy's tol: with gtol alone it
+        # grows float32 weights on separable data until they overflow.
+        gtol=None if est.solver == "tnc" else float(est.tol),
+        tol=float(est.tol) if est.solver == "tnc" else None,
         callback=report,
         sample_weight=w,
         objective=(
