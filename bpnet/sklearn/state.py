@@ -47,10 +47,10 @@ def get_state(est: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     net = est.net_
     be = net.backend
     arrays: dict[str, np.ndarray] = {}
-    weights = net.parameters()
-    for i in range(len(weights) // 2):
-        arrays[f"coef_{i}"] = np.array(be.to_numpy(weights[2 * i]))
-        arrays[f"intercept_{i}"] = np.array(be.to_numpy(weights[2 * i + 1]))
+    # each layer's W and b by name, as restore reads them (writable copies)
+    for i, (W, b) in enumerate(zip(est.coefs_, est.intercepts_)):
+        arrays[f"coef_{i}"] = np.array(W)
+        arrays[f"intercept_{i}"] = np.array(b)
     opt_meta = None
     opt = getattr(est, "_optimizer", None)
     if opt is not None:
