@@ -292,8 +292,8 @@ class ChunkedObjective:
             g_sum = scaled if g_sum is None else [a + b for a, b in zip(g_sum, scaled)]
         if self.l2:
             L_sum = L_sum + net._l2_penalty(self.l2, total)
-            for k, layer in zip(net._weight_index, net._dense):
-                g_sum[k] = g_sum[k] + (self.l2 / total) * layer.W
+            for k, layer, name in net._decayed:
+                g_sum[k] = g_sum[k] + (self.l2 / total) * getattr(layer, name)
         return L_sum, g_sum
 
 
