@@ -14,6 +14,7 @@ from bpnet.nn.gates import Add, Multiply
 from bpnet.nn.gradcheck import check_gradients, numerical_gradient
 from bpnet.nn.layers import Dense, Dropout, Layer
 from bpnet.nn.losses import (
+    HalfSquaredError,
     Loss,
     MeanSquaredError,
     SigmoidCrossEntropy,
@@ -35,12 +36,17 @@ globals().update(_optimizers.CLASSES)
 
 
 def __getattr__(name: str):
-    # MLPClassifier needs scikit-learn and scipy (the `train` extra): import it
-    # on first use so that `import bpnet` needs only numpy and array-api-compat.
+    # The estimators need scikit-learn and scipy (the `train` extra): import
+    # them on first use so that `import bpnet` needs only numpy and
+    # array-api-compat.
     if name == "MLPClassifier":
         from bpnet.sklearn.classifier import MLPClassifier
 
         return MLPClassifier
+    if name == "MLPRegressor":
+        from bpnet.sklearn.regressor import MLPRegressor
+
+        return MLPRegressor
     raise AttributeError(f"module 'bpnet' has no attribute {name!r}")
 
 
@@ -50,6 +56,7 @@ __all__ = [
     "Callback",
     "CosineDecay",
     "DivergenceError",
+    "HalfSquaredError",
     "History",
     "ModelFileError",
     "Optimizer",
@@ -70,6 +77,7 @@ __all__ = [
     "LeakyReLU",
     "Loss",
     "MLPClassifier",
+    "MLPRegressor",
     "MeanSquaredError",
     "Multiply",
     "ReLU",

@@ -8,7 +8,12 @@ from conftest import HAVE_TORCH
 import bpnet
 
 ACTIVATIONS = [bpnet.ReLU, bpnet.LeakyReLU, bpnet.Sigmoid, bpnet.Tanh]
-LOSSES = [bpnet.SoftmaxCrossEntropy, bpnet.SigmoidCrossEntropy, bpnet.MeanSquaredError]
+LOSSES = [
+    bpnet.SoftmaxCrossEntropy,
+    bpnet.SigmoidCrossEntropy,
+    bpnet.MeanSquaredError,
+    bpnet.HalfSquaredError,
+]
 
 
 def _data(n=9, d=5, k=4, seed=1):
@@ -115,6 +120,8 @@ def test_matches_torch_autograd(act, loss, hidden):
             )
             / n
         )
+    elif loss is bpnet.HalfSquaredError:
+        t_loss = torch.nn.functional.mse_loss(a, onehot, reduction="sum") / (2 * n)
     else:
         t_loss = torch.nn.functional.mse_loss(a, onehot)
     t_loss = t_loss + l2 / (2 * n) * sum((w * w).sum() for w in params[0::2])

@@ -188,7 +188,8 @@ def test_save_rejects_bad_arguments(tmp_path):
     with pytest.raises(TypeError, match="training"):
         bio.save(net, tmp_path / "m", training=[1])
     with pytest.raises(
-        TypeError, match=r"savable types \(MLPClassifier, Sequential\), got str"
+        TypeError,
+        match=r"savable types \(MLPClassifier, MLPRegressor, Sequential\), got str",
     ):
         bio.save("not a model", tmp_path / "m")
     with pytest.raises(TypeError, match="path"):

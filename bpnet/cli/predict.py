@@ -1,8 +1,10 @@
-"""``bpnet-predict MODEL``: classify a dataset split or a file with a saved model.
+"""``bpnet-predict MODEL``: classify (or, with a saved ``MLPRegressor``,
+predict values for) a dataset split or a file with a saved model.
 
 With labels (a dataset split, a ``.mat`` file's ``y``, or ``--labels``) it
-prints the accuracy; without, one prediction per line. ``--json`` makes the
-last line of stdout one JSON object. Works on any ``--device``.
+prints the accuracy (R^2 for a regressor); without, one prediction per line
+(a regressor's row of outputs, space-separated). ``--json`` makes the last
+line of stdout one JSON object. Works on any ``--device``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ SPLIT_DEFAULTS = {"seed": 0, "test_size": 0.2}  # bpnet-train's
 def _parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="bpnet-predict",
-        description="Classify data with a saved bpnet model or MLPClassifier.",
+        description="Classify data with a saved bpnet model or MLPClassifier, "
+        "or predict values with a saved MLPRegressor.",
     )
     p.add_argument("model", help="a model file written by bpnet (model.npz)")
     src = p.add_mutually_exclusive_group()
@@ -266,8 +269,9 @@ def predict(args: argparse.Namespace) -> dict:
         classes = _numeric_names(meta.get("classes"))
         names = [classes[i] for i in pred] if classes else pred.tolist()
     else:  # a scikit-learn style estimator
-        names = list(model.predict(X))
-        pred = np.asarray(names)
+        pred = np.asarray(model.predict(X))
+        names = list(pred)
+    regressor = not sequential and not hasattr(model, "classes_")
     summary: dict[str, Any] = {
         "model": str(args.model),
         "kind": meta.get("kind"),
@@ -277,6 +281,8 @@ def predict(args: argparse.Namespace) -> dict:
         "n": int(len(pred)),
         "accuracy": None,
     }
+    if regressor:
+        summary["r2"] = None
     if y is not None:
         y = np.asarray(y).ravel()
         if len(y) != len(pred):
@@ -284,11 +290,21 @@ def predict(args: argparse.Namespace) -> dict:
                 f"{label_flag}: {len(y)} labels for {len(pred)} samples; they must "
                 "match"
             )
+        if regressor:
+            from sklearn.metrics import r2_score
+
+            truth = np.asarray(y, dtype=np.float64).reshape(len(pred), -1)
+            summary["r2"] = float(r2_score(truth, pred.reshape(len(pred), -1)))
+            summary["predictions"] = pred.tolist()
+            return summary
         if sequential:
             truth = _sequential_truth(y, meta, model.shapes[-1][0], label_flag)
         else:
             truth = _estimator_truth(y, model.classes_, label_flag, source)
         summary["accuracy"] = float(np.mean(np.asarray(pred) == truth))
+    if regressor:
+        summary["predictions"] = pred.tolist()
+        return summary
     summary["predictions"] = [v.item() if hasattr(v, "item") else v for v in names]
     return summary
 
@@ -304,14 +320,19 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
         message = missing_extra(exc) or " ".join(str(exc).split())
         print(f"bpnet-predict: error: {message}", file=sys.stderr)
         return 2
-    if summary["accuracy"] is not None:
+    if summary.get("r2") is not None:
+        print(
+            f"R^2: {summary['r2']:.4f} on {summary['n']} samples of "
+            f"{summary['data']} ({summary['device']})"
+        )
+    elif summary["accuracy"] is not None:
         print(
             f"accuracy: {summary['accuracy']:.4f} on {summary['n']} samples of "
             f"{summary['data']} ({summary['device']})"
         )
     elif not args.json:
         for v in summary["predictions"]:
-            print(v)
+            print(" ".join(map(repr, v)) if isinstance(v, list) else v)
     if args.json:
         print(json.dumps(summary))
     return 0

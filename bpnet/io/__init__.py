@@ -93,7 +93,10 @@ _KINDS: dict[str, _Kind] = {}
 
 # bpnet's own kinds that live in modules with heavier dependencies, imported
 # on first use. The module names are fixed here, never read from a file.
-_LAZY_KINDS = {"MLPClassifier": "bpnet.sklearn.classifier"}
+_LAZY_KINDS = {
+    "MLPClassifier": "bpnet.sklearn.classifier",
+    "MLPRegressor": "bpnet.sklearn.regressor",
+}
 
 
 def _ensure_kind(name: Any) -> None:

@@ -4,7 +4,9 @@
 the softmax or sigmoid); ``output(Z)`` is what ``predict_proba`` shows. The
 targets ``T`` are float matrices of the logits' shape, made by ``targets``.
 Listed in ``LOSSES`` by short name (softmax, sigmoid, mse), with the long
-names and class names as other spellings.
+names and class names as other spellings. ``weights``, a device column (n, 1)
+summing to 1, turns the mean over the samples into a weighted mean; without it
+the arithmetic is the plain mean's.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ class Loss:
     def forward(self, Z: Any, T: Any) -> Any:
         return self.loss_and_grad(Z, T, need_grad=False)[0]
 
-    def loss_and_grad(self, Z: Any, T: Any, need_grad: bool = True) -> tuple[Any, Any]:
+    def loss_and_grad(
+        self, Z: Any, T: Any, need_grad: bool = True, weights: Any = None
+    ) -> tuple[Any, Any]:
         raise NotImplementedError
 
     def output(self, Z: Any) -> Any:
@@ -67,19 +71,28 @@ class SoftmaxCrossEntropy(Loss):
     Gradient: (softmax(Z) - T) / n.
     """
 
-    def loss_and_grad(self, Z: Any, T: Any, need_grad: bool = True) -> tuple[Any, Any]:
+    def loss_and_grad(
+        self, Z: Any, T: Any, need_grad: bool = True, weights: Any = None
+    ) -> tuple[Any, Any]:
         xp = _ns(Z)
         n = Z.shape[0]
         S = Z - xp.max(Z, axis=1, keepdims=True)  # shifted: exp never overflows
         E = xp.exp(S)
         s = xp.sum(E, axis=1, keepdims=True)
         # rows of T sum to 1, so sum(T * lse) = sum(log s) + sum(T * max)
-        loss = (xp.sum(xp.log(s)) - xp.sum(T * S)) * (1.0 / n)
+        if weights is None:
+            loss = (xp.sum(xp.log(s)) - xp.sum(T * S)) * (1.0 / n)
+        else:
+            rows = xp.log(s) - xp.sum(T * S, axis=1, keepdims=True)
+            loss = xp.sum(weights * rows)
         if not need_grad:
             return loss, None
         E /= s  # softmax, in place on arrays made here
         E -= T
-        E *= 1.0 / n
+        if weights is None:
+            E *= 1.0 / n
+        else:
+            E *= weights
         return loss, E
 
     def output(self, Z: Any) -> Any:
@@ -99,13 +112,20 @@ class SigmoidCrossEntropy(Loss):
     in [0, 1]. Gradient: (sigmoid(Z) - T) / n.
     """
 
-    def loss_and_grad(self, Z: Any, T: Any, need_grad: bool = True) -> tuple[Any, Any]:
+    def loss_and_grad(
+        self, Z: Any, T: Any, need_grad: bool = True, weights: Any = None
+    ) -> tuple[Any, Any]:
         xp = _ns(Z)
         n = Z.shape[0]
-        loss = xp.sum(softplus(Z) - T * Z) / n
+        if weights is None:
+            loss = xp.sum(softplus(Z) - T * Z) / n
+        else:
+            loss = xp.sum(weights * (softplus(Z) - T * Z))
         if not need_grad:
             return loss, None
-        return loss, (sigmoid(Z) - T) * (1.0 / n)
+        if weights is None:
+            return loss, (sigmoid(Z) - T) * (1.0 / n)
+        return loss, (sigmoid(Z) - T) * weights
 
     def output(self, Z: Any) -> Any:
         return sigmoid(Z)
@@ -119,12 +139,41 @@ class SigmoidCrossEntropy(Loss):
 class MeanSquaredError(Loss):
     """Mean over samples and outputs of (z - t)**2. Gradient 2 (Z - T) / (n k)."""
 
-    def loss_and_grad(self, Z: Any, T: Any, need_grad: bool = True) -> tuple[Any, Any]:
+    def loss_and_grad(
+        self, Z: Any, T: Any, need_grad: bool = True, weights: Any = None
+    ) -> tuple[Any, Any]:
         xp = _ns(Z)
         D = Z - T
-        scale = 1.0 / (Z.shape[0] * Z.shape[1])
-        loss = xp.sum(D * D) * scale
-        return loss, (D * (2.0 * scale) if need_grad else None)
+        if weights is None:
+            scale = 1.0 / (Z.shape[0] * Z.shape[1])
+            loss = xp.sum(D * D) * scale
+            return loss, (D * (2.0 * scale) if need_grad else None)
+        loss = xp.sum(weights * (D * D)) * (1.0 / Z.shape[1])
+        return loss, (D * (weights * (2.0 / Z.shape[1])) if need_grad else None)
+
+
+@LOSSES.register(
+    "half_squared_error",
+    aliases=("HalfSquaredError",),
+    help="half the squared error summed over outputs (scikit-learn's regressor)",
+)
+class HalfSquaredError(Loss):
+    """scikit-learn's regression loss: mean over samples of half the squared
+    error summed over outputs, ``sum((z - t)**2) / (2 n)``. Gradient (Z - T) / n,
+    scikit-learn's ``activations[-1] - y`` over n, so ``alpha`` weighs the same.
+    """
+
+    def loss_and_grad(
+        self, Z: Any, T: Any, need_grad: bool = True, weights: Any = None
+    ) -> tuple[Any, Any]:
+        xp = _ns(Z)
+        D = Z - T
+        if weights is None:
+            n = Z.shape[0]
+            loss = xp.sum(D * D) * (0.5 / n)
+            return loss, (D * (1.0 / n) if need_grad else None)
+        loss = xp.sum(weights * (D * D)) * 0.5
+        return loss, (D * weights if need_grad else None)
 
 
 def get_loss(loss: str | Loss | type[Loss] | None) -> Loss:

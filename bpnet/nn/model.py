@@ -313,16 +313,24 @@ class Sequential:
         l2: float = 0.0,
         training: bool = True,
         return_logits: bool = False,
+        weights: Any = None,
     ) -> tuple[Any, ...]:
         """Device loss (0-D) and gradients (and the logits), with no host
-        synchronization.
+        synchronization. ``weights``, a device column (n, 1) of sample
+        weights, makes the loss their weighted mean and divides the L2 term by
+        their sum instead of n (scikit-learn's ``sample_weight``).
         """
         Z = self._forward(X, training)
-        L, dZ = loss.loss_and_grad(Z, T)
+        if weights is None:
+            n: Any = X.shape[0]
+            L, dZ = loss.loss_and_grad(Z, T)
+        else:
+            n = self.xp.sum(weights)
+            L, dZ = loss.loss_and_grad(Z, T, weights=weights / n)
         grads = self._backward(dZ)
         if l2:
-            L = L + self._l2_penalty(l2, X.shape[0])
-            scale = l2 / X.shape[0]
+            L = L + self._l2_penalty(l2, n)
+            scale = l2 / n
             for k, layer, name in self._decayed:
                 grads[k] = grads[k] + scale * getattr(layer, name)
         return (L, grads, Z) if return_logits else (L, grads)
@@ -369,11 +377,20 @@ class Sequential:
             return self._backward(dZ)
 
     def loss_and_grad(
-        self, X: Any, Y: Any, loss: str | Loss | None = None, l2: float = 0.0
+        self,
+        X: Any,
+        Y: Any,
+        loss: str | Loss | None = None,
+        l2: float = 0.0,
+        sample_weight: Any = None,
     ) -> tuple[float, list[Any]]:
         """Loss (Python float) and its gradients (device arrays, parallel to
         ``parameters()``) on the batch ``X`` (n, n_inputs), ``Y`` labels (n,)
         or targets (n, n_outputs). ``l2`` adds ``l2 / (2 n) * sum(W**2)``.
+
+        ``sample_weight`` (n,) of weights >= 0 makes the loss their weighted
+        mean, ``sum(w_i * loss_i) / sum(w)``, and puts ``sum(w)`` for n in the
+        L2 term, as scikit-learn does; a weight of 0 drops a sample.
 
         It runs in training mode, as a step of ``fit`` does: ``Dropout``
         layers draw a new mask each call, so two calls on one batch differ
@@ -383,7 +400,12 @@ class Sequential:
         l2 = check.check_nonnegative(l2, "l2")
         with self.backend.context():
             Xd, T = self._prepare(X, Y, loss)
-            L, grads = self._loss_and_grad(Xd, T, loss, l2)
+            w = None
+            if sample_weight is not None:
+                w = check.check_sample_weight(
+                    sample_weight, self.backend, self.dtype, Xd.shape[0]
+                )
+            L, grads = self._loss_and_grad(Xd, T, loss, l2, weights=w)
             return float(L), grads
 
     def predict_proba(self, X: Any) -> Any:

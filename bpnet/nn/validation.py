@@ -208,6 +208,36 @@ def check_targets(
     return backend.asarray(T, dtype=dtype)
 
 
+def check_sample_weight(
+    sample_weight: Any, backend: Any, dtype: Any, n_samples: int
+) -> Any:
+    """Validate sample weights (n,) and return them as a device column (n, 1)."""
+    arr, on_device = to_host_or_device(sample_weight, backend, "sample_weight")
+    if on_device:
+        arr = backend.to_numpy(arr)
+    if arr.dtype.kind not in "biuf" or arr.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight: expected {n_samples} numbers of shape ({n_samples},), "
+            f"got shape {arr.shape} of dtype {arr.dtype}"
+        )
+    w = arr.astype(np.float64)
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError(
+            "sample_weight: expected finite weights >= 0, got NaN, Inf or <0"
+        )
+    if not w.sum() > 0:
+        raise ValueError(
+            "sample_weight: every weight is 0, which leaves no sample to train on"
+        )
+    return backend.asarray(w.reshape(-1, 1), dtype=dtype)
+
+
+def positive_rows(weights: Any, backend: Any) -> Any:
+    """Device indices of the rows of weight > 0, or None when that is all."""
+    w = backend.to_numpy(weights)[:, 0]
+    return None if (w > 0).all() else backend.asarray(np.flatnonzero(w > 0))
+
+
 def check_nonnegative(value: Any, name: str) -> float:
     """A finite float >= 0 (e.g. ``l2``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

@@ -13,11 +13,11 @@ exactly ``l2 / (2 n) * sum(W**2)``); weights and biases start uniform in
 problems end in a softmax, binary and multilabel ones in sigmoids; training
 stops once the loss (or, with ``early_stopping``, the validation accuracy) has
 not improved by ``tol`` for more than ``n_iter_no_change`` epochs in a row.
+What the two estimators share lives in ``bpnet.sklearn.base``.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,8 @@ except ImportError as exc:  # the `train` extra is missing
         "pip install 'bpnet-arrayapi[train]'"
     ) from exc
 from scipy import special
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import ClassifierMixin
+from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
@@ -39,14 +40,13 @@ from sklearn.utils.multiclass import (
     type_of_target,
     unique_labels,
 )
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d
 
-from bpnet.nn.model import Sequential
-from bpnet.sklearn import params, state
-from bpnet.sklearn.training import fit_full_batch, fit_stochastic
+from bpnet.nn.losses import Loss, SigmoidCrossEntropy, SoftmaxCrossEntropy
+from bpnet.sklearn.base import BaseMLP, register_model_file_kind
 
 
-class MLPClassifier(ClassifierMixin, BaseEstimator):
+class MLPClassifier(ClassifierMixin, BaseMLP):
     """Multi-layer perceptron classifier trained by bpnet on any device.
 
     Parameters shared with :class:`sklearn.neural_network.MLPClassifier` mean
@@ -114,17 +114,22 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         Numerical-stability term of ``adam`` (and of ``adagrad``, ``rmsprop``).
     device : str, default="cpu"
         Where the network lives: ``"cpu"``, ``"cuda"``, ``"torch"``, ...
-    dtype : {"float32", "float64"}, default="float32"
-        Precision of the weights and of the arithmetic.
+    dtype : {"float32", "float64"} or None, default=None
+        Precision of the weights and of the arithmetic. None follows X, as
+        scikit-learn does: float32 X trains in float32, anything else in
+        float64. ``"float32"`` is the fast choice (about twice the speed on a
+        CPU, more on a GPU).
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
         The labels, sorted (for multilabel targets, ``arange(n_labels)``).
     coefs_ : list of ndarray
-        Host copies of the weights; ``coefs_[i]`` has shape (in, out).
+        The weights, ``coefs_[i]`` of shape (in, out): read-only host copies
+        taken from the network on each access; assigning a whole new list
+        sets the network's weights (and so what ``predict`` uses).
     intercepts_ : list of ndarray
-        Host copies of the biases; ``intercepts_[i]`` has shape (out,).
+        The biases, ``intercepts_[i]`` of shape (out,), likewise.
     loss_ : float
         The loss (with its L2 term) of the last epoch or iteration.
     loss_curve_ : list of float
@@ -159,71 +164,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     True
     """
 
-    def __init__(
-        self,
-        hidden_layer_sizes: Any = (100,),
-        activation: str = "relu",
-        *,
-        solver: str = "adam",
-        alpha: float = 1e-4,
-        batch_size: int | str = "auto",
-        learning_rate: str = "constant",
-        learning_rate_init: float = 1e-3,
-        power_t: float = 0.5,
-        max_iter: int = 200,
-        max_fun: int = 15000,
-        shuffle: bool = True,
-        random_state: Any = None,
-        tol: float = 1e-4,
-        verbose: bool = False,
-        warm_start: bool = False,
-        early_stopping: bool = False,
-        validation_fraction: float = 0.1,
-        n_iter_no_change: int = 10,
-        momentum: float = 0.9,
-        nesterovs_momentum: bool = True,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-8,
-        device: str = "cpu",
-        dtype: str = "float32",
-    ) -> None:
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.max_fun = max_fun
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.device = device
-        self.dtype = dtype
-
-    # --- input ----------------------------------------------------------
-    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple:
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            multi_output=True,
-            dtype=self._np_dtype(),
-            reset=reset,
-        )
+    # --- targets --------------------------------------------------------
+    def _encode_targets(
+        self, y: Any, incremental: bool, reset: bool, dtype: Any
+    ) -> np.ndarray:
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -236,65 +180,49 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 seen = np.arange(y.shape[1])
             if not np.array_equal(seen, self.classes_):
                 raise ValueError(
-                    f"y: warm_start=True continues the previous fit, whose classes "
-                    f"were {self.classes_.tolist()}; y has {seen.tolist()}"
+                    "warm_start can only be used where `y` has the same classes as "
+                    f"in the previous call to fit. Previously got {self.classes_}, "
+                    f"`y` has {seen}"
                 )
         else:
             new = np.setdiff1d(unique_labels(y), self.classes_, assume_unique=True)
             if len(new):
                 raise ValueError(
-                    f"y: has classes {new.tolist()} not in classes_ "
-                    f"{self.classes_.tolist()}; pass all classes on the first "
-                    "call to partial_fit"
+                    f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                    f"{self.classes_}. 'y' has {unique_labels(y)}; pass every class "
+                    "to the first call to partial_fit"
                 )
-        Y = self._label_binarizer.transform(y).astype(self._np_dtype())
-        return X, Y
+        return self._label_binarizer.transform(y).astype(dtype)
 
-    # --- the network ---------------------------------------------------
-    def _np_dtype(self) -> Any:
-        return np.float64 if self.dtype == "float64" else np.float32
+    def _output(self) -> tuple[str, Loss]:
+        if self._label_binarizer.y_type_ == "multiclass":
+            return "softmax", SoftmaxCrossEntropy()
+        return "logistic", SigmoidCrossEntropy()
 
-    def _build_net(
-        self,
-        n_features: int,
-        n_outputs: int,
-        y_type: str,
-        device: Any = None,
-        dtype: str | None = None,
-    ) -> Sequential:
-        """A fresh network for this problem; sets the shape attributes."""
-        softmax = y_type == "multiclass"
-        self.out_activation_ = "softmax" if softmax else "logistic"
-        self.n_outputs_ = n_outputs
-        self.n_layers_ = len(params.hidden_sizes(self.hidden_layer_sizes)) + 2
-        return params.build_network(
-            self,
-            n_features,
-            n_outputs,
-            softmax,
-            device=self.device if device is None else device,
-            dtype=self.dtype if dtype is None else dtype,
+    def _stratify(self, Y: np.ndarray) -> Any:
+        # scikit-learn stratifies binary targets by their (n, 1) 0/1 column as
+        # bools, so a class too small to split gets its message: ['True']
+        return Y.astype(bool) if Y.shape[1] == 1 else None
+
+    def _validation_score(self, Z: np.ndarray, Y: np.ndarray, w: Any) -> float:
+        lb = self._label_binarizer
+        return float(
+            accuracy_score(lb.inverse_transform(Y), self._labels(Z), sample_weight=w)
         )
 
-    def _make_optimizer(self) -> Any:
-        return params.make_optimizer(self)
-
-    def _sync_host(self) -> None:
-        """Host copies of the weights: ``coefs_`` (in, out), ``intercepts_``."""
-        be = self.net_.backend
-        named = [layer.named_parameters() for layer in self.net_.layers]
-        self.coefs_ = [be.to_numpy(p["W"]) for p in named if "W" in p]
-        self.intercepts_ = [be.to_numpy(p["b"]) for p in named if "b" in p]
-
     # --- fitting --------------------------------------------------------
-    def fit(self, X: Any, y: Any) -> MLPClassifier:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
         """Train from scratch on X (n_samples, n_features) and labels y.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Sparse X (SciPy CSR/CSC) is densified one batch at a time.
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Class labels of any type, or a 0/1 multilabel indicator matrix.
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights >= 0: each batch's loss is their weighted mean; a sample
+            of weight 0 is dropped.
 
         Returns
         -------
@@ -311,30 +239,19 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             The loss became NaN or Inf (the last good weights are kept);
             lower ``learning_rate_init`` or scale the inputs.
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, sample_weight, incremental=False)
 
-    def _check_solver(self) -> bool:
-        if self.solver not in params.STOCHASTIC_SOLVERS:
-            raise AttributeError(
-                f"partial_fit is only available for the minibatch solvers "
-                f"{params.STOCHASTIC_SOLVERS}; solver={self.solver!r} trains on "
-                "all data at once"
-            )
-        if self.early_stopping is True:
-            raise AttributeError(
-                "partial_fit is not available with early_stopping=True: one "
-                "epoch at a time leaves nothing to hold out"
-            )
-        return True
-
-    @available_if(_check_solver)
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
+    @available_if(BaseMLP._check_solver)
+    def partial_fit(
+        self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None
+    ) -> MLPClassifier:
         """One epoch over X, y, continuing from the current weights.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or sparse matrix of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), optional
         classes : array-like of shape (n_classes,), optional
             Every class that any call will see; required on the first call.
 
@@ -348,7 +265,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 "classes: must be passed on the first call to partial_fit "
                 "(every label any call will see, e.g. np.unique(y_all))"
             )
-        if classes is not None:
+        if classes is not None and not self.early_stopping:
             wanted = unique_labels(classes)
             if first:
                 self._label_binarizer = LabelBinarizer()
@@ -359,63 +276,27 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 self.classes_ = self._label_binarizer.classes_
             elif not np.array_equal(self.classes_, wanted):
                 raise ValueError(
-                    f"classes: {wanted.tolist()} differs from the classes of the "
-                    f"first call to partial_fit, {self.classes_.tolist()}"
+                    f"`classes={wanted.tolist()}` is not the same as on last call "
+                    f"to partial_fit, was: {self.classes_.tolist()}"
                 )
-        return self._fit(X, y, incremental=True)
-
-    def _fit(self, X: Any, y: Any, incremental: bool) -> Any:
-        params.check_params(self)
-        warm = not incremental and self.warm_start and hasattr(self, "net_")
-        fresh = not hasattr(self, "net_") or not (incremental or warm)
-        X, Y = self._validate_input(X, y, incremental, reset=fresh)
-        if warm:
-            self._optimizer = None  # as scikit-learn: a new optimizer per fit
-            if self.early_stopping and self.validation_scores_ is None:
-                self.validation_scores_ = []
-                self.best_validation_score_ = -math.inf
-            if not self.early_stopping and self.best_loss_ is None:
-                self.best_loss_ = math.inf
-        if fresh:
-            self.net_ = self._build_net(
-                X.shape[1], Y.shape[1], self._label_binarizer.y_type_
-            )
-            self._optimizer = None
-            self.n_iter_ = 0
-            self.t_ = 0
-            self.loss_curve_ = []
-            self._no_improvement_count = 0
-            stochastic = self.solver in params.STOCHASTIC_SOLVERS
-            self.best_loss_ = (
-                math.inf if stochastic and not self.early_stopping else None
-            )
-            self.validation_scores_ = [] if self.early_stopping else None
-            self.best_validation_score_ = -math.inf if self.early_stopping else None
-        try:
-            if self.solver in params.STOCHASTIC_SOLVERS:
-                fit_stochastic(self, X, Y, incremental)
-            else:
-                fit_full_batch(self, X, Y)
-        finally:
-            self._sync_host()
-        return self
+        return self._fit(X, y, sample_weight, incremental=True)
 
     # --- prediction -----------------------------------------------------
-    def _check_X(self, X: Any) -> np.ndarray:
-        check_is_fitted(self)
-        return validate_data(self, X, dtype=self._np_dtype(), reset=False)
+    def _labels(self, Z: np.ndarray) -> np.ndarray:
+        """Labels from host logits (n, n_outputs)."""
+        if self._label_binarizer.y_type_.startswith("multilabel"):
+            return self._label_binarizer.inverse_transform(self._probabilities(Z))
+        if len(self.classes_) == 1:
+            return np.repeat(self.classes_, Z.shape[0])
+        if Z.shape[1] == 1:
+            return self.classes_[(Z[:, 0] > 0).astype(np.int64)]
+        return self.classes_[np.argmax(Z, axis=1)]
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels, shape (n_samples,) (or (n_samples, n_labels) for
         multilabel targets), as a host NumPy array of ``classes_``' type.
         """
-        X = self._check_X(X)
-        if self._label_binarizer.y_type_.startswith("multilabel"):
-            return self._label_binarizer.inverse_transform(self._proba(X))
-        if len(self.classes_) == 1:
-            return np.repeat(self.classes_, X.shape[0])
-        net = self.net_
-        return self.classes_[net.backend.to_numpy(net.predict(X))]
+        return self._labels(self._logits(self._check_X(X)))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities of shape (n_samples, n_classes), ordered as
@@ -424,13 +305,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         The logits come to the host and go through softmax or sigmoid in
         float64, so that small probabilities do not round to 0 in float32.
         """
-        P = self._proba(self._check_X(X))
+        P = self._probabilities(self._logits(self._check_X(X)))
         if P.shape[1] == 1:
             return np.hstack([1.0 - P, P])
         return P
 
-    def _proba(self, X: np.ndarray) -> np.ndarray:
-        Z = self.net_.backend.to_numpy(self.net_.forward(X)).astype(np.float64)
+    def _probabilities(self, Z: np.ndarray) -> np.ndarray:
         if self.out_activation_ == "softmax":
             return special.softmax(Z, axis=1)
         return special.expit(Z)
@@ -441,72 +321,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         with np.errstate(divide="ignore"):
             return np.log(P, out=P)
 
-    # --- scikit-learn plumbing ------------------------------------------
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
-        tags.input_tags.sparse = False
         return tags
 
-    def __getstate__(self) -> dict:
-        """Pickle without device objects: the network and optimizer go as host
-        arrays and are rebuilt on ``device`` when unpickled.
-        """
-        d = super().__getstate__()
-        d = dict(d)
-        d.pop("net_", None)
-        d.pop("_optimizer", None)
-        if hasattr(self, "net_"):
-            d["_bpnet_state"] = state.get_state(self)
-        return d
 
-    def __setstate__(self, d: dict) -> None:
-        d = dict(d)
-        saved = d.pop("_bpnet_state", None)
-        super().__setstate__(d)
-        if saved is not None:
-            state.restore(self, *saved)
-
-    def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """(host arrays, JSON-ready metadata) describing the fitted model."""
-        check_is_fitted(self)
-        return state.get_state(self)
-
-    @classmethod
-    def _from_state(
-        cls,
-        arrays: dict[str, np.ndarray],
-        metadata: dict[str, Any],
-        device: Any = "cpu",
-        dtype: str | None = None,
-    ) -> MLPClassifier:
-        """A fitted estimator rebuilt on ``device`` from ``_get_state()``."""
-        return state.from_state(cls, arrays, metadata, device, dtype)
-
-    def save(self, path: Any, **metadata: Any) -> Any:
-        """Save the fitted model to a bpnet model file (``bpnet.io.save``)."""
-        check_is_fitted(self)
-        try:
-            from bpnet import io
-        except ImportError as exc:  # pragma: no cover - io ships with bpnet
-            raise ImportError("save: needs the bpnet.io module") from exc
-        return io.save(self, path, **metadata)
-
-
-def _register_model_file_kind() -> None:
-    """Teach ``bpnet.io.save``/``load`` this estimator (a file's "kind")."""
-    try:
-        from bpnet import io
-    except ImportError:  # pragma: no cover - io ships with bpnet
-        return
-    io.register_kind(
-        "MLPClassifier",
-        lambda est: est._get_state(),
-        lambda arrays, metadata, backend, dtype: MLPClassifier._from_state(
-            arrays, metadata, backend, dtype
-        ),
-        types=MLPClassifier,
-    )
-
-
-_register_model_file_kind()
+register_model_file_kind(MLPClassifier)

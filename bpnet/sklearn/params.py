@@ -1,4 +1,4 @@
-"""What ``MLPClassifier``'s parameters mean: their checks, and the network and
+"""What the estimators' parameters mean: their checks, and the network and
 optimizer they describe (scikit-learn's architecture and initialization).
 """
 
@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state
 
 from bpnet.nn.activations import ACTIVATIONS, Sigmoid
 from bpnet.nn.layers import Dense, Layer
-from bpnet.nn.losses import SigmoidCrossEntropy, SoftmaxCrossEntropy
+from bpnet.nn.losses import Loss
 from bpnet.nn.model import Sequential
 from bpnet.train.fullbatch import SOLVERS
 from bpnet.train.optimizers import OPTIMIZERS, SGD, Momentum, Optimizer
@@ -141,8 +141,11 @@ def check_params(est: Any) -> None:
     for name in ("momentum", "beta_1", "beta_2"):
         _unit_interval(getattr(est, name), name)
     _positive(est.epsilon, "epsilon")
-    if est.dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype: expected 'float32' or 'float64', got {est.dtype!r}")
+    if est.dtype not in (None, "float32", "float64"):
+        raise ValueError(
+            f"dtype: expected None (follow X), 'float32' or 'float64', got "
+            f"{est.dtype!r}"
+        )
     if not isinstance(est.device, str):
         raise ValueError(
             f"device: expected a name such as 'cpu', 'cuda' or 'torch', got "
@@ -181,13 +184,14 @@ def build_network(
     est: Any,
     n_features: int,
     n_outputs: int,
-    softmax: bool,
+    loss: Loss,
     device: Any,
     dtype: str,
 ) -> Sequential:
     """Dense layers of widths n_features, *hidden_layer_sizes, n_outputs with
-    the hidden activation between them, ending in logits for a softmax or
-    sigmoid loss; weights drawn as scikit-learn draws them.
+    the hidden activation between them, ending in the raw outputs that
+    ``loss`` takes (logits of a softmax or sigmoid, or the regression's
+    values); weights drawn as scikit-learn draws them.
     """
     widths = [n_features, *hidden_sizes(est.hidden_layer_sizes), n_outputs]
     act = HIDDEN_ACTIVATIONS[est.activation]
@@ -202,7 +206,7 @@ def build_network(
         device=device,
         dtype=dtype,
         seed=seed_from(est.random_state),
-        loss=SoftmaxCrossEntropy() if softmax else SigmoidCrossEntropy(),
+        loss=loss,
     )
 
 

@@ -1,4 +1,5 @@
-"""A fitted ``MLPClassifier`` as host arrays plus JSON-ready metadata, and back.
+"""A fitted ``MLPClassifier`` or ``MLPRegressor`` as host arrays plus
+JSON-ready metadata, and back.
 
 Used for pickling (device arrays and array-library modules do not pickle) and
 by ``bpnet.io`` for model files. The arrays are the weights (``coef_i``,
@@ -17,7 +18,7 @@ from sklearn.preprocessing import LabelBinarizer
 
 from backends import get_backend
 
-FORMAT = "bpnet.MLPClassifier"
+FORMATS = ("bpnet.MLPClassifier", "bpnet.MLPRegressor")
 _LABEL_DTYPES = "biufU"
 
 
@@ -46,19 +47,10 @@ def get_state(est: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     net = est.net_
     be = net.backend
     arrays: dict[str, np.ndarray] = {}
+    # each layer's W and b by name, as restore reads them (writable copies)
     for i, (W, b) in enumerate(zip(est.coefs_, est.intercepts_)):
-        arrays[f"coef_{i}"] = np.asarray(W)
-        arrays[f"intercept_{i}"] = np.asarray(b)
-    classes = np.asarray(est.classes_)
-    if classes.dtype.kind == "O" and all(isinstance(c, str) for c in classes):
-        classes_dtype = "object"
-    elif classes.dtype.kind in _LABEL_DTYPES:
-        classes_dtype = classes.dtype.str
-    else:
-        raise TypeError(
-            f"classes_: labels of dtype {classes.dtype} cannot be stored; use "
-            "numbers or strings"
-        )
+        arrays[f"coef_{i}"] = np.array(W)
+        arrays[f"intercept_{i}"] = np.array(b)
     opt_meta = None
     opt = getattr(est, "_optimizer", None)
     if opt is not None:
@@ -71,13 +63,11 @@ def get_state(est: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     params = {k: _json_param(k, v) for k, v in est.get_params(deep=False).items()}
     names = getattr(est, "feature_names_in_", None)
     metadata = {
-        "format": FORMAT,
+        "format": f"bpnet.{type(est).__name__}",
         "params": params,
         "device": be.name,
         "dtype": net.dtype_name,
-        "classes": classes.tolist(),
-        "classes_dtype": classes_dtype,
-        "y_type": est._label_binarizer.y_type_,
+        **_targets(est),
         "n_features_in": int(est.n_features_in_),
         "feature_names_in": None if names is None else [str(n) for n in names],
         "n_outputs": int(est.n_outputs_),
@@ -99,6 +89,27 @@ def get_state(est: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     }
     # The metadata's own kind marker must not collide with the model file's.
     return arrays, {"estimator": metadata}
+
+
+def _targets(est: Any) -> dict[str, Any]:
+    """A classifier's labels and target type (a regressor has neither)."""
+    if not hasattr(est, "classes_"):
+        return {}
+    classes = np.asarray(est.classes_)
+    if classes.dtype.kind == "O" and all(isinstance(c, str) for c in classes):
+        classes_dtype = "object"
+    elif classes.dtype.kind in _LABEL_DTYPES:
+        classes_dtype = classes.dtype.str
+    else:
+        raise TypeError(
+            f"classes_: labels of dtype {classes.dtype} cannot be stored; use "
+            "numbers or strings"
+        )
+    return {
+        "classes": classes.tolist(),
+        "classes_dtype": classes_dtype,
+        "y_type": est._label_binarizer.y_type_,
+    }
 
 
 def _label_binarizer(y_type: str, classes: np.ndarray) -> LabelBinarizer:
@@ -125,25 +136,26 @@ def restore(
     (default: where and how it was saved).
     """
     meta = wrapped["estimator"] if "estimator" in wrapped else wrapped
-    if meta.get("format") != FORMAT:
+    expected = f"bpnet.{type(est).__name__}"
+    if meta.get("format") != expected:
         raise ValueError(
-            f"metadata: not an MLPClassifier state ({meta.get('format')!r})"
+            f"metadata: expected a {expected} state, got {meta.get('format')!r}"
         )
-    classes_dtype = meta["classes_dtype"]
-    classes = np.asarray(
-        meta["classes"], dtype=object if classes_dtype == "object" else None
-    )
-    if classes_dtype != "object":
-        classes = classes.astype(np.dtype(classes_dtype))
-    est._label_binarizer = _label_binarizer(meta["y_type"], classes)
-    est.classes_ = classes
+    if "classes" in meta:
+        classes_dtype = meta["classes_dtype"]
+        classes = np.asarray(
+            meta["classes"], dtype=object if classes_dtype == "object" else None
+        )
+        if classes_dtype != "object":
+            classes = classes.astype(np.dtype(classes_dtype))
+        est._label_binarizer = _label_binarizer(meta["y_type"], classes)
+        est.classes_ = classes
     est.n_features_in_ = int(meta["n_features_in"])
     if meta.get("feature_names_in") is not None:
         est.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
     net = est._build_net(
         est.n_features_in_,
         int(meta["n_outputs"]),
-        meta["y_type"],
         device=meta["device"] if device is None else device,
         dtype=meta["dtype"] if dtype is None else dtype,
     )
@@ -186,7 +198,6 @@ def restore(
         }
         opt.load_state_dict(opt_meta["scalars"], moments)
         est._optimizer = opt
-    est._sync_host()
 
 
 def from_state(
@@ -206,7 +217,8 @@ def from_state(
     ):
         params["n_iter_no_change"] = math.inf
     params["device"] = get_backend(device).name
-    params["dtype"] = meta["dtype"] if dtype is None else dtype
+    if dtype is not None:
+        params["dtype"] = dtype
     est = cls(**params)
-    restore(est, arrays, metadata, device=params["device"], dtype=params["dtype"])
+    restore(est, arrays, metadata, device=params["device"], dtype=dtype)
     return est

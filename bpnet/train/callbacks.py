@@ -61,6 +61,7 @@ class Run:
     good_buffers: list[Any] | None = None
     error: BaseException | None = None
     epoch_start: float = 0.0
+    weights: Any = None  # (n, 1) sample weights on the device, or None
 
     @property
     def n(self) -> int:

@@ -39,9 +39,13 @@ class _Epoch:
         batch_size: int,
         shuffle: bool,
         track_accuracy: bool,
+        weights: Any = None,
     ) -> None:
         self.net, self.opt, self.loss, self.l2 = net, opt, loss, l2
         self.X, self.T, self.labels = X, T, labels
+        self.weights = weights  # (n, 1) sample weights on the device, or None
+        # what loss_sum is divided by: rows, or their total weight
+        self.total = X.shape[0] if weights is None else float(net.xp.sum(weights))
         self.batch_size, self.shuffle = batch_size, shuffle
         self.track_accuracy = track_accuracy
         # Layers that hand out fresh gradient arrays each step let the
@@ -66,9 +70,10 @@ class _Epoch:
             self.order[...] = order
 
     def __call__(self, after_step: Callable[[int, Any], None] | None) -> None:
-        net, opt, loss, l2 = self.net, self.opt, self.loss, self.l2
+        net, xp, opt, loss, l2 = self.net, self.net.xp, self.opt, self.loss, self.l2
         X, T, labels, bs = self.X, self.T, self.labels, self.batch_size
         take_rows = self.net.backend.take_rows
+        W, wb = self.weights, None
         n = X.shape[0]
         params = net.parameters()
         self.loss_sum[...] = 0.0
@@ -79,11 +84,17 @@ class _Epoch:
                 idx = self.order[lo:hi]
                 Xb, Tb = take_rows(X, idx), take_rows(T, idx)
                 lb = take_rows(labels, idx)
+                if W is not None:
+                    wb = take_rows(W, idx)
             else:
                 Xb, Tb, lb = X[lo:hi, ...], T[lo:hi, ...], labels[lo:hi]
-            L, grads, Z = net._loss_and_grad(Xb, Tb, loss, l2, return_logits=True)
+                if W is not None:
+                    wb = W[lo:hi, ...]
+            L, grads, Z = net._loss_and_grad(
+                Xb, Tb, loss, l2, return_logits=True, weights=wb
+            )
             self._update(params, grads)
-            self.loss_sum += L * float(hi - lo)
+            self.loss_sum += L * (float(hi - lo) if wb is None else xp.sum(wb))
             if self.track_accuracy:
                 self.correct += _correct(Z, lb)
             if after_step is not None:

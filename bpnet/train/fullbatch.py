@@ -80,9 +80,12 @@ def minimize(
     maxiter: int = 400,
     maxfun: int | None = None,
     tol: float | None = None,
+    gtol: float | None = None,
     callback: Callable[[int, float], Any] | None = None,
     verbose: bool = False,
     print_fn: Callable[[str], None] = print,
+    sample_weight: Any = None,
+    objective: Callable[[], tuple[Any, list[Any]]] | None = None,
 ) -> Any:
     """Train ``net`` on all of ``X``, ``y`` with scipy's CG, TNC or L-BFGS-B.
 
@@ -107,7 +110,23 @@ def minimize(
     maxfun : int, optional
         Loss-and-gradient evaluations at most (L-BFGS-B and TNC; TNC's
         default is 100 per allowed iteration).
+    tol : float, optional
+        scipy's ``tol``: sets every tolerance of the method (for L-BFGS-B
+        both ``ftol`` and ``gtol``).
+    gtol : float, optional
+        Only the gradient tolerance: stop once the gradient's largest
+        component is below it. It is what scikit-learn's MLP passes as its
+        ``tol``; ``tol=`` would also set ``ftol``, which stops L-BFGS-B far
+        earlier.
     callback : callable ``cb(iteration, loss)``, optional
+    sample_weight : array of shape (n_samples,), optional
+        Weights >= 0: the loss is their weighted mean (see
+        ``Sequential.loss_and_grad``).
+    objective : callable, optional
+        ``objective() -> (loss, grads)`` on the device at the network's
+        current parameters, in place of the loss on ``X``, ``y`` (which are
+        then ignored): for data that is not one array, e.g. a sparse matrix
+        densified in slices.
 
     Returns
     -------
@@ -128,6 +147,8 @@ def minimize(
     if maxfun is not None:
         maxfun = check.check_int(maxfun, "maxfun")
     options = solver.options(maxiter, maxfun)
+    if gtol is not None:
+        options["gtol"] = float(gtol)
     l2 = check.check_nonnegative(l2, "l2")
     loss = net.loss if loss is None else get_loss(loss)
     be = net.backend
@@ -135,12 +156,21 @@ def minimize(
     last: dict[str, Any] = {"loss": float("nan")}
 
     with be.context():
-        Xd, T = net._prepare(X, y, loss)
+        W = Xd = T = None
+        if objective is None:
+            Xd, T = net._prepare(X, y, loss)
+        if objective is None and sample_weight is not None:
+            W = check.check_sample_weight(sample_weight, be, net.dtype, Xd.shape[0])
 
-        def objective(theta: Any) -> tuple[float, Any]:
+        def evaluate(theta: Any) -> tuple[float, Any]:
             last["nfev"] = last.get("nfev", 0) + 1
             net.set_flat_parameters(theta)
-            L, grads = net._loss_and_grad(Xd, T, loss, l2, training=False)
+            if objective is None:
+                L, grads = net._loss_and_grad(
+                    Xd, T, loss, l2, training=False, weights=W
+                )
+            else:
+                L, grads = objective()
             last["loss"] = float(L)
             return last["loss"], be.pack(grads)
 
@@ -157,7 +187,7 @@ def minimize(
         t0 = time.perf_counter()
         try:
             result = optimize.minimize(
-                objective,
+                evaluate,
                 net.get_flat_parameters(),
                 jac=True,
                 method=solver.scipy_method,

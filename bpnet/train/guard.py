@@ -117,10 +117,17 @@ class LossTrend(Callback):
         m = min(TREND_ROWS, math.ceil(run.n / stride))  # slices stay in bounds
         self.X = run.X[::stride, ...][:m, ...]
         self.T = run.T[::stride, ...][:m, ...]
+        self.W = None  # with sample weights, the loss that fit minimises
+        if run.weights is not None:
+            W = run.weights[::stride, ...][:m, ...]
+            self.W = W / run.net.xp.sum(W)
         self.start = self._loss(run)  # read back at the end, with the other
 
     def _loss(self, run: Run) -> Any:
-        return run.loss.forward(run.net._forward(self.X, training=False), self.T)
+        Z = run.net._forward(self.X, training=False)
+        if self.W is None:
+            return run.loss.forward(Z, self.T)
+        return run.loss.loss_and_grad(Z, self.T, need_grad=False, weights=self.W)[0]
 
     def on_train_end(self, run: Run) -> None:
         if run.error is not None or self.start is None:

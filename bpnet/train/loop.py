@@ -19,7 +19,7 @@ from typing import Any
 from bpnet import io
 from bpnet.nn import validation as check
 from bpnet.nn.evaluation import _labels
-from bpnet.nn.losses import Loss, MeanSquaredError, get_loss
+from bpnet.nn.losses import HalfSquaredError, Loss, MeanSquaredError, get_loss
 from bpnet.train import checkpoint as ckpt
 from bpnet.train.arguments import check_bool, check_checkpoint_path
 from bpnet.train.callbacks import (
@@ -41,8 +41,10 @@ from bpnet.train.history import History
 from bpnet.train.optimizers import Optimizer, get_optimizer
 
 
-def _split(net: Any, X: Any, T: Any, fraction: float) -> tuple[Any, Any, Any, Any]:
-    """Hold out ``fraction`` of the rows (drawn on the host generator)."""
+def _split(net: Any, X: Any, T: Any, fraction: float, W: Any = None) -> tuple[Any, ...]:
+    """Hold out ``fraction`` of the rows (drawn on the host generator); with
+    sample weights ``W``, their training rows come fifth.
+    """
     n = X.shape[0]
     n_val = int(round(n * fraction))
     if n_val < 1 or n_val >= n:
@@ -53,12 +55,23 @@ def _split(net: Any, X: Any, T: Any, fraction: float) -> tuple[Any, Any, Any, An
     xp = net.xp
     perm = net.backend.asarray(net.host_rng.permutation(n))
     val, train = perm[:n_val], perm[n_val:]
-    return (
+    split = (
         xp.take(X, train, axis=0),
         xp.take(T, train, axis=0),
         xp.take(X, val, axis=0),
         xp.take(T, val, axis=0),
     )
+    return split if W is None else (*split, xp.take(W, train, axis=0))
+
+
+def _drop_zero_weights(net: Any, X: Any, T: Any, W: Any) -> tuple[Any, Any, Any]:
+    """Rows whose weight is 0 take no part: they leave before batching, so no
+    batch can weigh 0 in total."""
+    keep = check.positive_rows(W, net.backend)
+    if keep is None:
+        return X, T, W
+    xp = net.xp
+    return tuple(xp.take(a, keep, axis=0) for a in (X, T, W))
 
 
 def fit(
@@ -89,6 +102,7 @@ def fit(
     checkpoint: Any = None,
     resume: bool = False,
     checkpoint_metadata: dict[str, Any] | None = None,
+    sample_weight: Any = None,
 ) -> History:
     """Train ``net`` with minibatch gradient descent.
 
@@ -138,6 +152,10 @@ def fit(
     checkpoint_metadata : dict, optional
         JSON-ready metadata written into every checkpoint (``bpnet-train``
         records there which data the run trains on).
+    sample_weight : array of shape (n_samples,), optional
+        Weights >= 0 of the training rows: each batch's loss is their weighted
+        mean (``Sequential.loss_and_grad``); rows of weight 0 are dropped.
+        Validation rows are scored unweighted.
     cuda_graph : bool, optional
         Replay each epoch after the first as one captured CUDA graph where the
         backend supports it (CuPy). Default: on when supported, off with
@@ -177,7 +195,9 @@ def fit(
         callbacks = [callbacks]
     user = [as_callback(cb) for cb in callbacks]
     with net.backend.context():
-        Xd, T, val = _device_data(net, X, y, loss, validation_data, fraction)
+        Xd, T, val, W = _device_data(
+            net, X, y, loss, validation_data, fraction, sample_weight
+        )
         if early_stopping and val is None:
             raise ValueError(
                 "early_stopping: needs validation data; pass validation_data or "
@@ -198,8 +218,9 @@ def fit(
             batch_size=batch_size,
             shuffle=shuffle,
             l2=l2,
-            track_accuracy=not isinstance(loss, MeanSquaredError) or T.shape[1] > 1,
+            track_accuracy=not _regression(loss) or T.shape[1] > 1,
             print=print_fn,
+            weights=W,
         )
         early = EarlyStopping(patience, min_delta, verbose) if early_stopping else None
         saver = None
@@ -258,19 +279,38 @@ def _check_fraction(fraction: float) -> float:
     return checked
 
 
+def _regression(loss: Loss) -> bool:
+    return isinstance(loss, (MeanSquaredError, HalfSquaredError))
+
+
 def _device_data(
-    net: Any, X: Any, y: Any, loss: Loss, validation_data: Any, fraction: float
-) -> tuple[Any, Any, tuple[Any, Any] | None]:
-    """Training rows and targets on the device, and the validation pair."""
+    net: Any,
+    X: Any,
+    y: Any,
+    loss: Loss,
+    validation_data: Any,
+    fraction: float,
+    sample_weight: Any = None,
+) -> tuple[Any, Any, tuple[Any, Any] | None, Any]:
+    """Training rows, targets and sample weights (or None) on the device, and
+    the validation pair."""
     Xd, T = net._prepare(X, y, loss)
+    W = val = None
+    if sample_weight is not None:
+        W = check.check_sample_weight(sample_weight, net.backend, net.dtype, T.shape[0])
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("validation_data: expected a pair (X_val, y_val)")
-        return Xd, T, net._prepare(*validation_data, loss)
-    if fraction > 0:
+        val = net._prepare(*validation_data, loss)
+    elif fraction > 0 and W is not None:
+        Xd, T, Xv, Tv, W = _split(net, Xd, T, fraction, W)
+        val = (Xv, Tv)
+    elif fraction > 0:
         Xd, T, Xv, Tv = _split(net, Xd, T, fraction)
-        return Xd, T, (Xv, Tv)
-    return Xd, T, None
+        val = (Xv, Tv)
+    if W is not None:
+        Xd, T, W = _drop_zero_weights(net, Xd, T, W)
+    return Xd, T, val, W
 
 
 def train(run: Run, callbacks: Sequence[Callback], cuda_graph: bool | None) -> History:
@@ -299,6 +339,7 @@ class _Loop:
             run.batch_size,
             run.shuffle,
             run.track_accuracy,
+            run.weights,
         )
         capture = _want_graph(cuda_graph, run.net, self.callbacks)
         self.runner = run.net.backend.epoch_runner(self.epoch_run, capture)
@@ -350,7 +391,7 @@ class _Loop:
         net.backend.synchronize()
         logs: dict[str, Any] = {
             "epoch": epoch + 1,
-            "loss": float(self.epoch_run.loss_sum) / run.n,
+            "loss": float(self.epoch_run.loss_sum) / self.epoch_run.total,
             "accuracy": (
                 float(self.epoch_run.correct) / run.n if run.track_accuracy else None
             ),
