@@ -178,6 +178,7 @@ def fit(
     user = [as_callback(cb) for cb in callbacks]
     with net.backend.context():
         Xd, T, val = _device_data(net, X, y, loss, validation_data, fraction)
+        opt.decay_mask = net.decay_mask()  # built now, the width known
         if early_stopping and val is None:
             raise ValueError(
                 "early_stopping: needs validation data; pass validation_data or "
