@@ -342,3 +342,24 @@ def test_a_schedule_that_reaches_zero_names_itself():
     opt = bpnet.SGD(lr=0.1, schedule=bpnet.CosineDecay(epochs=2))
     with pytest.raises(ValueError, match=r"schedule: CosineDecay.* at epoch 3"):
         _net().fit(X, y, epochs=4, optimizer=opt, verbose=0)
+
+
+def test_adam_weight_decay_skips_what_the_mask_leaves_out():
+    W, b = np.ones((3, 2)), np.ones(2)
+    opt = bpnet.Adam(lr=0.1, weight_decay=0.5)
+    opt.decay_mask = [True, False]
+    new_W, new_b = opt.step([W, b], [np.zeros_like(W), np.zeros_like(b)])
+    np.testing.assert_allclose(new_W, 1.0 - 0.5 * 0.1)
+    np.testing.assert_array_equal(new_b, 1.0)
+
+
+def test_fit_decays_the_weights_only():
+    X, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2
+    net = bpnet.Sequential(
+        [bpnet.Dense(3, 4), bpnet.BatchNorm(), bpnet.ReLU(), bpnet.Dense(4, 2)],
+        dtype="float64",
+    )
+    opt = bpnet.Adam(lr=1e-3, weight_decay=0.1)
+    net.fit(X, y, epochs=1, optimizer=opt)
+    # W1, b1, gamma, beta, W2, b2
+    assert opt.decay_mask == [True, False, False, False, True, False]

@@ -198,6 +198,7 @@ def fit(
         Xd, T, val, W = _device_data(
             net, X, y, loss, validation_data, fraction, sample_weight
         )
+        opt.decay_mask = net.decay_mask()  # built now, the width known
         if early_stopping and val is None:
             raise ValueError(
                 "early_stopping: needs validation data; pass validation_data or "

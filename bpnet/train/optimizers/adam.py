@@ -11,7 +11,11 @@ from bpnet.train.optimizers.schedules import Schedule
 
 @OPTIMIZERS.register("adam")
 class Adam(Optimizer):
-    """Adam (Kingma & Ba) with optional decoupled weight decay (AdamW)."""
+    """Adam (Kingma & Ba) with optional decoupled weight decay (AdamW).
+
+    ``weight_decay`` shrinks only the parameters in ``decay_mask`` (in ``fit``:
+    the layers' weights, never biases or normalisation scales and shifts).
+    """
 
     suggested_lr = 0.003
 
@@ -40,11 +44,12 @@ class Adam(Optimizer):
         root = xp.sqrt(1.0 - b2**self._t)
         step = self._lr * root / (1.0 - b1**self._t)
         eps = self.eps * root
-        for p, g, m_i, v_i in zip(params, grads, m, v):
+        decays = self.decay_mask or [True] * len(params)
+        for p, g, m_i, v_i, decays_p in zip(params, grads, m, v, decays):
             m_i *= b1
             m_i += (1.0 - b1) * g
             v_i *= b2
             v_i += (1.0 - b2) * (g * g)
-            if self.weight_decay:
+            if self.weight_decay and decays_p:
                 p -= (self.weight_decay * self._lr) * p
             p -= step * m_i / (xp.sqrt(v_i) + eps)

@@ -53,6 +53,10 @@ class Optimizer:
         self.state: dict[str, list[Any]] = {}
         self._lr: Any = None  # 0-D device copy of lr
         self._t: Any = None  # 0-D device step count (for bias corrections)
+        # Parallel to the parameters: which take weight decay. fit sets it from
+        # the layers' decay_names (weights yes; biases, scales, shifts no);
+        # None decays every parameter.
+        self.decay_mask: list[bool] | None = None
 
     def set_lr(self, lr: float) -> None:
         self.lr = check.check_positive(lr, "lr")
