@@ -39,11 +39,15 @@ class _Epoch:
         batch_size: int,
         shuffle: bool,
         track_accuracy: bool,
+        strategy: Any = None,
     ) -> None:
         self.net, self.opt, self.loss, self.l2 = net, opt, loss, l2
         self.X, self.T, self.labels = X, T, labels
         self.batch_size, self.shuffle = batch_size, shuffle
         self.track_accuracy = track_accuracy
+        # Data-parallel training (bpnet.distributed): this rank's rows of each
+        # batch, and gradients summed across ranks before the update.
+        self.strategy = strategy
         # Layers that hand out fresh gradient arrays each step let the
         # optimizer scale them in place; another layer's might be its own state.
         owned = all(
@@ -73,19 +77,27 @@ class _Epoch:
         params = net.parameters()
         self.loss_sum[...] = 0.0
         self.correct[...] = 0.0
+        dp = self.strategy
         for s in range(math.ceil(n / bs)):
             lo, hi = s * bs, min((s + 1) * bs, n)
+            a, b = (lo, hi) if dp is None else dp.rows(lo, hi)
             if self.shuffle:
-                idx = self.order[lo:hi]
+                idx = self.order[a:b]
                 Xb, Tb = take_rows(X, idx), take_rows(T, idx)
                 lb = take_rows(labels, idx)
             else:
-                Xb, Tb, lb = X[lo:hi, ...], T[lo:hi, ...], labels[lo:hi]
-            L, grads, Z = net._loss_and_grad(Xb, Tb, loss, l2, return_logits=True)
+                Xb, Tb, lb = X[a:b, ...], T[a:b, ...], labels[a:b]
+            if dp is None:
+                L, grads, Z = net._loss_and_grad(Xb, Tb, loss, l2, return_logits=True)
+                correct = _correct(Z, lb) if self.track_accuracy else None
+            else:
+                L, grads, correct = dp.step(
+                    Xb, Tb, lb, loss, l2, hi - lo, self.track_accuracy
+                )
             self._update(params, grads)
             self.loss_sum += L * float(hi - lo)
             if self.track_accuracy:
-                self.correct += _correct(Z, lb)
+                self.correct += correct
             if after_step is not None:
                 opt.t += 1
                 after_step(s, L)

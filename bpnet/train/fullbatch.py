@@ -83,6 +83,7 @@ def minimize(
     callback: Callable[[int, float], Any] | None = None,
     verbose: bool = False,
     print_fn: Callable[[str], None] = print,
+    comm: Any = None,
 ) -> Any:
     """Train ``net`` on all of ``X``, ``y`` with scipy's CG, TNC or L-BFGS-B.
 
@@ -108,6 +109,10 @@ def minimize(
         Loss-and-gradient evaluations at most (L-BFGS-B and TNC; TNC's
         default is 100 per allowed iteration).
     callback : callable ``cb(iteration, loss)``, optional
+    comm : bpnet.distributed communicator, optional
+        Data-parallel over the ranks of an MPI job: each rank computes the
+        loss and gradient sums of its rows, one allreduce per evaluation gives
+        every rank (and its scipy) the same numbers. Only rank 0 prints.
 
     Returns
     -------
@@ -134,15 +139,29 @@ def minimize(
     curve: list[float] = []
     last: dict[str, Any] = {"loss": float("nan")}
 
+    if comm is not None and not comm.is_root:
+        verbose = False
     with be.context():
-        Xd, T = net._prepare(X, y, loss)
+        if comm is None:
+            Xd, T = net._prepare(X, y, loss)
+            weight, my_l2 = 1.0, l2
+        else:  # only this rank's rows reach its device
+            start, stop = comm.shard(X.shape[0])
+            Xd, T = net._prepare(X[start:stop, ...], y[start:stop, ...], loss)
+            # Each rank's mean scaled by its share of the rows. Rank 0 alone
+            # adds L2: l2 / (2 n0) * sum(W**2) scaled by n0 / n is one
+            # process's l2 / (2 n) * sum(W**2), and so for its gradient.
+            weight = (stop - start) / X.shape[0]
+            my_l2 = l2 if comm.is_root else 0.0
 
         def objective(theta: Any) -> tuple[float, Any]:
             last["nfev"] = last.get("nfev", 0) + 1
             net.set_flat_parameters(theta)
-            L, grads = net._loss_and_grad(Xd, T, loss, l2, training=False)
-            last["loss"] = float(L)
-            return last["loss"], be.pack(grads)
+            if comm is None:
+                L, grads = net._loss_and_grad(Xd, T, loss, l2, training=False)
+                last["loss"] = float(L)
+                return last["loss"], be.pack(grads)
+            return _objective_parallel(net, Xd, T, loss, my_l2, weight, comm, last)
 
         def on_iteration(xk: Any, *args: Any) -> None:
             last["x"] = xk.copy()
@@ -179,3 +198,24 @@ def minimize(
         result.loss_curve = curve
         result.seconds = time.perf_counter() - t0
     return result
+
+
+def _objective_parallel(
+    net: Any,
+    X: Any,
+    T: Any,
+    loss: Loss,
+    l2: float,
+    weight: float,
+    comm: Any,
+    last: dict,
+) -> tuple[float, Any]:
+    """The full batch's loss and gradient from every rank's share: one allreduce."""
+    if X.shape[0]:
+        L, grads = net._loss_and_grad(X, T, loss, l2, training=False)
+        parts = (net.backend.pack(grads) * weight, [float(L) * weight])
+    else:
+        parts = ([0.0] * net.n_parameters, [0.0])
+    total = comm.allreduce_host(*parts, what="full-batch allreduce")
+    last["loss"] = float(total[-1])
+    return last["loss"], total[:-1]
