@@ -77,6 +77,32 @@ def _resume(comm, tmp):
     return {**resumed, **{"ref_" + k: v for k, v in reference.items()}}
 
 
+def _mmap(comm, tmp):
+    """X read from a memory-mapped .npy, each rank only its rows of each batch
+    (one process trains on the array in memory)."""
+    X, y = _data()
+    path = os.path.join(tmp, "X.npy")
+    if comm is None or comm.is_root:
+        np.save(path, X)
+    if comm is not None:
+        comm.barrier()
+        X = np.load(path, mmap_mode="r")
+    net = _net(0.3)
+    Xv, yv = _data(seed=2)
+    h = bpnet.fit(
+        net,
+        X,
+        y,
+        epochs=3,
+        batch_size=20,
+        optimizer="adam",
+        lr=0.01,
+        comm=comm,
+        validation_data=(Xv[:50], yv[:50]),
+    )
+    return _weights(net, h)
+
+
 def _interrupt(comm):
     """Rank 1 (or the only rank) gets Ctrl-C at the end of epoch 1: every
     rank stops at the same step instead of waiting alone in a reduction."""
@@ -135,6 +161,7 @@ SCENARIOS = {
         for m in ("TNC", "CG", "L-BFGS-B")
     },
     "resume": _resume,
+    "mmap": _mmap,
     "interrupt": lambda c, t: _interrupt(c),
 }
 OVERLAP_SCENARIOS = ("adam-dropout0.3", "momentum-dropout0.0")

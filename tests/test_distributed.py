@@ -211,3 +211,37 @@ def test_a_lost_rank_times_out_with_an_error_naming_the_wait():
     c.MPI, c.rank, c.size, c.timeout = FakeMPI, 2, 4, 0.05
     with pytest.raises(TimeoutError, match="rank 2: the gradient allreduce waited"):
         c.wait([Never()])
+
+
+NCCL_ONE_RANK = """
+import sys
+import numpy as np
+import bpnet
+from bpnet import distributed
+
+comm = distributed.init("cuda", overlap=sys.argv[1] == "overlap")
+rng = np.random.default_rng(0)
+X, y = rng.normal(size=(301, 8)), rng.integers(0, 3, 301)
+nets = []
+for c in (None, comm):
+    net = bpnet.Sequential(
+        [bpnet.Dense(8, 16), bpnet.ReLU(), bpnet.Dense(16, 3)],
+        device=comm.device, dtype="float64", seed=0,
+    )
+    bpnet.fit(net, X, y, epochs=2, batch_size=32, optimizer="adam", comm=c)
+    nets.append([net.backend.to_numpy(p) for p in net.parameters()])
+for a, b in zip(*nets):
+    np.testing.assert_allclose(b, a, rtol=1e-10)
+print("nccl ok", comm.device)
+"""
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("mode", ["blocking", "overlap"])
+def test_nccl_on_one_gpu_gives_the_weights_of_plain_fit(tmp_path, mode):
+    pytest.importorskip("cupy")
+    script = tmp_path / "nccl.py"
+    script.write_text(NCCL_ONE_RANK)
+    proc = _launch(1, [sys.executable, str(script), mode], timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "nccl ok cuda:0" in proc.stdout

@@ -20,6 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from bpnet.nn import validation as check
 from bpnet.nn.evaluation import _correct, _evaluate_device
 
 _LOSS, _CORRECT, _STOP = 0, 1, 2  # the slots after the gradients
@@ -73,6 +76,33 @@ class DataParallel:
         self.pending = lambda: False  # fit points this at its Ctrl-C flag
         self.interrupted = False
         self.row0 = 0  # this rank's first row within the current global batch
+        self.X: Any = None  # a memory-mapped X, read a batch's rows at a time
+        self.host_order: Any = None
+
+    def streams(self, X: Any) -> bool:
+        """Whether ``fit`` should leave ``X`` on the host and have each step
+        read only this rank's rows of it: a NumPy memory map (``--data
+        X.npy``), so no rank ever holds the whole data set."""
+        if isinstance(X, np.memmap):
+            self.X = X
+            return True
+        return False
+
+    def gather(self, a: int, b: int, T: Any, labels: Any) -> tuple[Any, Any, Any]:
+        """Rows [a, b) of the epoch's order, read from the memory map: X
+        validated and copied to the device, T and labels taken there."""
+        net, be = self.net, self.net.backend
+        if self.host_order is None:
+            idx = np.arange(a, b)
+        else:
+            idx = self.host_order[a:b]
+        if b > a:
+            Xb = check.check_X(self.X[idx], be, net.dtype, net.n_inputs)
+        else:
+            with be.context():
+                Xb = net.xp.zeros((0, net.n_inputs), dtype=net.dtype, device=be.device)
+        i = be.asarray(idx)
+        return Xb, net.xp.take(T, i, axis=0), net.xp.take(labels, i, axis=0)
 
     def _buckets(self) -> dict[int, tuple[int, int]]:
         """Layer index -> the (lo, hi) range to start reducing after its backward.

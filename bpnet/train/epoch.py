@@ -81,7 +81,9 @@ class _Epoch:
         for s in range(math.ceil(n / bs)):
             lo, hi = s * bs, min((s + 1) * bs, n)
             a, b = (lo, hi) if dp is None else dp.rows(lo, hi)
-            if self.shuffle:
+            if dp is not None and dp.X is not None:  # streamed from the host
+                Xb, Tb, lb = dp.gather(a, b, T, labels)
+            elif self.shuffle:
                 idx = self.order[a:b]
                 Xb, Tb = take_rows(X, idx), take_rows(T, idx)
                 lb = take_rows(labels, idx)
