@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -245,3 +246,53 @@ def test_nccl_on_one_gpu_gives_the_weights_of_plain_fit(tmp_path, mode):
     proc = _launch(1, [sys.executable, str(script), mode], timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "nccl ok cuda:0" in proc.stdout
+
+
+def _cli(n: int | None, args: list[str]) -> Any:
+    cmd = [sys.executable, "-m", "bpnet.cli.train", *args]
+    if n is None:
+        return subprocess.run(cmd, env=_env(), capture_output=True, text=True)
+    return _launch(n, cmd)
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--optimizer", "momentum", "--dropout", "0.2", "--batch-size", "50"],
+        ["--optimizer", "lbfgs", "--epochs", "15"],
+    ],
+    ids=["momentum-dropout", "lbfgs"],
+)
+def test_bpnet_train_distributed_matches_one_process(tmp_path, flags):
+    common = ["--dtype", "float64", "--epochs", "3", "--json", *flags]
+    one = _cli(None, common)
+    assert one.returncode == 0, one.stderr
+    two = _cli(2, [*common, "--distributed", "--out", str(tmp_path / "run")])
+    assert two.returncode == 0, two.stderr
+    a = json.loads(one.stdout.strip().splitlines()[-1])
+    b = json.loads(two.stdout.strip().splitlines()[-1])
+    assert b["ranks"] == 2
+    assert b["test_accuracy"] == a["test_accuracy"]
+    assert b["final_loss"] == pytest.approx(a["final_loss"], rel=1e-9)
+    # one voice: rank 0 alone prints its summary line and writes the files
+    assert two.stdout.count("test accuracy:") == 1
+    assert sum(line.startswith("{") for line in two.stdout.splitlines()) == 1
+    assert (tmp_path / "run" / "model.npz").exists()
+
+
+def test_bpnet_train_distributed_reads_npy_rows_through_a_memory_map(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 10)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    common = ["--dtype", "float64", "--epochs", "2", "--batch-size", "30", "--json"]
+    one = _cli(None, [*common, "--data", str(tmp_path / "d.npz")])
+    files = ["--data", str(tmp_path / "X.npy"), "--labels", str(tmp_path / "y.npy")]
+    three = _cli(3, [*common, *files, "--distributed"])
+    assert one.returncode == 0 and three.returncode == 0, one.stderr + three.stderr
+    a = json.loads(one.stdout.strip().splitlines()[-1])
+    b = json.loads(three.stdout.strip().splitlines()[-1])
+    assert b["final_loss"] == pytest.approx(a["final_loss"], rel=1e-9)
+    assert b["test_accuracy"] == a["test_accuracy"]

@@ -165,3 +165,22 @@ def test_nccl_refuses_arrays_that_are_not_cupy():
     c.device = "cuda:0"
     with pytest.raises(ValueError, match=r"build it with device=comm.device"):
         c.wrap(None, backends.get_backend("cpu"))
+
+
+def test_array_files_load_as_a_contiguous_split_of_memory_maps(tmp_path):
+    from bpnet.distributed.files import load_array_dataset
+
+    X = np.arange(40, dtype=np.float32).reshape(10, 4)
+    y = np.array([5, 7] * 5)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    ds = load_array_dataset(tmp_path / "X.npy", tmp_path / "y.npy", test_size=0.3)
+    assert isinstance(ds.X_train, np.memmap)
+    np.testing.assert_array_equal(ds.X_test, X[7:])
+    assert ds.classes == (5, 7)
+    np.testing.assert_array_equal(ds.y_train, (y[:7] == 7).astype(int))
+    with pytest.raises(ValueError, match="--labels: .* holds X only"):
+        load_array_dataset(tmp_path / "X.npy")
+    np.savez(tmp_path / "bad.npz", X=X)
+    with pytest.raises(ValueError, match=r"missing \['y'\]"):
+        load_array_dataset(tmp_path / "bad.npz")

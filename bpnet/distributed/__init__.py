@@ -23,13 +23,14 @@ from bpnet.distributed.comm import (
     init,
     shard,
 )
-from bpnet.distributed.strategy import DataParallel
+from bpnet.distributed.strategy import DataParallel, evaluate
 
 __all__ = [
     "EXTRA",
     "DataParallel",
     "MPICommunicator",
     "NCCLCommunicator",
+    "evaluate",
     "init",
     "shard",
 ]

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from bpnet.nn import validation as check
-from bpnet.nn.evaluation import _correct, _evaluate_device
+from bpnet.nn.evaluation import _correct, _evaluate_device, _labels
 
 _LOSS, _CORRECT, _STOP = 0, 1, 2  # the slots after the gradients
 
@@ -45,6 +45,27 @@ class _GlobalMasks:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.rng, name)
+
+
+def evaluate(
+    comm: Any, net: Any, X: Any, y: Any, loss: Any = None, l2: float = 0.0
+) -> tuple[float, float]:
+    """(mean loss, accuracy) of ``net`` on ``X``, ``y`` over all ranks: each
+    evaluates (and reads, from a memory map) only its shard of the rows."""
+    from bpnet.nn.losses import get_loss
+
+    loss = net.loss if loss is None else get_loss(loss)
+    n = X.shape[0]
+    a, b = comm.shard(n)
+    local = [0.0, 0.0]
+    if b > a:
+        with net.backend.context():
+            Xd, T = net._prepare(X[a:b, ...], y[a:b, ...], loss)
+            L, c = _evaluate_device(net, Xd, T, _labels(T, loss), loss, 4096)
+            local = [float(L), float(c)]
+    total = comm.allreduce_host(local, what="evaluation's allreduce")
+    mean = total[0] / n + (float(net._l2_penalty(l2, n)) if l2 else 0.0)
+    return float(mean), float(total[1]) / n
 
 
 class DataParallel:
