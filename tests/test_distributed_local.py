@@ -184,3 +184,12 @@ def test_array_files_load_as_a_contiguous_split_of_memory_maps(tmp_path):
     np.savez(tmp_path / "bad.npz", X=X)
     with pytest.raises(ValueError, match=r"missing \['y'\]"):
         load_array_dataset(tmp_path / "bad.npz")
+
+
+def test_bpnet_train_distributed_without_mpi4py_names_the_extra(monkeypatch, capsys):
+    from bpnet.cli.train import train_main
+
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    assert train_main(["--distributed", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'bpnet-arrayapi[mpi]'" in err

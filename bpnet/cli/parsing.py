@@ -80,6 +80,7 @@ EXTRAS = {
     "scipy": ("scipy", "train"),
     "tqdm": ("tqdm", "train"),
     "matplotlib": ("matplotlib", "plot"),
+    "mpi4py": ("mpi4py", "mpi"),
 }
 
 

@@ -23,9 +23,10 @@ def _mpi() -> Any:
     try:
         from mpi4py import MPI
     except ImportError as exc:
-        raise ImportError(
+        raise ModuleNotFoundError(
             f"distributed training needs mpi4py and an MPI library: {EXTRA} "
-            f"(installs mpi4py and the mpich wheel) ({exc})"
+            f"(installs mpi4py and the mpich wheel) ({exc})",
+            name="mpi4py",
         ) from exc
     return MPI
 
