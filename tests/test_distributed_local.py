@@ -193,3 +193,9 @@ def test_bpnet_train_distributed_without_mpi4py_names_the_extra(monkeypatch, cap
     assert train_main(["--distributed", "--epochs", "1"]) == 2
     err = capsys.readouterr().err
     assert "pip install 'bpnet-arrayapi[mpi]'" in err
+
+
+def test_data_parallel_refuses_a_cuda_graph_it_could_not_honour():
+    X, y = _data()
+    with pytest.raises(ValueError, match="cuda_graph: a data-parallel step"):
+        bpnet.fit(_net(), X, y, cuda_graph=True, comm=OneRank())
