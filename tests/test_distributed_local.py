@@ -168,22 +168,24 @@ def test_nccl_refuses_arrays_that_are_not_cupy():
 
 
 def test_array_files_load_as_a_contiguous_split_of_memory_maps(tmp_path):
-    from bpnet.distributed.files import load_array_dataset
+    from bpnet.distributed.files import load_arrays
 
     X = np.arange(40, dtype=np.float32).reshape(10, 4)
     y = np.array([5, 7] * 5)
     np.save(tmp_path / "X.npy", X)
     np.save(tmp_path / "y.npy", y)
-    ds = load_array_dataset(tmp_path / "X.npy", tmp_path / "y.npy", test_size=0.3)
-    assert isinstance(ds.X_train, np.memmap)
-    np.testing.assert_array_equal(ds.X_test, X[7:])
-    assert ds.classes == (5, 7)
-    np.testing.assert_array_equal(ds.y_train, (y[:7] == 7).astype(int))
+    X_tr, y_tr, X_te, _, classes = load_arrays(
+        tmp_path / "X.npy", tmp_path / "y.npy", test_size=0.3
+    )
+    assert isinstance(X_tr, np.memmap) and isinstance(X_te, np.memmap)
+    np.testing.assert_array_equal(X_te, X[7:])
+    assert classes == (5, 7)
+    np.testing.assert_array_equal(y_tr, (y[:7] == 7).astype(int))
     with pytest.raises(ValueError, match="--labels: .* holds X only"):
-        load_array_dataset(tmp_path / "X.npy")
+        load_arrays(tmp_path / "X.npy")
     np.savez(tmp_path / "bad.npz", X=X)
     with pytest.raises(ValueError, match=r"missing \['y'\]"):
-        load_array_dataset(tmp_path / "bad.npz")
+        load_arrays(tmp_path / "bad.npz")
 
 
 def test_bpnet_train_distributed_without_mpi4py_names_the_extra(monkeypatch, capsys):

@@ -29,9 +29,10 @@ def _load_data(args: argparse.Namespace) -> Any:
             f"--labels: labels the rows of --data X.npy; got {args.labels} alone"
         )
     if args.data and Path(args.data).suffix in (".npy", ".npz"):
-        from bpnet.distributed.files import load_array_dataset
+        from bpnet.distributed.files import load_arrays
 
-        return load_array_dataset(args.data, args.labels, test_size=args.test_size)
+        arrays = load_arrays(args.data, args.labels, test_size=args.test_size)
+        return data.Dataset(*arrays[:4], Path(args.data).stem, arrays[4], None)
     if args.data:
         try:
             return data.load_mat_dataset(

@@ -13,16 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from bpnet.data import DataError, Dataset
 
-
-def load_array_dataset(
+def load_arrays(
     path: str | os.PathLike[str],
     labels: str | os.PathLike[str] | None = None,
     test_size: float = 0.2,
-) -> Dataset:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple]:
     """X from ``path`` (``.npy``, memory-mapped, with labels from ``labels``;
-    or ``.npz`` holding ``X`` and ``y``) as a Dataset.
+    or ``.npz`` holding ``X`` and ``y``) as ``X_train, y_train, X_test,
+    y_test, classes``.
 
     The last ``ceil(test_size * n)`` rows are the test split: a contiguous
     split keeps both parts memory maps (shuffle the file once if its rows are
@@ -35,7 +34,7 @@ def load_array_dataset(
         with np.load(path, allow_pickle=False) as z:
             missing = {"X", "y"} - set(z.files)
             if missing:
-                raise DataError(
+                raise ValueError(
                     f"{path}: expected arrays X and y, missing {sorted(missing)} "
                     f"(it holds {z.files})"
                 )
@@ -48,12 +47,12 @@ def load_array_dataset(
     else:
         raise ValueError(f"--data: expected a .mat, .npy or .npz file, got {path}")
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
-        raise DataError(
+        raise ValueError(
             f"{path}: expected X of shape (n, features) and y of shape (n,), got "
             f"{X.shape} and {y.shape}"
         )
     if X.dtype.kind != "f":
-        raise DataError(
+        raise ValueError(
             f"{path}: X: expected floating-point values, got {X.dtype}; scale and "
             "save it as float32"
         )
@@ -61,12 +60,5 @@ def load_array_dataset(
     n_test = math.ceil(test_size * X.shape[0])
     cut = X.shape[0] - n_test
     y = y.reshape(-1).astype(np.int64)
-    return Dataset(
-        X[:cut],
-        y[:cut],
-        X[cut:],
-        y[cut:],
-        path.stem,
-        tuple(v.item() for v in values),
-        None,
-    )
+    classes = tuple(v.item() for v in values)
+    return X[:cut], y[:cut], X[cut:], y[cut:], classes
