@@ -145,7 +145,7 @@ SCENARIOS = {
         0.0,
         c,
         epochs=6,
-        lr=0.2,
+        lr=0.05,
         validation_fraction=0.25,
         early_stopping=True,
         patience=1,
