@@ -167,17 +167,23 @@ SCENARIOS = {
 OVERLAP_SCENARIOS = ("adam-dropout0.3", "momentum-dropout0.0")
 
 
-def main(out: str, overlap: bool, names: list[str]) -> None:
-    from bpnet import distributed
+def main(out: str, mode: str, names: list[str]) -> None:
+    """Run ``names`` on this rank; mode "single" is one process without MPI
+    (the reference, launched like the ranks so it sums in their order)."""
+    comm = None
+    if mode != "single":
+        from bpnet import distributed
 
-    # Tiny buckets: one per layer, so the overlapped path really has several.
-    comm = distributed.init("cpu", overlap=overlap, bucket_mb=1e-6, timeout=60)
+        # Tiny buckets: one per layer, so the overlapped path has several.
+        overlap = mode == "overlap"
+        comm = distributed.init("cpu", overlap=overlap, bucket_mb=1e-6, timeout=60)
     results = {}
     for name in names:
         for key, value in SCENARIOS[name](comm, out).items():
             results[f"{name}/{key}"] = value
-    np.savez(os.path.join(out, f"rank{comm.rank}.npz"), **results)
+    rank = 0 if comm is None else comm.rank
+    np.savez(os.path.join(out, f"rank{rank}.npz"), **results)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2] == "overlap", sys.argv[3:] or list(SCENARIOS))
+    main(sys.argv[1], sys.argv[2], sys.argv[3:] or list(SCENARIOS))

@@ -1,13 +1,13 @@
 """Data-parallel training: P ranks under ``mpiexec`` give one process's weights.
 
 The scenarios live in ``mpi_worker.py``; one ``mpiexec`` launch per rank count
-runs them all, and each is compared with the same scenario run here in one
-process. Everything skips with a reason without mpi4py or ``mpiexec``.
+runs them all, and each is compared with the same scenario in one plain
+process (no MPI), launched the same way so that it sums in the same order
+(one BLAS thread). Everything skips with a reason without mpi4py or mpiexec.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import json
 import os
@@ -67,27 +67,27 @@ def _launch(n: int, args: list[str], timeout: float = 300) -> Any:
 def _run_worker(tmp: Path, n: int, mode: str, names=()) -> list[dict]:
     tmp.mkdir(parents=True, exist_ok=True)
     args = [sys.executable, str(HERE / "mpi_worker.py"), str(tmp), mode, *names]
-    proc = _launch(n, args)
+    if mode == "single":  # one plain process, in the ranks' environment
+        proc = subprocess.run(args, env=_env(), capture_output=True, text=True)
+    else:
+        proc = _launch(n, args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return [dict(np.load(tmp / f"rank{r}.npz")) for r in range(n)]
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Rank results: 2 ranks blocking, 3 ranks overlapped, 2 ranks overlapped."""
+    """Rank results: 2 ranks blocking, 3 ranks overlapped, 2 ranks overlapped,
+    and one process without MPI (the reference)."""
     base = tmp_path_factory.mktemp("mpi")
     return {
+        (1, "single"): _run_worker(base / "one", 1, "single"),
         (2, "blocking"): _run_worker(base / "two", 2, "blocking"),
         (3, "overlap"): _run_worker(base / "three", 3, "overlap"),
         (2, "overlap"): _run_worker(
             base / "two-overlap", 2, "overlap", mpi_worker.OVERLAP_SCENARIOS
         ),
     }
-
-
-@functools.cache
-def _single(name: str, tmp: str) -> dict:
-    return mpi_worker.SCENARIOS[name](None, tmp)
 
 
 def _results(rank: dict, name: str) -> dict:
@@ -105,8 +105,8 @@ LAUNCHES = [(2, "blocking"), (3, "overlap")]
 
 @pytest.mark.parametrize("launch", LAUNCHES, ids=lambda x: f"{x[0]}-{x[1]}")
 @pytest.mark.parametrize("name", TRAINING)
-def test_p_ranks_train_the_weights_of_one_process(runs, name, launch, tmp_path):
-    one = _single(name, str(tmp_path))
+def test_p_ranks_train_the_weights_of_one_process(runs, name, launch):
+    one = _results(runs[(1, "single")][0], name)
     ranks = [_results(r, name) for r in runs[launch]]
     assert set(ranks[0]) == set(one)
     for key, expected in one.items():
@@ -135,7 +135,7 @@ def test_overlapped_and_blocking_reductions_give_the_same_weights(runs, name):
 @pytest.mark.parametrize("launch", LAUNCHES, ids=lambda x: f"{x[0]}-{x[1]}")
 @pytest.mark.parametrize("method", ["CG", "L-BFGS-B"])
 def test_full_batch_follows_one_process_iteration_by_iteration(runs, launch, method):
-    one = _single(f"minimize-{method}", "")
+    one = _results(runs[(1, "single")][0], f"minimize-{method}")
     got = _results(runs[launch][0], f"minimize-{method}")
     np.testing.assert_allclose(got["curve"], one["curve"], rtol=1e-9)
     for key in [k for k in one if k.startswith("p")]:
@@ -145,7 +145,7 @@ def test_full_batch_follows_one_process_iteration_by_iteration(runs, launch, met
 @pytest.mark.parametrize("launch", LAUNCHES, ids=lambda x: f"{x[0]}-{x[1]}")
 @pytest.mark.parametrize("method", ["TNC", "CG", "L-BFGS-B"])
 def test_full_batch_reaches_one_process_minimum(runs, launch, method):
-    one = _single(f"convex-{method}", "")
+    one = _results(runs[(1, "single")][0], f"convex-{method}")
     got = _results(runs[launch][0], f"convex-{method}")
     assert got["curve"][-1] == pytest.approx(one["curve"][-1], rel=1e-7)
     np.testing.assert_allclose(got["p0"], one["p0"], atol=1e-5)
@@ -153,7 +153,7 @@ def test_full_batch_reaches_one_process_minimum(runs, launch, method):
 
 @pytest.mark.parametrize("launch", LAUNCHES, ids=lambda x: f"{x[0]}-{x[1]}")
 def test_ctrl_c_on_one_rank_stops_every_rank_at_the_same_step(runs, launch):
-    one = _single("interrupt", "")
+    one = _results(runs[(1, "single")][0], "interrupt")
     assert one["stopped"] == 1
     for rank in runs[launch]:
         got = _results(rank, "interrupt")
