@@ -228,6 +228,12 @@ class DataParallel:
         total = self.comm.allreduce_host(local, what="evaluation's allreduce")
         return float(total[0]), float(total[1])
 
+    def callbacks(self, own: list[Any]) -> list[Any]:
+        """fit's own callbacks as this rank should run them."""
+        from bpnet.distributed.callbacks import rank_aware
+
+        return rank_aware(self, own)
+
     def agree(self, flag: bool) -> bool:
         """Rank 0's decision, on every rank."""
         return bool(self.comm.bcast(bool(flag)))
