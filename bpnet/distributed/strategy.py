@@ -28,6 +28,22 @@ from bpnet.nn.evaluation import _correct, _evaluate_device, _labels
 _LOSS, _CORRECT, _STOP = 0, 1, 2  # the slots after the gradients
 
 
+def _gradients(layer: Any) -> list[Any]:
+    """A layer's gradients of its last backward, in ``params`` order (layers
+    that own parameters by name hand them out as a dict)."""
+    named = getattr(layer, "named_gradients", None)
+    return list(named().values()) if named is not None else list(layer.grads)
+
+
+def _decayed(net: Any) -> list[tuple[int, Any]]:
+    """(index in ``parameters()``, array) of each parameter L2 decays."""
+    named = getattr(net, "_decayed", None)
+    if named is not None:  # parameters owned by name: (index, layer, name)
+        return [(k, getattr(layer, name)) for k, layer, name in named]
+    params = net.parameters()
+    return [(k, params[k]) for k in net._weight_index]
+
+
 class _GlobalMasks:
     """The network's device generator, drawing for the global batch.
 
@@ -187,7 +203,7 @@ class DataParallel:
             layer = net.layers[i]
             if n:
                 dZ = layer.backward(dZ, need_dx=i > 0)
-                for (a, b, _), g in zip(self.layout[i], layer.grads):
+                for (a, b, _), g in zip(self.layout[i], _gradients(layer)):
                     buf[a:b] = xp.reshape(g, (-1,)) * w
             if i in self.buckets:
                 requests.append(self.comm.start(self.view, *self.buckets[i]))
@@ -202,9 +218,8 @@ class DataParallel:
         if l2:
             L = L + net._l2_penalty(l2, n_global)
             scale = l2 / n_global
-            params = net.parameters()
-            for k in net._weight_index:
-                grads[k] = grads[k] + scale * params[k]
+            for k, W in _decayed(net):
+                grads[k] = grads[k] + scale * W
         self.interrupted = bool(self.view[self.n_grads + _STOP] > 0)
         return L, grads, self._slot(_CORRECT)
 
