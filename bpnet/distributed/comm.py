@@ -162,6 +162,9 @@ class MPICommunicator:
         """End every rank of the job now (after an error on this one)."""
         sys.stdout.flush()
         sys.stderr.flush()
+        # mpiexec forwards each rank's output through its proxies, and an abort
+        # can tear them down before the last lines (the error) are through.
+        time.sleep(1.0)
         self.mpi.Abort(code)
 
     def shard(self, n: int) -> tuple[int, int]:
