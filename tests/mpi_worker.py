@@ -103,6 +103,24 @@ def _mmap(comm, tmp):
     return _weights(net, h)
 
 
+def _batchnorm(comm):
+    """BatchNorm normalises with each rank's rows (not one process's numbers);
+    its running statistics are averaged across ranks every epoch."""
+    X, y = _data()
+    net = bpnet.Sequential(
+        [bpnet.Dense(D, 16), bpnet.BatchNorm(), bpnet.ReLU(), bpnet.Dense(16, K)],
+        dtype="float64",
+        seed=3,
+    )
+    bpnet.fit(net, X, y, epochs=3, batch_size=20, optimizer="adam", lr=0.01, comm=comm)
+    buffers = {
+        f"{i}-{name}": net.backend.to_numpy(value)
+        for i, layer in enumerate(net.layers)
+        for name, value in layer.named_buffers().items()
+    }
+    return {**_weights(net), **buffers}
+
+
 def _interrupt(comm):
     """Rank 1 (or the only rank) gets Ctrl-C at the end of epoch 1: every
     rank stops at the same step instead of waiting alone in a reduction."""
@@ -162,6 +180,7 @@ SCENARIOS = {
     },
     "resume": _resume,
     "mmap": _mmap,
+    "batchnorm": lambda c, t: _batchnorm(c),
     "interrupt": lambda c, t: _interrupt(c),
 }
 OVERLAP_SCENARIOS = ("adam-dropout0.3", "momentum-dropout0.0")

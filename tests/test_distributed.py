@@ -98,7 +98,7 @@ def _results(rank: dict, name: str) -> dict:
 TRAINING = [
     n
     for n in mpi_worker.SCENARIOS
-    if not n.startswith(("minimize", "convex")) and n != "interrupt"
+    if not n.startswith(("minimize", "convex")) and n not in ("interrupt", "batchnorm")
 ]
 LAUNCHES = [(2, "blocking"), (3, "overlap")]
 
@@ -116,6 +116,16 @@ def test_p_ranks_train_the_weights_of_one_process(runs, name, launch):
     for other in ranks[1:]:  # every rank applied the same updates
         for key in one:
             np.testing.assert_array_equal(other[key], ranks[0][key], err_msg=key)
+
+
+@pytest.mark.parametrize("launch", LAUNCHES, ids=lambda x: f"{x[0]}-{x[1]}")
+def test_batchnorm_ranks_agree_on_weights_and_running_statistics(runs, launch):
+    ranks = [_results(r, "batchnorm") for r in runs[launch]]
+    assert {"1-running_mean", "1-running_var"} <= set(ranks[0])
+    for other in ranks[1:]:  # each rank's own statistics would differ
+        for key, value in ranks[0].items():
+            np.testing.assert_array_equal(other[key], value, err_msg=key)
+    assert np.all(np.isfinite(ranks[0]["1-running_var"]))
 
 
 def test_the_resumed_run_is_the_uninterrupted_run(runs):

@@ -56,6 +56,33 @@ class ShardedValidation(Validation):
         logs["val_accuracy"] = vc / m if self.run.track_accuracy else None
 
 
+class AverageBuffers(Callback):
+    """Running statistics (BatchNorm's buffers) averaged across ranks at each
+    epoch's end, before anything checks, keeps, saves or scores them: each
+    rank's come from its own slices of the batches."""
+
+    def __init__(self, dp: Any) -> None:
+        self.dp = dp
+
+    def on_epoch_end(self, epoch: int, logs: dict, net: Any) -> None:
+        be = net.backend
+        named = [
+            (layer, name, be.to_numpy(value))
+            for layer in net.layers
+            for name, value in layer.named_buffers().items()
+        ]
+        if not named:
+            return
+        total = self.dp.comm.allreduce_host(
+            *(host for _, _, host in named), what="buffers' allreduce"
+        )
+        offset = 0
+        for layer, name, host in named:
+            mean = total[offset : offset + host.size] / self.dp.size
+            layer.set_buffer(name, be.asarray(mean.reshape(host.shape), net.dtype))
+            offset += host.size
+
+
 class RestoreOnly(Checkpoint):
     """A checkpoint another rank writes: restore from it, never write it."""
 
@@ -68,7 +95,8 @@ def rank_aware(dp: Any, callbacks: list[Callback]) -> list[Callback]:
     out: list[Callback] = []
     for cb in callbacks:
         if isinstance(cb, DeferInterrupt):
-            cb = SharedInterrupt(dp)
+            out.append(SharedInterrupt(dp))
+            cb = AverageBuffers(dp)  # first at each epoch's end
         elif isinstance(cb, Validation):
             cb = ShardedValidation(dp, cb.X, cb.T, cb.labels)
         elif isinstance(cb, LossTrend) and (not dp.is_root or dp.X is not None):
