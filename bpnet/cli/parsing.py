@@ -80,6 +80,7 @@ EXTRAS = {
     "scipy": ("scipy", "train"),
     "tqdm": ("tqdm", "train"),
     "matplotlib": ("matplotlib", "plot"),
+    "mpi4py": ("mpi4py", "mpi"),
 }
 
 
@@ -129,7 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="digits",
         help="digits ship with scikit-learn; (Fashion-)MNIST are read from --data-dir",
     )
-    d.add_argument("--data", metavar="FILE.mat", help="an ex4-style .mat file (X, y)")
+    d.add_argument(
+        "--data",
+        metavar="FILE",
+        help="an ex4-style .mat file (X, y), X.npy (memory-mapped; with --labels) "
+        "or an .npz holding X and y; the last --test-size of the rows is the test "
+        "split of .npy/.npz",
+    )
+    d.add_argument("--labels", metavar="FILE.npy", help="the labels of --data X.npy")
     add_flag(d, "--data-dir")
     add_flag(
         d,
@@ -258,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", action="store_true", help="print a classification report"
     )
     add_flag(r, "--json")
+    r.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel over the ranks of mpiexec (needs the mpi extra); "
+        "--batch-size is the global batch",
+    )
     r.add_argument("--progress", action="store_true", help="show a progress bar")
     r.add_argument("--quiet", "-q", action="store_true", help="no per-epoch lines")
     add_flag(r, "--debug")

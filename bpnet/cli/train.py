@@ -24,6 +24,15 @@ from bpnet.cli.train_args import full_batch_method, optimizers_taking
 def _load_data(args: argparse.Namespace) -> Any:
     from bpnet import data
 
+    if args.labels and not args.data:
+        raise ValueError(
+            f"--labels: labels the rows of --data X.npy; got {args.labels} alone"
+        )
+    if args.data and Path(args.data).suffix in (".npy", ".npz"):
+        from bpnet.distributed.files import load_arrays
+
+        arrays = load_arrays(args.data, args.labels, test_size=args.test_size)
+        return data.Dataset(*arrays[:4], Path(args.data).stem, arrays[4], None)
     if args.data:
         try:
             return data.load_mat_dataset(
@@ -95,11 +104,23 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
         saved = train_args.apply_checkpoint(args, explicit)
     check_args(args)
     train_args.check_flags_apply(args, explicit)
-    backend = backends.get_backend(args.device)  # fails early, before loading data
+    comm = None
+    if args.distributed:
+        from bpnet.distributed import init
+
+        comm = init(args.device)  # "cuda": one GPU per rank, from the local rank
+        _RUNNING["comm"] = comm
+        if not comm.is_root:  # one voice: rank 0 prints and writes the files
+            out = _silent
+    device = args.device if comm is None else comm.device
+    backend = backends.get_backend(device)  # fails early, before loading data
     with contextlib.ExitStack() as stack:
-        if args.out:  # held to the end: one run per folder at a time
+        # held to the end: one run per folder at a time (rank 0 writes it)
+        if args.out and (comm is None or comm.is_root):
             stack.enter_context(claim(Path(args.out), args.resume, args.overwrite))
-        return _run(args, explicit, saved, backend, out)
+        elif args.out:  # fit checks the checkpoint's folder on every rank
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+        return _run(args, explicit, saved, backend, out, comm)
 
 
 def _run(
@@ -108,6 +129,7 @@ def _run(
     saved: Any,
     backend: Any,
     out: Any,
+    comm: Any = None,
 ) -> dict:
     from bpnet.cli import train_args
     from bpnet.nn.model import Sequential
@@ -129,8 +151,10 @@ def _run(
         net = _build_net(args, ds.X_train.shape[1], n_classes)
     else:  # the checkpoint's network; fit restores its weights
         net = Sequential.from_config(saved[1], device=backend, dtype=args.dtype)
-    say = (lambda s: None) if args.quiet else out
+    say = _silent if args.quiet else out
     say(f"device: {backend.describe()}")
+    if comm is not None:
+        say(f"distributed: {comm.size} ranks ({comm.kind}), global batch split")
     say(
         f"dataset: {ds.name}: {ds.X_train.shape[0]} train, {ds.X_test.shape[0]} test, "
         f"{ds.X_train.shape[1]} features, {n_classes} classes"
@@ -148,6 +172,7 @@ def _run(
             maxiter=args.epochs,
             verbose=not args.quiet,
             print_fn=say,
+            comm=comm,
         )
         history = {"loss": list(result.loss_curve)}
         epochs_run = len(result.loss_curve)
@@ -191,6 +216,7 @@ def _run(
             checkpoint=_checkpoint_path(args),
             resume=bool(args.resume),
             checkpoint_metadata={"data": train_args.data_record(args)},
+            comm=comm,
             **extra,
         )
         history = h.to_dict()
@@ -198,8 +224,14 @@ def _run(
             history = {TEST_NAMES.get(k, k): v for k, v in history.items()}
         epochs_run = len(h)
     seconds = time.perf_counter() - t0
-    train_loss, train_acc = net.evaluate(ds.X_train, ds.y_train, l2=args.l2)
-    _, test_acc = net.evaluate(ds.X_test, ds.y_test)
+    if comm is None:
+        train_loss, train_acc = net.evaluate(ds.X_train, ds.y_train, l2=args.l2)
+        _, test_acc = net.evaluate(ds.X_test, ds.y_test)
+    else:  # each rank its shard of the rows, the sums reduced
+        from bpnet.distributed import evaluate
+
+        train_loss, train_acc = evaluate(comm, net, ds.X_train, ds.y_train, l2=args.l2)
+        _, test_acc = evaluate(comm, net, ds.X_test, ds.y_test)
     summary = {
         "device": backend.name,
         "device_description": backend.describe(),
@@ -215,12 +247,17 @@ def _run(
         "final_loss": train_loss,
         "seconds": seconds,
         "seconds_per_epoch": seconds / max(epochs_run, 1),
+        "ranks": 1 if comm is None else comm.size,
     }
+    if comm is not None:
+        summary["rank"] = comm.rank
     out(
         f"test accuracy: {test_acc:.4f} (train {train_acc:.4f} and loss "
         f"{train_loss:.4f} after training, "
         f"{seconds:.2f} s on {backend.name})"
     )
+    if comm is not None and not comm.is_root:
+        return summary
     y_pred = backend.to_numpy(net.predict(ds.X_test))
     if args.report:
         from sklearn.metrics import classification_report
@@ -240,6 +277,22 @@ def _run(
         kept = "" if full_batch or ck is None else f"; its checkpoint is {ck}"
         out(f"wrote {names} to {Path(args.out)}{kept}")
     return summary
+
+
+def _silent(line: str) -> None:
+    pass
+
+
+# The communicator of a --distributed run, so an error can end the whole job.
+_RUNNING: dict[str, Any] = {}
+
+
+def _end_other_ranks(code: int) -> None:
+    """After an error on this rank of a --distributed job, end every rank
+    rather than leave the others waiting in a reduction."""
+    comm = _RUNNING.pop("comm", None)
+    if comm is not None and comm.size > 1:
+        comm.abort(code)
 
 
 # bpnet.fit's val_* columns, when the data watched is the test split
@@ -308,8 +361,9 @@ def train_main(argv: list[str] | None = None) -> int:
         if args.debug or not (missing or _is_user_error(exc)):
             raise
         print(f"bpnet-train: error: {missing or exc}", file=sys.stderr)
+        _end_other_ranks(2)
         return 2
-    if args.json:
+    if args.json and not summary.get("rank"):
         print(json.dumps(summary))
     return 0
 

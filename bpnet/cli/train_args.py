@@ -154,6 +154,13 @@ def _check_data_record(data: Any, path: str) -> None:
 def data_record(args: argparse.Namespace) -> dict[str, Any]:
     """What defines the run's train/test split, for the model file's metadata
     (``bpnet-predict`` rebuilds the same test split from it)."""
+    if args.data and Path(args.data).suffix in (".npy", ".npz"):
+        return {
+            "dataset": "arrays",
+            "file": str(Path(args.data).resolve()),
+            "labels": str(Path(args.labels).resolve()) if args.labels else None,
+            "test_size": args.test_size,
+        }
     if args.data:
         return {
             "dataset": "mat",

@@ -40,6 +40,7 @@ class _Epoch:
         shuffle: bool,
         track_accuracy: bool,
         weights: Any = None,
+        strategy: Any = None,
     ) -> None:
         self.net, self.opt, self.loss, self.l2 = net, opt, loss, l2
         self.X, self.T, self.labels = X, T, labels
@@ -48,6 +49,9 @@ class _Epoch:
         self.total = X.shape[0] if weights is None else float(net.xp.sum(weights))
         self.batch_size, self.shuffle = batch_size, shuffle
         self.track_accuracy = track_accuracy
+        # Data-parallel training (bpnet.distributed): this rank's rows of each
+        # batch, and gradients summed across ranks before the update.
+        self.strategy = strategy
         # Layers that hand out fresh gradient arrays each step let the
         # optimizer scale them in place; another layer's might be its own state.
         owned = all(
@@ -78,25 +82,35 @@ class _Epoch:
         params = net.parameters()
         self.loss_sum[...] = 0.0
         self.correct[...] = 0.0
+        dp = self.strategy
         for s in range(math.ceil(n / bs)):
             lo, hi = s * bs, min((s + 1) * bs, n)
-            if self.shuffle:
-                idx = self.order[lo:hi]
+            a, b = (lo, hi) if dp is None else dp.rows(lo, hi)
+            if dp is not None and dp.X is not None:  # streamed from the host
+                Xb, Tb, lb = dp.gather(a, b, T, labels)
+            elif self.shuffle:
+                idx = self.order[a:b]
                 Xb, Tb = take_rows(X, idx), take_rows(T, idx)
                 lb = take_rows(labels, idx)
                 if W is not None:
                     wb = take_rows(W, idx)
             else:
-                Xb, Tb, lb = X[lo:hi, ...], T[lo:hi, ...], labels[lo:hi]
+                Xb, Tb, lb = X[a:b, ...], T[a:b, ...], labels[a:b]
                 if W is not None:
-                    wb = W[lo:hi, ...]
-            L, grads, Z = net._loss_and_grad(
-                Xb, Tb, loss, l2, return_logits=True, weights=wb
-            )
+                    wb = W[a:b, ...]
+            if dp is None:
+                L, grads, Z = net._loss_and_grad(
+                    Xb, Tb, loss, l2, return_logits=True, weights=wb
+                )
+                correct = _correct(Z, lb) if self.track_accuracy else None
+            else:
+                L, grads, correct = dp.step(
+                    Xb, Tb, lb, loss, l2, hi - lo, self.track_accuracy
+                )
             self._update(params, grads)
             self.loss_sum += L * (float(hi - lo) if wb is None else xp.sum(wb))
             if self.track_accuracy:
-                self.correct += _correct(Z, lb)
+                self.correct += correct
             if after_step is not None:
                 opt.t += 1
                 after_step(s, L)

@@ -86,6 +86,7 @@ def minimize(
     print_fn: Callable[[str], None] = print,
     sample_weight: Any = None,
     objective: Callable[[], tuple[Any, list[Any]]] | None = None,
+    comm: Any = None,
 ) -> Any:
     """Train ``net`` on all of ``X``, ``y`` with scipy's CG, TNC or L-BFGS-B.
 
@@ -127,6 +128,10 @@ def minimize(
         current parameters, in place of the loss on ``X``, ``y`` (which are
         then ignored): for data that is not one array, e.g. a sparse matrix
         densified in slices.
+    comm : bpnet.distributed communicator, optional
+        Data-parallel over the ranks of an MPI job: each rank computes the
+        loss and gradient sums of its rows, one allreduce per evaluation gives
+        every rank (and its scipy) the same numbers. Only rank 0 prints.
 
     Returns
     -------
@@ -155,16 +160,35 @@ def minimize(
     curve: list[float] = []
     last: dict[str, Any] = {"loss": float("nan")}
 
+    if comm is not None and (sample_weight is not None or objective is not None):
+        raise ValueError(
+            "comm: data-parallel minimize takes the rows of X and y; it does not "
+            "take sample_weight or objective (got "
+            f"{'sample_weight' if sample_weight is not None else 'objective'})"
+        )
+    if comm is not None and not comm.is_root:
+        verbose = False
     with be.context():
         W = Xd = T = None
-        if objective is None:
+        weight, my_l2 = 1.0, l2
+        if comm is not None:  # only this rank's rows reach its device
+            start, stop = comm.shard(X.shape[0])
+            Xd, T = net._prepare(X[start:stop, ...], y[start:stop, ...], loss)
+            # Each rank's mean scaled by its share of the rows. Rank 0 alone
+            # adds L2: l2 / (2 n0) * sum(W**2) scaled by n0 / n is one
+            # process's l2 / (2 n) * sum(W**2), and so for its gradient.
+            weight = (stop - start) / X.shape[0]
+            my_l2 = l2 if comm.is_root else 0.0
+        elif objective is None:
             Xd, T = net._prepare(X, y, loss)
-        if objective is None and sample_weight is not None:
-            W = check.check_sample_weight(sample_weight, be, net.dtype, Xd.shape[0])
+            if sample_weight is not None:
+                W = check.check_sample_weight(sample_weight, be, net.dtype, Xd.shape[0])
 
         def evaluate(theta: Any) -> tuple[float, Any]:
             last["nfev"] = last.get("nfev", 0) + 1
             net.set_flat_parameters(theta)
+            if comm is not None:
+                return _objective_parallel(net, Xd, T, loss, my_l2, weight, comm, last)
             if objective is None:
                 L, grads = net._loss_and_grad(
                     Xd, T, loss, l2, training=False, weights=W
@@ -209,3 +233,24 @@ def minimize(
         result.loss_curve = curve
         result.seconds = time.perf_counter() - t0
     return result
+
+
+def _objective_parallel(
+    net: Any,
+    X: Any,
+    T: Any,
+    loss: Loss,
+    l2: float,
+    weight: float,
+    comm: Any,
+    last: dict,
+) -> tuple[float, Any]:
+    """The full batch's loss and gradient from every rank's share: one allreduce."""
+    if X.shape[0]:
+        L, grads = net._loss_and_grad(X, T, loss, l2, training=False)
+        parts = (net.backend.pack(grads) * weight, [float(L) * weight])
+    else:
+        parts = ([0.0] * net.n_parameters, [0.0])
+    total = comm.allreduce_host(*parts, what="full-batch allreduce")
+    last["loss"] = float(total[-1])
+    return last["loss"], total[:-1]

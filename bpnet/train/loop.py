@@ -103,6 +103,7 @@ def fit(
     resume: bool = False,
     checkpoint_metadata: dict[str, Any] | None = None,
     sample_weight: Any = None,
+    comm: Any = None,
 ) -> History:
     """Train ``net`` with minibatch gradient descent.
 
@@ -156,6 +157,12 @@ def fit(
         Weights >= 0 of the training rows: each batch's loss is their weighted
         mean (``Sequential.loss_and_grad``); rows of weight 0 are dropped.
         Validation rows are scored unweighted.
+    comm : bpnet.distributed communicator, optional
+        Train data-parallel across the ranks of an MPI job: every rank passes
+        the same data and seed, takes its slice of each global batch of
+        ``batch_size`` rows, and applies the same averaged update, so the
+        weights match one process's. Only rank 0 prints, draws the progress
+        bar and writes checkpoints (docs/scaling.md).
     cuda_graph : bool, optional
         Replay each epoch after the first as one captured CUDA graph where the
         backend supports it (CuPy). Default: on when supported, off with
@@ -194,9 +201,17 @@ def fit(
     if not isinstance(callbacks, (list, tuple)):
         callbacks = [callbacks]
     user = [as_callback(cb) for cb in callbacks]
+    if comm is not None and cuda_graph:
+        raise ValueError(
+            "cuda_graph: a data-parallel step reduces gradients between backward "
+            "and update, which a captured graph cannot; leave cuda_graph unset"
+        )
+    dp = None if comm is None else comm.data_parallel(net)
+    if dp is not None and not dp.is_root:  # one voice: rank 0 prints
+        print_fn = _silent
     with net.backend.context():
         Xd, T, val, W = _device_data(
-            net, X, y, loss, validation_data, fraction, sample_weight
+            net, X, y, loss, validation_data, fraction, sample_weight, dp
         )
         opt.decay_mask = net.decay_mask()  # built now, the width known
         if early_stopping and val is None:
@@ -240,7 +255,9 @@ def fit(
             saver = Checkpoint(checkpoint, fit_config, meta, resume, early)
         validation = val and Validation(*val, _labels(val[1], loss))
         own = _own_callbacks(validation, early, saver, log_every, verbose, progress)
-        return train(run, own + user, cuda_graph)
+        if dp is not None:
+            own = dp.callbacks(own)
+        return train(run, own + user, cuda_graph, dp)
 
 
 def _own_callbacks(
@@ -284,6 +301,10 @@ def _regression(loss: Loss) -> bool:
     return isinstance(loss, (MeanSquaredError, HalfSquaredError))
 
 
+def _silent(line: str) -> None:
+    pass
+
+
 def _device_data(
     net: Any,
     X: Any,
@@ -292,10 +313,29 @@ def _device_data(
     validation_data: Any,
     fraction: float,
     sample_weight: Any = None,
+    dp: Any = None,
 ) -> tuple[Any, Any, tuple[Any, Any] | None, Any]:
     """Training rows, targets and sample weights (or None) on the device, and
-    the validation pair."""
-    Xd, T = net._prepare(X, y, loss)
+    the validation pair. A data-parallel run may leave a memory-mapped X on
+    the host instead, to read each step's rows of this rank from it."""
+    if dp is not None and sample_weight is not None:
+        raise ValueError(
+            "sample_weight: data-parallel training (comm=) does not take sample "
+            "weights yet; train in one process, or drop the weights"
+        )
+    if dp is not None and dp.streams(X):
+        if fraction > 0:
+            raise ValueError(
+                "validation_fraction: X is read from a memory map a batch at a "
+                "time, so no rows can be held out of it; pass "
+                "validation_data=(X_val, y_val)"
+            )
+        Xd = X
+        T = check.check_targets(
+            y, net.backend, net.dtype, loss, X.shape[0], net.n_outputs
+        )
+    else:
+        Xd, T = net._prepare(X, y, loss)
     W = val = None
     if sample_weight is not None:
         W = check.check_sample_weight(sample_weight, net.backend, net.dtype, T.shape[0])
@@ -314,18 +354,29 @@ def _device_data(
     return Xd, T, val, W
 
 
-def train(run: Run, callbacks: Sequence[Callback], cuda_graph: bool | None) -> History:
-    """Run ``run.epochs`` epochs with ``callbacks``; return the history."""
-    return _Loop(run, callbacks, cuda_graph).train()
+def train(
+    run: Run,
+    callbacks: Sequence[Callback],
+    cuda_graph: bool | None,
+    strategy: Any = None,
+) -> History:
+    """Run ``run.epochs`` epochs with ``callbacks``; return the history.
+    A ``strategy`` (``bpnet.distributed``) takes each step's slice of the
+    batch and reduces the gradients across ranks."""
+    return _Loop(run, callbacks, cuda_graph, strategy).train()
 
 
 class _Loop:
     """Epochs of steps; the callbacks do everything else."""
 
     def __init__(
-        self, run: Run, callbacks: Sequence[Callback], cuda_graph: bool | None
+        self,
+        run: Run,
+        callbacks: Sequence[Callback],
+        cuda_graph: bool | None,
+        strategy: Any = None,
     ) -> None:
-        self.run, self.callbacks = run, list(callbacks)
+        self.run, self.callbacks, self.dp = run, list(callbacks), strategy
         self.step_hooks = [
             cb.on_step_end for cb in self.callbacks if overrides(cb, "on_step_end")
         ]
@@ -341,8 +392,9 @@ class _Loop:
             run.shuffle,
             run.track_accuracy,
             run.weights,
+            strategy,
         )
-        capture = _want_graph(cuda_graph, run.net, self.callbacks)
+        capture = strategy is None and _want_graph(cuda_graph, run.net, self.callbacks)
         self.runner = run.net.backend.epoch_runner(self.epoch_run, capture)
 
     def train(self) -> History:
@@ -380,8 +432,11 @@ class _Loop:
         run.epoch_start = time.perf_counter()
         run.optimizer.set_epoch(epoch)
         if run.shuffle:
-            order = net.backend.asarray(net.host_rng.permutation(run.n))
-            self.epoch_run.set_order(order)
+            order = net.host_rng.permutation(run.n)
+            if self.dp is not None and self.dp.X is not None:
+                self.dp.host_order = order  # rows read from the memory map
+            else:
+                self.epoch_run.set_order(net.backend.asarray(order))
         for cb in self.callbacks:
             cb.on_epoch_begin(epoch, net)
         if self.runner(self.after_step):  # replayed as one graph: no steps seen
@@ -402,6 +457,8 @@ class _Loop:
         for cb in self.callbacks:
             if cb.on_epoch_end(epoch, logs, net) is True:
                 stop = True
+        if self.dp is not None:  # decided once, so no rank trains on alone
+            stop = self.dp.agree(stop)
         return stop
 
     def after_step(self, step: int, L: Any) -> None:

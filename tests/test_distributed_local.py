@@ -1,0 +1,203 @@
+"""bpnet.distributed in one process, without MPI: row shards, buckets, host
+views on every backend, the memory-mapped path, and the missing-extra error.
+
+A one-rank communicator stands in for MPI here (its reductions are the
+identity), so the data-parallel step runs on every backend the suite has.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+import bpnet
+from bpnet.distributed import comm as comm_mod
+from bpnet.distributed import shard
+from bpnet.distributed.strategy import DataParallel
+
+
+class OneRank(comm_mod.MPICommunicator):
+    """MPICommunicator's buffer handling, with one rank and no MPI."""
+
+    def __init__(self, overlap=False, bucket_mb=4.0):
+        self.rank, self.size, self.local_rank = 0, 1, 0
+        self.overlap, self.bucket_bytes = overlap, int(bucket_mb * 2**20)
+        self.timeout, self.device = 0.0, "cpu"
+        self.started: list[tuple[int, int]] = []
+
+    def start(self, view, lo, hi):
+        self.started.append((lo, hi))
+        return None
+
+    def progress(self, requests):
+        pass
+
+    def wait(self, requests, what=""):
+        pass
+
+    def allreduce_host(self, *parts, what=""):
+        return np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in parts])
+
+    def bcast(self, obj):
+        return obj
+
+    def barrier(self):
+        pass
+
+
+def _data(n=101, d=6, k=3):
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(n, d)), rng.integers(0, k, n)
+
+
+def _net(device="cpu", dtype="float64", dropout=0.25):
+    return bpnet.Sequential(
+        [
+            bpnet.Dense(6, 8),
+            bpnet.ReLU(),
+            bpnet.Dropout(dropout),
+            bpnet.Dense(8, 8),
+            bpnet.Tanh(),
+            bpnet.Dense(8, 3),
+        ],
+        device=device,
+        dtype=dtype,
+        seed=1,
+    )
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 10])
+@pytest.mark.parametrize("size", [1, 2, 3, 4])
+def test_shards_cover_the_rows_once_in_order_and_rank_0_is_never_empty(n, size):
+    spans = [shard(n, r, size) for r in range(size)]
+    assert spans[0][0] == 0 and spans[-1][1] == n
+    for (_, stop), (start, _) in zip(spans, spans[1:]):
+        assert stop == start
+    sizes = [b - a for a, b in spans]
+    assert max(sizes) - min(sizes) <= 1
+    if n:
+        assert sizes[0] >= 1
+
+
+def test_without_mpi4py_distributed_training_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    with pytest.raises(ImportError, match=r"pip install 'bpnet-arrayapi\[mpi\]'"):
+        comm_mod.init("cpu")
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_one_rank_data_parallel_is_plain_fit_on_every_backend(backend, overlap):
+    X, y = _data()
+    dtype = "float64" if backend.supports("float64") else "float32"
+    plain, par = _net(backend, dtype), _net(backend, dtype)
+    kw = {"epochs": 2, "batch_size": 16, "optimizer": "adam", "lr": 0.01, "l2": 0.1}
+    h1 = bpnet.fit(plain, X, y, **kw)
+    h2 = bpnet.fit(par, X, y, comm=OneRank(overlap, bucket_mb=1e-6), **kw)
+    rtol = 1e-12 if dtype == "float64" else 1e-5
+    for a, b in zip(plain.parameters(), par.parameters()):
+        np.testing.assert_allclose(
+            backend.to_numpy(b), backend.to_numpy(a), rtol=rtol, atol=rtol
+        )
+    np.testing.assert_allclose(h2["loss"], h1["loss"], rtol=rtol)
+    np.testing.assert_allclose(h2["accuracy"], h1["accuracy"], rtol=rtol)
+
+
+def test_buckets_are_whole_layers_last_first_and_cover_the_buffer():
+    net = _net()
+    comm = OneRank(overlap=True, bucket_mb=1e-6)  # one layer per bucket
+    dp = DataParallel(comm, net)
+    spans = sorted(dp.buckets.values())
+    assert spans[0][0] == 0 and spans[-1][1] == net.n_parameters + 3
+    for (_, hi), (lo, _) in zip(spans, spans[1:]):
+        assert hi == lo
+    assert len(spans) == 3  # three Dense layers
+    X, y = _data()
+    bpnet.fit(net, X, y, epochs=1, batch_size=200, comm=comm)
+    # started in backward order: the last layer's bucket first
+    assert comm.started == sorted(comm.started, reverse=True)
+    whole = DataParallel(OneRank(overlap=True, bucket_mb=64), _net())
+    assert list(whole.buckets.values()) == [(0, net.n_parameters + 3)]
+
+
+def test_a_memory_mapped_X_is_read_a_batch_at_a_time(tmp_path, monkeypatch):
+    X, y = _data()
+    np.save(tmp_path / "X.npy", X)
+    Xm = np.load(tmp_path / "X.npy", mmap_mode="r")
+    reads = []
+    gather = DataParallel.gather
+
+    def spy(self, a, b, T, labels):
+        reads.append(b - a)
+        return gather(self, a, b, T, labels)
+
+    monkeypatch.setattr(DataParallel, "gather", spy)
+    plain, par = _net(), _net()
+    kw = {"epochs": 2, "batch_size": 16, "optimizer": "momentum", "lr": 0.05}
+    bpnet.fit(plain, X, y, **kw)
+    bpnet.fit(par, Xm, y, comm=OneRank(), **kw)
+    assert sum(reads) == 2 * X.shape[0] and max(reads) == 16
+    for a, b in zip(plain.parameters(), par.parameters()):
+        np.testing.assert_allclose(b, a, rtol=1e-12)
+
+
+def test_a_memory_mapped_X_refuses_a_held_out_fraction(tmp_path):
+    X, y = _data()
+    np.save(tmp_path / "X.npy", X)
+    Xm = np.load(tmp_path / "X.npy", mmap_mode="r")
+    with pytest.raises(ValueError, match="validation_fraction: X is read from"):
+        bpnet.fit(_net(), Xm, y, validation_fraction=0.2, comm=OneRank())
+
+
+def test_mpi_refuses_gpu_arrays_with_a_pointer_to_nccl():
+    class GPU:
+        is_gpu, name = True, "cuda:0"
+
+    with pytest.raises(ValueError, match="reduces with NCCL"):
+        OneRank().wrap(None, GPU())
+
+
+def test_nccl_refuses_arrays_that_are_not_cupy():
+    import backends
+
+    c = comm_mod.NCCLCommunicator.__new__(comm_mod.NCCLCommunicator)
+    c.device = "cuda:0"
+    with pytest.raises(ValueError, match=r"build it with device=comm.device"):
+        c.wrap(None, backends.get_backend("cpu"))
+
+
+def test_array_files_load_as_a_contiguous_split_of_memory_maps(tmp_path):
+    from bpnet.distributed.files import load_arrays
+
+    X = np.arange(40, dtype=np.float32).reshape(10, 4)
+    y = np.array([5, 7] * 5)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    X_tr, y_tr, X_te, _, classes = load_arrays(
+        tmp_path / "X.npy", tmp_path / "y.npy", test_size=0.3
+    )
+    assert isinstance(X_tr, np.memmap) and isinstance(X_te, np.memmap)
+    np.testing.assert_array_equal(X_te, X[7:])
+    assert classes == (5, 7)
+    np.testing.assert_array_equal(y_tr, (y[:7] == 7).astype(int))
+    with pytest.raises(ValueError, match="--labels: .* holds X only"):
+        load_arrays(tmp_path / "X.npy")
+    np.savez(tmp_path / "bad.npz", X=X)
+    with pytest.raises(ValueError, match=r"missing \['y'\]"):
+        load_arrays(tmp_path / "bad.npz")
+
+
+def test_bpnet_train_distributed_without_mpi4py_names_the_extra(monkeypatch, capsys):
+    from bpnet.cli.train import train_main
+
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    assert train_main(["--distributed", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'bpnet-arrayapi[mpi]'" in err
+
+
+def test_data_parallel_refuses_a_cuda_graph_it_could_not_honour():
+    X, y = _data()
+    with pytest.raises(ValueError, match="cuda_graph: a data-parallel step"):
+        bpnet.fit(_net(), X, y, cuda_graph=True, comm=OneRank())
