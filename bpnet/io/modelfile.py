@@ -32,6 +32,7 @@ import numpy as np
 
 from bpnet._version import __version__
 from bpnet.io.atomic import atomic_open, check_path
+from bpnet.io.plain import read_npy_header
 
 FORMAT = "bpnet-model"
 FORMAT_VERSION = 1
@@ -217,14 +218,7 @@ def _resolve(path: Path) -> Path:
 def _member_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple:
     """(shape, dtype) from a member's .npy header, checked against its size."""
     with zf.open(info) as fh:
-        version = np.lib.format.read_magic(fh)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
-        else:
-            raise ValueError(f"unsupported .npy format version {version}")
-        header_len = fh.tell()
+        shape, dtype, header_len = read_npy_header(fh)
     name = info.filename[:-4]
     if dtype.hasobject:
         raise ModelFileError(
@@ -240,7 +234,7 @@ def _member_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple:
             f"array {name!r}: its header says shape {shape} of {dtype}, which does "
             f"not fit the {info.file_size} bytes stored (truncated or corrupted)"
         )
-    return tuple(shape), dtype
+    return shape, dtype
 
 
 def _scan(zf: zipfile.ZipFile, max_bytes: int, max_elements: int) -> dict[str, tuple]:

@@ -17,19 +17,29 @@ import numpy as np
 MAX_PLAIN_BYTES = 2**29  # 512 MiB: far above any run folder's arrays
 
 
-def npy_header(fh: IO[bytes], name: str) -> tuple[tuple[int, ...], np.dtype, int]:
-    """(shape, dtype, header length) of the ``.npy`` data in ``fh``; a
-    ``ValueError`` naming ``name`` for object arrays and damaged headers."""
+def read_npy_header(
+    fh: IO[bytes], name: str = ""
+) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, header length) from the ``.npy`` header at ``fh``'s
+    position, reading nothing past it; ``name`` prefixes the error."""
     version = np.lib.format.read_magic(fh)
     if version == (1, 0):
         shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
     elif version == (2, 0):
         shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
     else:
-        raise ValueError(f"{name}: unsupported .npy format version {version}")
+        prefix = f"{name}: " if name else ""
+        raise ValueError(f"{prefix}unsupported .npy format version {version}")
+    return tuple(shape), dtype, fh.tell()
+
+
+def npy_header(fh: IO[bytes], name: str) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, header length) of the ``.npy`` data in ``fh``; a
+    ``ValueError`` naming ``name`` for object arrays and damaged headers."""
+    shape, dtype, header_len = read_npy_header(fh, name)
     if dtype.hasobject:
         raise ValueError(f"{name}: holds Python objects (pickle); refused")
-    return tuple(shape), dtype, fh.tell()
+    return shape, dtype, header_len
 
 
 def _check_size(
