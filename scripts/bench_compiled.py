@@ -24,7 +24,7 @@ from bench_common import (
     result,
     timed_epochs,
 )
-from bench_peers import _torch_on, torch_model, torch_params
+from bench_peers import _torch_on, time_torch, torch_model
 
 
 # --- JAX -------------------------------------------------------------------
@@ -199,23 +199,15 @@ def run_torch_compile(cfg: dict, data: tuple, s: dict) -> dict:
             loss.backward()
             opt.step()
 
-    checked = []
-    sync()
-    setup = time.perf_counter() - t0
-    first, times = timed_epochs(
-        epoch,
-        s["epochs"],
-        sync,
-        after_first=lambda: checked.append(check_loss(torch_params(model), Xte, yte)),
+    first, times, accuracy, loss_after_1 = time_torch(
+        torch, model, epoch, s, sync, t0, (Xte, yte, dev)
     )
-    with torch.no_grad():
-        pred = model(torch.from_numpy(Xte).to(dev)).argmax(dim=1).cpu().numpy()
     return result(
-        setup + first,
+        first,
         times,
-        float(np.mean(pred == yte)),
+        accuracy,
         device=str(dev),
-        loss_after_1=checked[0],
+        loss_after_1=loss_after_1,
         version=torch.__version__,
         mode=mode,
         num_threads=torch.get_num_threads(),

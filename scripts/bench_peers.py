@@ -179,6 +179,25 @@ def run_torch(cfg, data, s):
             loss.backward()
             opt.step()
 
+    first, times, accuracy, loss_after_1 = time_torch(
+        torch, model, epoch, s, sync, t0, (Xte, yte, dev)
+    )
+    extra = {"version": torch.__version__, "num_threads": torch.get_num_threads()}
+    if cuda:
+        extra["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        # what its caching allocator held at most: CuPy's pool total compares
+        extra["gpu_reserved_mb"] = torch.cuda.max_memory_reserved() / 2**20
+        extra["gpu"] = torch.cuda.get_device_name()
+    return result(
+        first, times, accuracy, device=str(dev), loss_after_1=loss_after_1, **extra
+    )
+
+
+def time_torch(torch, model, epoch, s, sync, t0, test) -> tuple:
+    """Time a PyTorch peer's ``epoch``: (the first epoch with the setup since
+    ``t0``, the later epochs, test accuracy, test loss after the first epoch).
+    ``test`` is (X_test, y_test, device)."""
+    Xte, yte, dev = test
     checked = []
     sync()
     setup = time.perf_counter() - t0
@@ -190,20 +209,7 @@ def run_torch(cfg, data, s):
     )
     with torch.no_grad():
         pred = model(torch.from_numpy(Xte).to(dev)).argmax(dim=1).cpu().numpy()
-    extra = {"version": torch.__version__, "num_threads": torch.get_num_threads()}
-    if cuda:
-        extra["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
-        # what its caching allocator held at most: CuPy's pool total compares
-        extra["gpu_reserved_mb"] = torch.cuda.max_memory_reserved() / 2**20
-        extra["gpu"] = torch.cuda.get_device_name()
-    return result(
-        setup + first,
-        times,
-        float(np.mean(pred == yte)),
-        device=str(dev),
-        loss_after_1=checked[0],
-        **extra,
-    )
+    return setup + first, times, float(np.mean(pred == yte)), checked[0]
 
 
 def torch_model(torch, cfg, seed, dev):
