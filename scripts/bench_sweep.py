@@ -112,6 +112,21 @@ def markdown(
 ) -> str:
     batches = sorted({p["batch"] for p in pts})
     by = {(p["width"], p["batch"]): p for p in pts}
+
+    def grid(cell: Any) -> list[str]:
+        """A width x batch table, ``cell(point)`` in each filled place."""
+        rows = [
+            "| width | " + " | ".join(f"batch {b}" for b in batches) + " |",
+            "| --- |" + " --- |" * len(batches),
+        ]
+        for width in sorted({p["width"] for p in pts}):
+            cells = [
+                "-" if by.get((width, b)) is None else cell(by[(width, b)])
+                for b in batches
+            ]
+            rows.append(f"| {width} | " + " | ".join(cells) + " |")
+        return rows
+
     lines = [
         f"### In {basis} seconds",
         "",
@@ -119,39 +134,21 @@ def markdown(
         "(lower is better; below 1.00 in the second figure bpnet is faster "
         "than JAX), and JAX's own ratio to the GEMM bound in brackets:",
         "",
-        "| width | " + " | ".join(f"batch {b}" for b in batches) + " |",
-        "| --- |" + " --- |" * len(batches),
-    ]
-    for width in sorted({p["width"] for p in pts}):
-        cells = []
-        for b in batches:
-            p = by.get((width, b))
-            cells.append(
-                "-"
-                if p is None
-                else f"{_f(p['ratio_gemm'], '.2f')} / {_f(p['ratio_jax'], '.2f')} "
+        *grid(
+            lambda p: (
+                f"{_f(p['ratio_gemm'], '.2f')} / {_f(p['ratio_jax'], '.2f')} "
                 f"({_f(p['jax_ratio_gemm'], '.2f')})"
             )
-        lines.append(f"| {width} | " + " | ".join(cells) + " |")
-    lines += [
+        ),
         "",
         "Microseconds per step (bpnet / JAX / GEMM bound):",
         "",
-        "| width | " + " | ".join(f"batch {b}" for b in batches) + " |",
-        "| --- |" + " --- |" * len(batches),
-    ]
-    for width in sorted({p["width"] for p in pts}):
-        cells = []
-        for b in batches:
-            p = by.get((width, b))
-            cells.append(
-                "-"
-                if p is None
-                else " / ".join(
-                    _f(p[k + "_step_us"], ".0f") for k in ("bpnet", "jax", "gemm")
-                )
+        *grid(
+            lambda p: " / ".join(
+                _f(p[k + "_step_us"], ".0f") for k in ("bpnet", "jax", "gemm")
             )
-        lines.append(f"| {width} | " + " | ".join(cells) + " |")
+        ),
+    ]
     lines += [
         "",
         "Fixed cost per step: the intercept of a line through (FLOPs per step, "
