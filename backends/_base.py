@@ -206,6 +206,30 @@ class Backend:
         call (the CuPy backend does while it captures a graph)."""
         return a @ b
 
+    def matmul_into(
+        self, a: Any, b: Any, out: Any, alpha: float = 1.0, beta: float = 0.0
+    ) -> Any:
+        """``out = alpha * (a @ b) + beta * out`` for 2-D arrays, written into
+        ``out``; returns ``out``. With ``beta == 0`` the old contents of
+        ``out`` are never read (NaNs there do not leak through).
+
+        The pure fallback makes the product and copies it in; a backend may
+        write the product straight into ``out`` (the NumPy one calls BLAS
+        ``gemm`` with ``beta``), which saves a pass over ``out`` and, with
+        ``beta == 1``, folds an in-place update into the product.
+        """
+        p = self.matmul(a, b)
+        if alpha != 1.0:
+            p *= alpha
+        if beta == 0.0:
+            out[...] = p
+        elif beta == 1.0:
+            out += p
+        else:
+            out *= beta
+            out += p
+        return out
+
     #: whether ``random().uniform`` may run inside a captured graph (its state
     #: lives on the device, so each replay draws new numbers)
     graph_safe_random = False

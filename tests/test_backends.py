@@ -169,3 +169,60 @@ def test_torch_fast_path_keeps_the_plain_paths_weights(monkeypatch, batch_size):
     for a, b, p0 in zip(fast, plain, start):
         np.testing.assert_array_equal(a, b)
         assert not np.allclose(a, p0)  # the steps did move the weights
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("trans", [(0, 0), (1, 0), (0, 1), (1, 1)])
+@pytest.mark.parametrize(
+    "alpha,beta", [(1.0, 0.0), (0.5, 0.0), (-0.1, 1.0), (2.0, 0.9)]
+)
+def test_matmul_into_is_alpha_product_plus_beta_out(
+    backend, to_numpy, dtype, trans, alpha, beta
+):
+    """Every layout of the operands (a transposed view is how Dense passes
+    x.T) gives alpha * a @ b + beta * out, written into out itself."""
+    if not backend.supports(getattr(backend.xp, dtype)):
+        pytest.skip(f"{backend.name} has no float64")
+    rng = np.random.default_rng(0)
+    ta, tb = trans
+    A = rng.standard_normal((5, 7) if ta else (7, 5))
+    B = rng.standard_normal((3, 5) if tb else (5, 3))
+    O = rng.standard_normal((7, 3))
+    a, b = backend.asarray(A, dtype=dtype), backend.asarray(B, dtype=dtype)
+    a, b = (a.T if ta else a), (b.T if tb else b)
+    out = backend.asarray(O.copy(), dtype=dtype)  # asarray may not copy
+    got = backend.matmul_into(a, b, out, alpha, beta)
+    assert got is out
+    want = alpha * (A.T if ta else A) @ (B.T if tb else B) + beta * O
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(to_numpy(out), want, rtol=tol, atol=tol)
+
+
+def test_matmul_into_with_beta_zero_ignores_what_out_held(backend, to_numpy):
+    """beta == 0 must not read out: NaNs left there from a failed step stay out."""
+    a = backend.asarray(np.ones((2, 3)), dtype="float32")
+    b = backend.asarray(np.ones((3, 4)), dtype="float32")
+    out = backend.asarray(np.full((2, 4), np.nan), dtype="float32")
+    for alpha in (1.0, 0.25):
+        backend.matmul_into(a, b, out, alpha)
+        np.testing.assert_array_equal(to_numpy(out), np.full((2, 4), 3.0 * alpha))
+
+
+def test_numpy_matmul_into_writes_in_place_without_the_fallback(monkeypatch):
+    """The NumPy backend's BLAS path serves every float layout Dense uses."""
+    from backends._base import Backend
+
+    pytest.importorskip("scipy")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("took the pure fallback")
+
+    monkeypatch.setattr(Backend, "matmul_into", refuse)
+    be = get_backend("cpu")
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 4)).astype(np.float32)
+    dy = rng.standard_normal((6, 3)).astype(np.float32)
+    W = rng.standard_normal((4, 3)).astype(np.float32)
+    W0 = W.copy()
+    assert be.matmul_into(x.T, dy, W, -0.1, 1.0) is W
+    np.testing.assert_allclose(W, W0 - 0.1 * x.T @ dy, rtol=1e-5, atol=1e-6)
