@@ -104,6 +104,36 @@ def test_one_rank_data_parallel_is_plain_fit_on_every_backend(backend, overlap):
     np.testing.assert_allclose(h2["accuracy"], h1["accuracy"], rtol=rtol)
 
 
+@pytest.mark.parametrize("views", [True, False])
+def test_a_step_sums_the_weighted_gradients_in_the_flat_buffer(
+    backend, monkeypatch, views
+):
+    """Dense layers write their gradients straight into the buffer (or, where
+    a backend's reshape of a slice were a copy, they are copied in); either
+    way the step's gradients are n / n_global times plain backprop's."""
+    from bpnet.nn.evaluation import _labels
+
+    if not views:
+        monkeypatch.setattr(DataParallel, "_are_views", lambda *a: False)
+    X, y = _data()
+    dtype = "float64" if backend.supports("float64") else "float32"
+    net, ref = _net(backend, dtype, dropout=0.0), _net(backend, dtype, dropout=0.0)
+    dp = DataParallel(OneRank(), net)
+    assert sorted(dp.dest) == ([0, 3, 5] if views else [])
+    Xd, T = net._prepare(X[:10], y[:10], net.loss)
+    L, grads, _ = dp.step(Xd, T, _labels(T, net.loss), net.loss, 0.0, 40, False)
+    L0, want = ref._loss_and_grad(Xd, T, ref.loss)
+    rtol = 1e-12 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(float(L), float(L0) / 4, rtol=rtol)
+    for g, g0 in zip(grads, want):
+        np.testing.assert_allclose(
+            backend.to_numpy(g), backend.to_numpy(g0) / 4, rtol=rtol, atol=rtol
+        )
+    assert all(layer.grad_out is None for layer in net.layers)
+    if views and backend.library == "numpy":
+        assert np.shares_memory(net.layers[0].grads["W"], dp.buf)
+
+
 def test_buckets_are_whole_layers_last_first_and_cover_the_buffer():
     net = _net()
     comm = OneRank(overlap=True, bucket_mb=1e-6)  # one layer per bucket

@@ -24,6 +24,7 @@ import numpy as np
 
 from bpnet.nn import validation as check
 from bpnet.nn.evaluation import _correct, _evaluate_device, _labels
+from bpnet.nn.layers import writes_grad_out
 
 _LOSS, _CORRECT, _STOP = 0, 1, 2  # the slots after the gradients
 
@@ -109,12 +110,35 @@ class DataParallel:
         with be.context():
             self.buf = xp.zeros((offset + 3,), dtype=net.dtype, device=be.device)
         self.view = comm.wrap(self.buf, be)
+        # Layers that can write their gradients straight into the buffer
+        # (Dense) get views of it: no copy in before the reduction.
+        self.dest: dict[int, dict[str, Any]] = {}
+        for i, layer in enumerate(net.layers):
+            if writes_grad_out(layer) and self.layout[i]:
+                names = layer.named_parameters()  # in layout's order
+                views = {
+                    name: xp.reshape(self.buf[a:b], shape)
+                    for name, (a, b, shape) in zip(names, self.layout[i])
+                }
+                if self._are_views(views, self.layout[i]):
+                    self.dest[i] = views
         self.buckets = self._buckets()
         self.pending = lambda: False  # fit points this at its Ctrl-C flag
         self.interrupted = False
         self.row0 = 0  # this rank's first row within the current global batch
         self.X: Any = None  # a memory-mapped X, read a batch's rows at a time
         self.host_order: Any = None
+
+    def _are_views(self, views: dict[str, Any], spans: list[Any]) -> bool:
+        """Whether writing into ``views`` lands in the buffer (a backend's
+        reshape of a slice may be a copy): checked once, by writing."""
+        for v in views.values():
+            v[...] = 1.0
+        seen = all(
+            float(self.view[a]) == 1.0 == float(self.view[b - 1]) for a, b, _ in spans
+        )
+        self.buf[...] = 0.0
+        return seen
 
     def streams(self, X: Any) -> bool:
         """Whether ``fit`` should leave ``X`` on the host and have each step
@@ -191,6 +215,8 @@ class DataParallel:
         requests: list[Any] = []
         if n:
             L, dZ = loss.loss_and_grad(Z, T)
+            if w != 1.0:  # backward is linear in dZ: every gradient scales
+                dZ = dZ * w
             buf[self.n_grads + _LOSS] = L * w
             buf[self.n_grads + _CORRECT] = (
                 _correct(Z, labels) if track_accuracy else 0.0
@@ -202,9 +228,17 @@ class DataParallel:
         for i in range(last, -1, -1):
             layer = net.layers[i]
             if n:
-                dZ = layer.backward(dZ, need_dx=i > 0)
-                for (a, b, _), g in zip(self.layout[i], _gradients(layer)):
-                    buf[a:b] = xp.reshape(g, (-1,)) * w
+                dest = self.dest.get(i)
+                if dest is None:
+                    dZ = layer.backward(dZ, need_dx=i > 0)
+                    for (a, b, _), g in zip(self.layout[i], _gradients(layer)):
+                        buf[a:b] = xp.reshape(g, (-1,))
+                else:
+                    layer.grad_out = dest
+                    try:
+                        dZ = layer.backward(dZ, need_dx=i > 0)
+                    finally:
+                        layer.grad_out = None
             if i in self.buckets:
                 requests.append(self.comm.start(self.view, *self.buckets[i]))
             else:

@@ -47,6 +47,11 @@ class Layer:
         which an optimizer may then use as scratch space. It counts only when
         declared by the class that defines ``backward`` (a subclass with its
         own ``backward`` says so again): see ``hands_out_fresh_grads``.
+    grad_out : dict of str to array, or None
+        Where ``backward`` should write the gradients instead of new arrays
+        (a flat buffer's views, for data-parallel training). Honoured only by
+        layers that declare ``writes_grad_out`` on the class that defines
+        ``backward`` (see ``writes_grad_out``); others ignore it.
     n_in : int or None
         The input width the layer requires, or None when it takes any.
     init_transparent : bool
@@ -66,6 +71,8 @@ class Layer:
     decay_names: frozenset[str] = frozenset()
     buffer_names: tuple[str, ...] = ()
     fresh_grads = False
+    writes_grad_out = False
+    grad_out: dict[str, Any] | None = None
     n_in: int | None = None
     init_transparent = False
 
@@ -207,13 +214,23 @@ class Layer:
         return f"{type(self).__name__}()"
 
 
-def hands_out_fresh_grads(layer: Layer) -> bool:
-    """``layer.fresh_grads`` as declared by the class that defines its
-    ``backward`` (a subclass with its own backward does not inherit it)."""
+def _declared_by_backward(layer: Layer, flag: str) -> bool:
+    """``flag`` as declared by the class that defines ``layer.backward`` (a
+    subclass with its own backward does not inherit it)."""
     for cls in type(layer).__mro__:
         if "backward" in cls.__dict__:
-            return bool(cls.__dict__.get("fresh_grads", False))
+            return bool(cls.__dict__.get(flag, False))
     return False
+
+
+def hands_out_fresh_grads(layer: Layer) -> bool:
+    """Whether ``layer.backward`` makes new gradient arrays each call."""
+    return _declared_by_backward(layer, "fresh_grads")
+
+
+def writes_grad_out(layer: Layer) -> bool:
+    """Whether ``layer.backward`` writes its gradients into ``grad_out``."""
+    return _declared_by_backward(layer, "writes_grad_out")
 
 
 @LAYERS.register()
@@ -233,6 +250,7 @@ class Dense(Layer):
     param_names = ("W", "b")
     decay_names = frozenset({"W"})
     fresh_grads = True
+    writes_grad_out = True
 
     def __init__(self, n_in: int, n_out: int, init: str | Initializer | None = None):
         super().__init__()
@@ -249,6 +267,7 @@ class Dense(Layer):
     def build(self, n_in: int, model: Any, init: Initializer | None = None) -> int:
         super().build(n_in, model)  # checks that the widths chain
         self.matmul = model.backend.matmul
+        self.matmul_into = model.backend.matmul_into
         self.device = model.backend.device
         fn = self.init or init or model.default_initializer(self)
         W, b = fn(self.n_in, self.n_out, model.host_rng)
@@ -281,7 +300,12 @@ class Dense(Layer):
         # over axis 0 for these shapes on CPU BLAS, and one more GEMM on GPUs.
         ones = xp.ones((1, dy.shape[0]), dtype=dy.dtype, device=self.device)
         db = xp.reshape(self.matmul(ones, dy), (-1,))
-        self.grads = {"W": self.matmul(self.x.T, dy), "b": db}
+        out = self.grad_out
+        if out is None:
+            self.grads = {"W": self.matmul(self.x.T, dy), "b": db}
+        else:  # written where the caller wants them: no copy afterwards
+            out["b"][...] = db
+            self.grads = {"W": self.matmul_into(self.x.T, dy, out["W"]), "b": out["b"]}
         # The first layer's input gradient is never used: skip its matmul.
         return self.matmul(dy, self.W.T) if need_dx else None
 
