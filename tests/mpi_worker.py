@@ -60,6 +60,14 @@ def _minimize(method, comm, convex=False):
     return {**_weights(net), "curve": np.asarray(result.loss_curve)}
 
 
+def _sample_weight() -> np.ndarray:
+    """Weights in [0, 3), a fifth of them 0 (those rows drop out)."""
+    rng = np.random.default_rng(7)
+    w = rng.uniform(0.0, 3.0, N)
+    w[rng.random(N) < 0.2] = 0.0
+    return w
+
+
 def _resume(comm, tmp):
     """Two epochs with a checkpoint, then a fresh network resumed to four."""
     X, y = _data()
@@ -77,7 +85,7 @@ def _resume(comm, tmp):
     return {**resumed, **{"ref_" + k: v for k, v in reference.items()}}
 
 
-def _mmap(comm, tmp):
+def _mmap(comm, tmp, **kwargs):
     """X read from a memory-mapped .npy, each rank only its rows of each batch
     (one process trains on the array in memory)."""
     X, y = _data()
@@ -99,6 +107,7 @@ def _mmap(comm, tmp):
         lr=0.01,
         comm=comm,
         validation_data=(Xv[:50], yv[:50]),
+        **kwargs,
     )
     return _weights(net, h)
 
@@ -178,8 +187,16 @@ SCENARIOS = {
         f"convex-{m}": (lambda c, t, m=m: _minimize(m, c, convex=True))
         for m in ("TNC", "CG", "L-BFGS-B")
     },
+    # weighted mean over the global batch; rows of weight 0 drop out
+    **{
+        f"weighted-{opt}-dropout{d}": (
+            lambda c, t, o=opt, d=d: _fit(o, d, c, sample_weight=_sample_weight())
+        )
+        for opt, d in (("sgd", 0.0), ("adam", 0.3))
+    },
     "resume": _resume,
     "mmap": _mmap,
+    "weighted-mmap": lambda c, t: _mmap(c, t, sample_weight=_sample_weight()),
     "batchnorm": lambda c, t: _batchnorm(c),
     "interrupt": lambda c, t: _interrupt(c),
 }

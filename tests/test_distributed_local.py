@@ -158,9 +158,9 @@ def test_a_memory_mapped_X_is_read_a_batch_at_a_time(tmp_path, monkeypatch):
     reads = []
     gather = DataParallel.gather
 
-    def spy(self, a, b, T, labels):
+    def spy(self, a, b, T, labels, W=None):
         reads.append(b - a)
-        return gather(self, a, b, T, labels)
+        return gather(self, a, b, T, labels, W)
 
     monkeypatch.setattr(DataParallel, "gather", spy)
     plain, par = _net(), _net()
@@ -170,6 +170,27 @@ def test_a_memory_mapped_X_is_read_a_batch_at_a_time(tmp_path, monkeypatch):
     assert sum(reads) == 2 * X.shape[0] and max(reads) == 16
     for a, b in zip(plain.parameters(), par.parameters()):
         np.testing.assert_allclose(b, a, rtol=1e-12)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_sample_weights_with_a_memory_map_skip_the_zero_rows_in_place(
+    tmp_path, shuffle
+):
+    """Rows of weight 0 leave T and the weights; the memory map stays whole
+    and each step reads the rows that remain, so the weights match plain
+    weighted fit's."""
+    X, y = _data()
+    np.save(tmp_path / "X.npy", X)
+    Xm = np.load(tmp_path / "X.npy", mmap_mode="r")
+    w = np.random.default_rng(4).uniform(0.5, 2.0, X.shape[0])
+    w[::5] = 0.0
+    plain, par = _net(), _net()
+    kw = {"epochs": 2, "batch_size": 16, "optimizer": "adam", "lr": 0.01, "l2": 0.1}
+    h1 = bpnet.fit(plain, X, y, sample_weight=w, shuffle=shuffle, **kw)
+    h2 = bpnet.fit(par, Xm, y, sample_weight=w, shuffle=shuffle, comm=OneRank(), **kw)
+    for a, b in zip(plain.parameters(), par.parameters()):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(h2["loss"], h1["loss"], rtol=1e-12)
 
 
 def test_a_memory_mapped_X_refuses_a_held_out_fraction(tmp_path):

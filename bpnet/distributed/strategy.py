@@ -128,6 +128,7 @@ class DataParallel:
         self.row0 = 0  # this rank's first row within the current global batch
         self.X: Any = None  # a memory-mapped X, read a batch's rows at a time
         self.host_order: Any = None
+        self.kept: Any = None  # X's row of each training row, when they differ
 
     def _are_views(self, views: dict[str, Any], spans: list[Any]) -> bool:
         """Whether writing into ``views`` lands in the buffer (a backend's
@@ -149,21 +150,27 @@ class DataParallel:
             return True
         return False
 
-    def gather(self, a: int, b: int, T: Any, labels: Any) -> tuple[Any, Any, Any]:
+    def gather(
+        self, a: int, b: int, T: Any, labels: Any, W: Any = None
+    ) -> tuple[Any, Any, Any, Any]:
         """Rows [a, b) of the epoch's order, read from the memory map: X
-        validated and copied to the device, T and labels taken there."""
+        validated and copied to the device, T, labels and the sample weights
+        ``W`` (or None) taken there."""
         net, be = self.net, self.net.backend
         if self.host_order is None:
             idx = np.arange(a, b)
         else:
             idx = self.host_order[a:b]
         if b > a:
-            Xb = check.check_X(self.X[idx], be, net.dtype, net.n_inputs)
+            rows = idx if self.kept is None else self.kept[idx]
+            Xb = check.check_X(self.X[rows], be, net.dtype, net.n_inputs)
         else:
             with be.context():
                 Xb = net.xp.zeros((0, net.n_inputs), dtype=net.dtype, device=be.device)
         i = be.asarray(idx)
-        return Xb, net.xp.take(T, i, axis=0), net.xp.take(labels, i, axis=0)
+        take = net.xp.take
+        wb = None if W is None else take(W, i, axis=0)
+        return Xb, take(T, i, axis=0), take(labels, i, axis=0), wb
 
     def _buckets(self) -> dict[int, tuple[int, int]]:
         """Layer index -> the (lo, hi) range to start reducing after its backward.
@@ -199,13 +206,20 @@ class DataParallel:
         l2: float,
         n_global: int,
         track_accuracy: bool,
+        weights: Any = None,
+        total: Any = None,
     ) -> tuple[Any, list[Any], Any]:
         """Global (loss, gradients, correct count) of one step on every rank,
         from this rank's rows ``X``, ``T`` of a global batch of ``n_global``.
+
+        With sample ``weights`` (this rank's rows, a column) and ``total``,
+        the global batch's total weight, the loss is the weighted mean over
+        the global batch and the L2 term is divided by ``total``, as
+        ``Sequential.loss_and_grad`` does in one process.
         """
         net, xp, buf = self.net, self.net.xp, self.buf
         n = X.shape[0]
-        w = n / n_global
+        w = n / n_global if weights is None else 1.0
         rng = net.device_rng
         net.device_rng = _GlobalMasks(rng, self.row0, n_global)
         try:
@@ -214,7 +228,10 @@ class DataParallel:
             net.device_rng = rng
         requests: list[Any] = []
         if n:
-            L, dZ = loss.loss_and_grad(Z, T)
+            if weights is None:
+                L, dZ = loss.loss_and_grad(Z, T)
+            else:  # this rank's share of the global weighted mean
+                L, dZ = loss.loss_and_grad(Z, T, weights=weights / total)
             if w != 1.0:  # backward is linear in dZ: every gradient scales
                 dZ = dZ * w
             buf[self.n_grads + _LOSS] = L * w
@@ -250,8 +267,9 @@ class DataParallel:
         grads = [xp.reshape(buf[a:b], shape) for a, b, shape in spans]
         L = self._slot(_LOSS)
         if l2:
-            L = L + net._l2_penalty(l2, n_global)
-            scale = l2 / n_global
+            norm = n_global if total is None else total
+            L = L + net._l2_penalty(l2, norm)
+            scale = l2 / norm
             for k, W in _decayed(net):
                 grads[k] = grads[k] + scale * W
         self.interrupted = bool(self.view[self.n_grads + _STOP] > 0)

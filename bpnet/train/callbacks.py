@@ -65,7 +65,8 @@ class Run:
 
     @property
     def n(self) -> int:
-        return self.X.shape[0]
+        # T's rows: a memory-mapped X keeps the rows of weight 0 it skips
+        return self.T.shape[0]
 
     @property
     def steps(self) -> int:

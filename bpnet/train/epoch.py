@@ -46,7 +46,7 @@ class _Epoch:
         self.X, self.T, self.labels = X, T, labels
         self.weights = weights  # (n, 1) sample weights on the device, or None
         # what loss_sum is divided by: rows, or their total weight
-        self.total = X.shape[0] if weights is None else float(net.xp.sum(weights))
+        self.total = T.shape[0] if weights is None else float(net.xp.sum(weights))
         self.batch_size, self.shuffle = batch_size, shuffle
         self.track_accuracy = track_accuracy
         # Data-parallel training (bpnet.distributed): this rank's rows of each
@@ -73,12 +73,22 @@ class _Epoch:
         else:
             self.order[...] = order
 
+    def _global_weight(self, lo: int, hi: int) -> Any:
+        """Total weight of the global batch [lo, hi) of the epoch's order."""
+        W, dp, be = self.weights, self.strategy, self.net.backend
+        if dp.X is not None:  # streamed: the order lives on the host
+            idx = None if dp.host_order is None else be.asarray(dp.host_order[lo:hi])
+        else:
+            idx = self.order[lo:hi] if self.shuffle else None
+        rows = W[lo:hi, ...] if idx is None else be.take_rows(W, idx)
+        return self.net.xp.sum(rows)
+
     def __call__(self, after_step: Callable[[int, Any], None] | None) -> None:
         net, xp, opt, loss, l2 = self.net, self.net.xp, self.opt, self.loss, self.l2
         X, T, labels, bs = self.X, self.T, self.labels, self.batch_size
         take_rows = self.net.backend.take_rows
         W, wb = self.weights, None
-        n = X.shape[0]
+        n = T.shape[0]  # X's rows, but for a memory map's skipped ones
         params = net.parameters()
         self.loss_sum[...] = 0.0
         self.correct[...] = 0.0
@@ -87,7 +97,7 @@ class _Epoch:
             lo, hi = s * bs, min((s + 1) * bs, n)
             a, b = (lo, hi) if dp is None else dp.rows(lo, hi)
             if dp is not None and dp.X is not None:  # streamed from the host
-                Xb, Tb, lb = dp.gather(a, b, T, labels)
+                Xb, Tb, lb, wb = dp.gather(a, b, T, labels, W)
             elif self.shuffle:
                 idx = self.order[a:b]
                 Xb, Tb = take_rows(X, idx), take_rows(T, idx)
@@ -98,17 +108,24 @@ class _Epoch:
                 Xb, Tb, lb = X[a:b, ...], T[a:b, ...], labels[a:b]
                 if W is not None:
                     wb = W[a:b, ...]
+            total = None
             if dp is None:
                 L, grads, Z = net._loss_and_grad(
                     Xb, Tb, loss, l2, return_logits=True, weights=wb
                 )
                 correct = _correct(Z, lb) if self.track_accuracy else None
             else:
+                # every rank holds all the weights: the global batch's total
+                # needs no reduction
+                total = None if W is None else self._global_weight(lo, hi)
                 L, grads, correct = dp.step(
-                    Xb, Tb, lb, loss, l2, hi - lo, self.track_accuracy
+                    Xb, Tb, lb, loss, l2, hi - lo, self.track_accuracy, wb, total
                 )
             self._update(params, grads)
-            self.loss_sum += L * (float(hi - lo) if wb is None else xp.sum(wb))
+            if wb is None:
+                self.loss_sum += L * float(hi - lo)
+            else:  # the batch's weight: all ranks' rows under data parallelism
+                self.loss_sum += L * (xp.sum(wb) if dp is None else total)
             if self.track_accuracy:
                 self.correct += correct
             if after_step is not None:

@@ -161,8 +161,8 @@ def fit(
         Train data-parallel across the ranks of an MPI job: every rank passes
         the same data and seed, takes its slice of each global batch of
         ``batch_size`` rows, and applies the same averaged update, so the
-        weights match one process's. Only rank 0 prints, draws the progress
-        bar and writes checkpoints (docs/scaling.md).
+        weights match one process's (``sample_weight`` included). Only rank 0
+        prints, draws the progress bar and writes checkpoints (docs/scaling.md).
     cuda_graph : bool, optional
         Replay each epoch after the first as one captured CUDA graph where the
         backend supports it (CuPy). Default: on when supported, off with
@@ -318,11 +318,6 @@ def _device_data(
     """Training rows, targets and sample weights (or None) on the device, and
     the validation pair. A data-parallel run may leave a memory-mapped X on
     the host instead, to read each step's rows of this rank from it."""
-    if dp is not None and sample_weight is not None:
-        raise ValueError(
-            "sample_weight: data-parallel training (comm=) does not take sample "
-            "weights yet; train in one process, or drop the weights"
-        )
     if dp is not None and dp.streams(X):
         if fraction > 0:
             raise ValueError(
@@ -349,7 +344,12 @@ def _device_data(
     elif fraction > 0:
         Xd, T, Xv, Tv = _split(net, Xd, T, fraction)
         val = (Xv, Tv)
-    if W is not None:
+    if W is not None and dp is not None and dp.X is not None:
+        keep = check.positive_rows(W, net.backend)
+        if keep is not None:  # the memory map stays whole: its rows map through
+            T, W = net.xp.take(T, keep, axis=0), net.xp.take(W, keep, axis=0)
+            dp.kept = net.backend.to_numpy(keep)
+    elif W is not None:
         Xd, T, W = _drop_zero_weights(net, Xd, T, W)
     return Xd, T, val, W
 
