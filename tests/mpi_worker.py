@@ -48,14 +48,14 @@ def _fit(opt, dropout, comm, device="cpu", **kwargs):
     return _weights(net, h)
 
 
-def _minimize(method, comm, convex=False):
+def _minimize(method, comm, convex=False, **kwargs):
     """30 iterations on the MLP, or softmax regression (convex, with L2: one
     minimum) to convergence."""
     X, y = _data()
     net = bpnet.Sequential([bpnet.Dense(D, K)], dtype="float64") if convex else _net()
     maxiter = 500 if convex else 30
     result = bpnet.minimize(
-        net, X, y, l2=0.5, method=method, maxiter=maxiter, comm=comm
+        net, X, y, l2=0.5, method=method, maxiter=maxiter, comm=comm, **kwargs
     )
     return {**_weights(net), "curve": np.asarray(result.loss_curve)}
 
@@ -181,6 +181,9 @@ SCENARIOS = {
     # the same path, iteration by iteration
     "minimize-CG": lambda c, t: _minimize("CG", c),
     "minimize-L-BFGS-B": lambda c, t: _minimize("L-BFGS-B", c),
+    "minimize-weighted-L-BFGS-B": lambda c, t: _minimize(
+        "L-BFGS-B", c, sample_weight=_sample_weight()
+    ),
     # TNC's finite-difference Hessian products amplify rounding, so its path
     # drifts; on a convex problem it reaches the same minimum
     **{

@@ -252,3 +252,25 @@ def test_data_parallel_refuses_a_cuda_graph_it_could_not_honour():
     X, y = _data()
     with pytest.raises(ValueError, match="cuda_graph: a data-parallel step"):
         bpnet.fit(_net(), X, y, cuda_graph=True, comm=OneRank())
+
+
+def test_data_parallel_minimize_refuses_an_objective_it_cannot_shard():
+    net = _net()
+    X, y = _data()
+    with pytest.raises(ValueError, match="comm: data-parallel minimize.*objective"):
+        bpnet.minimize(
+            net, X, y, objective=lambda: net.loss_and_grad(X, y), comm=OneRank()
+        )
+
+
+def test_one_rank_weighted_minimize_is_plain_weighted_minimize():
+    X, y = _data()
+    w = np.random.default_rng(5).uniform(0.0, 2.0, X.shape[0])
+    w[:7] = 0.0
+    plain, par = _net(dropout=0.0), _net(dropout=0.0)
+    kw = {"l2": 0.3, "method": "L-BFGS-B", "maxiter": 15, "sample_weight": w}
+    r1 = bpnet.minimize(plain, X, y, **kw)
+    r2 = bpnet.minimize(par, X, y, comm=OneRank(), **kw)
+    np.testing.assert_allclose(r2.loss_curve, r1.loss_curve, rtol=1e-10)
+    for a, b in zip(plain.parameters(), par.parameters()):
+        np.testing.assert_allclose(b, a, rtol=1e-8, atol=1e-10)

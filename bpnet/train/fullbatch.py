@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from bpnet.nn import validation as check
 from bpnet.nn.losses import Loss, get_loss
 from bpnet.nn.registry import Registry
@@ -131,7 +133,8 @@ def minimize(
     comm : bpnet.distributed communicator, optional
         Data-parallel over the ranks of an MPI job: each rank computes the
         loss and gradient sums of its rows, one allreduce per evaluation gives
-        every rank (and its scipy) the same numbers. Only rank 0 prints.
+        every rank (and its scipy) the same numbers, ``sample_weight``
+        included (not ``objective``). Only rank 0 prints.
 
     Returns
     -------
@@ -160,11 +163,10 @@ def minimize(
     curve: list[float] = []
     last: dict[str, Any] = {"loss": float("nan")}
 
-    if comm is not None and (sample_weight is not None or objective is not None):
+    if comm is not None and objective is not None:
         raise ValueError(
             "comm: data-parallel minimize takes the rows of X and y; it does not "
-            "take sample_weight or objective (got "
-            f"{'sample_weight' if sample_weight is not None else 'objective'})"
+            "take objective (a closure over one process's data)"
         )
     if comm is not None and not comm.is_root:
         verbose = False
@@ -172,12 +174,7 @@ def minimize(
         W = Xd = T = None
         weight, my_l2 = 1.0, l2
         if comm is not None:  # only this rank's rows reach its device
-            start, stop = comm.shard(X.shape[0])
-            Xd, T = net._prepare(X[start:stop, ...], y[start:stop, ...], loss)
-            # Each rank's mean scaled by its share of the rows. Rank 0 alone
-            # adds L2: l2 / (2 n0) * sum(W**2) scaled by n0 / n is one
-            # process's l2 / (2 n) * sum(W**2), and so for its gradient.
-            weight = (stop - start) / X.shape[0]
+            Xd, T, W, weight = _shard(net, X, y, loss, sample_weight, comm)
             my_l2 = l2 if comm.is_root else 0.0
         elif objective is None:
             Xd, T = net._prepare(X, y, loss)
@@ -188,7 +185,9 @@ def minimize(
             last["nfev"] = last.get("nfev", 0) + 1
             net.set_flat_parameters(theta)
             if comm is not None:
-                return _objective_parallel(net, Xd, T, loss, my_l2, weight, comm, last)
+                return _objective_parallel(
+                    net, Xd, T, W, loss, my_l2, weight, comm, last
+                )
             if objective is None:
                 L, grads = net._loss_and_grad(
                     Xd, T, loss, l2, training=False, weights=W
@@ -235,10 +234,39 @@ def minimize(
     return result
 
 
+def _shard(
+    net: Any, X: Any, y: Any, loss: Loss, sample_weight: Any, comm: Any
+) -> tuple[Any, Any, Any, float]:
+    """This rank's rows of X, y (and their weights) on its device, and its
+    share of the whole: rows, or weight.
+
+    Each rank's mean is scaled by its share, so the sum over ranks is one
+    process's mean. Rank 0 alone adds L2: l2 / (2 n0) * sum(W**2) scaled by
+    n0 / n is one process's l2 / (2 n) * sum(W**2), and so for its gradient
+    (with weights, n is the summed weight). Rows of weight 0 leave first, so
+    rank 0's share is never 0.
+    """
+    be = net.backend
+    if sample_weight is None:
+        start, stop = comm.shard(X.shape[0])
+        Xd, T = net._prepare(X[start:stop, ...], y[start:stop, ...], loss)
+        return Xd, T, None, (stop - start) / X.shape[0]
+    w = be.to_numpy(
+        check.check_sample_weight(sample_weight, be, net.dtype, X.shape[0])
+    )[:, 0]
+    rows = np.flatnonzero(w > 0)
+    start, stop = comm.shard(rows.size)
+    mine = rows[start:stop]
+    Xd, T = net._prepare(X[mine, ...], np.asarray(y)[mine, ...], loss)
+    W = be.asarray(w[mine, None], dtype=net.dtype)
+    return Xd, T, W, float(w[mine].sum() / w[rows].sum())
+
+
 def _objective_parallel(
     net: Any,
     X: Any,
     T: Any,
+    W: Any,
     loss: Loss,
     l2: float,
     weight: float,
@@ -247,7 +275,7 @@ def _objective_parallel(
 ) -> tuple[float, Any]:
     """The full batch's loss and gradient from every rank's share: one allreduce."""
     if X.shape[0]:
-        L, grads = net._loss_and_grad(X, T, loss, l2, training=False)
+        L, grads = net._loss_and_grad(X, T, loss, l2, training=False, weights=W)
         parts = (net.backend.pack(grads) * weight, [float(L) * weight])
     else:
         parts = ([0.0] * net.n_parameters, [0.0])
