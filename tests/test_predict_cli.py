@@ -299,3 +299,46 @@ def test_a_negative_seed_is_a_usage_error(trained, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert "argument --seed: expected a non-negative integer, got '-2'" in err[0]
+
+
+def test_a_model_trained_on_array_files_scores_their_test_rows(tmp_path, capsys):
+    """bpnet-train --data X.npy --labels y.npy holds out the last rows; the
+    model file records the files, so bpnet-predict scores those same rows."""
+    ds = load_digits()
+    X = np.concatenate([ds.X_train, ds.X_test]).astype(np.float32)
+    y = np.concatenate([ds.y_train, ds.y_test]) + 1  # labels 1..10: mapped to 0..9
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    out = tmp_path / "run"
+    args = ["--data", str(tmp_path / "X.npy"), "--labels", str(tmp_path / "y.npy")]
+    assert (
+        train_main(
+            [
+                *args,
+                "--test-size",
+                "0.25",
+                "--epochs",
+                "3",
+                "--quiet",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    model = out / "model.npz"
+    assert predict_main([str(model), "--json"]) == 0
+    summary = _last_json(capsys)
+    cut = X.shape[0] - int(np.ceil(0.25 * X.shape[0]))
+    net = bpnet.load(model)
+    assert summary["n"] == X.shape[0] - cut
+    assert summary["data"] == "X.npy:test"
+    want = net.evaluate(X[cut:], y[cut:] - 1)[1]
+    assert summary["accuracy"] == pytest.approx(want)
+    assert predict_main([str(model), "--json", "--split", "train"]) == 0
+    assert _last_json(capsys)["n"] == cut
+    (tmp_path / "y.npy").unlink()
+    assert predict_main([str(model)]) == 2
+    err = capsys.readouterr().err
+    assert "y.npy, which is not there" in err and "--data" in err

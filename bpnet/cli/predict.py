@@ -161,6 +161,8 @@ def _load_inputs(
     record = meta.get("data") if isinstance(meta.get("data"), dict) else None
     name = args.dataset or (record or {}).get("dataset") or "digits"
     split = _split_args(args, record, name)
+    if name == "arrays":  # bpnet-train --data X.npy/.npz: its last rows
+        return (*_recorded_arrays(args, record), {})
     if name == "mat":  # the ex4 .mat file bpnet-train was given
         path = Path(record["file"])
         if not path.is_file():
@@ -184,6 +186,25 @@ def _load_inputs(
         )
     X, y = (ds.X_train, ds.y_train) if args.split == "train" else (ds.X_test, ds.y_test)
     return X, y, f"{name}:{args.split}", "--dataset", split
+
+
+def _recorded_arrays(args: argparse.Namespace, record: dict) -> tuple:
+    """The split of the .npy/.npz files a model was trained on (their last
+    ``test_size`` rows are the test split, as bpnet-train cut them)."""
+    from bpnet.distributed.files import load_arrays
+
+    files = [record.get("file"), record.get("labels")]
+    for path in [p for p in files if p is not None]:
+        if not Path(path).is_file():
+            raise FileNotFoundError(
+                f"--data: {args.model} was trained on {path}, which is not there; "
+                "pass --data FILE to classify a file"
+            )
+    X_tr, y_tr, X_te, y_te, _ = load_arrays(
+        files[0], files[1], test_size=record.get("test_size") or 0.2
+    )
+    X, y = (X_tr, y_tr) if args.split == "train" else (X_te, y_te)
+    return X, y, f"{Path(files[0]).name}:{args.split}", "--dataset"
 
 
 def _sequential_truth(y: np.ndarray, meta: dict, k: int, flag: str) -> np.ndarray:
