@@ -38,6 +38,9 @@ VARIANTS = [
     ("B", 2, 256, True, False),  # strong at 256, and weak: 128 rows per rank
     ("B", 2, 256, True, True),  # the same with overlapped bucket reductions
 ]
+# Two independent one-rank runs at once (no MPI): each at the per-rank batch of
+# the weak-scaling variants, so T1 over their epoch is weak scaling's ceiling.
+PAIRS = [("A", 256), ("B", 128)]
 
 
 def _memory() -> dict:
@@ -123,6 +126,21 @@ def _launch(ranks: int, argv: list[str]) -> list:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _pair(argv: list[str]) -> list:
+    """Two plain processes at once, no MPI: what sharing the machine's cores,
+    caches and memory bandwidth alone costs (weak scaling's ceiling here)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    cmd = [sys.executable, __file__, *argv]
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [p.communicate()[0] for p in procs]
+    if any(p.returncode for p in procs):
+        raise RuntimeError(f"a co-run worker failed: {outs}")
+    return [json.loads(o.strip().splitlines()[-1])[0] for o in outs]
+
+
 def _uptime() -> str:
     with open("/proc/loadavg") as fh:
         return " ".join(fh.read().split()[:3])
@@ -140,6 +158,7 @@ def run(args: argparse.Namespace) -> None:
     np.save(tmp / "y.npy", ds.y_train[: args.rows])
     files = ["--x", str(tmp / "X.npy"), "--y", str(tmp / "y.npy")]
     times: dict = {v: [] for v in VARIANTS}
+    pairs: dict = {v: [] for v in PAIRS}
     loads = []
     for r in range(args.rounds):
         loads.append(_uptime())
@@ -151,6 +170,14 @@ def run(args: argparse.Namespace) -> None:
             recs = _launch(ranks, argv)
             times[v].append(statistics.median(recs[0]["seconds"][1:]))
             print(f"round {r + 1} {v}: {times[v][-1]:.3f} s/epoch", file=sys.stderr)
+        for config, batch in PAIRS:
+            argv = ["worker", "--config", config, "--batch", str(batch)]
+            recs = _pair(argv + ["--epochs", str(args.epochs), *files])
+            t = max(statistics.median(rec["seconds"][1:]) for rec in recs)
+            pairs[(config, batch)].append(t)
+            print(
+                f"round {r + 1} pair {config} {batch}: {t:.3f} s/epoch", file=sys.stderr
+            )
     loads.append(_uptime())
     ar = {c: _launch(2, ["allreduce", "--config", c]) for c in CONFIGS}
     mem = {}
@@ -163,6 +190,9 @@ def run(args: argparse.Namespace) -> None:
         "load_average_per_round": loads,
         "seconds_per_epoch": {
             "/".join(map(str, v)): sorted(t) for v, t in times.items()
+        },
+        "two_plain_processes_at_once": {
+            "/".join(map(str, v)): sorted(t) for v, t in pairs.items()
         },
         "allreduce": ar,
         "memory_mib": {"in_memory": mem[False], "mmap": mem[True]},
