@@ -274,3 +274,23 @@ def test_one_rank_weighted_minimize_is_plain_weighted_minimize():
     np.testing.assert_allclose(r2.loss_curve, r1.loss_curve, rtol=1e-10)
     for a, b in zip(plain.parameters(), par.parameters()):
         np.testing.assert_allclose(b, a, rtol=1e-8, atol=1e-10)
+
+
+def test_a_dense_subclass_with_its_own_backward_gets_its_gradients_copied():
+    """grad_out counts only where the class that defines backward says so."""
+    from bpnet.nn.layers import Dense, writes_grad_out
+
+    class Clipped(Dense):
+        def backward(self, dy, need_dx=True):
+            return super().backward(dy, need_dx)
+
+    class Inherits(Dense):
+        pass
+
+    assert writes_grad_out(Dense(2, 3)) and writes_grad_out(Inherits(2, 3))
+    assert not writes_grad_out(Clipped(2, 3))
+    net = bpnet.Sequential([Clipped(6, 4), bpnet.ReLU(), bpnet.Dense(4, 3)])
+    X, y = _data()
+    bpnet.fit(net, X, y, epochs=1, batch_size=50, comm=OneRank())
+    dp = DataParallel(OneRank(), net)
+    assert sorted(dp.dest) == [2]
