@@ -212,6 +212,12 @@ def check_sample_weight(
     sample_weight: Any, backend: Any, dtype: Any, n_samples: int
 ) -> Any:
     """Validate sample weights (n,) and return them as a device column (n, 1)."""
+    w = host_sample_weight(sample_weight, backend, n_samples)
+    return backend.asarray(w.reshape(-1, 1), dtype=dtype)
+
+
+def host_sample_weight(sample_weight: Any, backend: Any, n_samples: int) -> np.ndarray:
+    """Validate sample weights (n,): float64 on the host."""
     arr, on_device = to_host_or_device(sample_weight, backend, "sample_weight")
     if on_device:
         arr = backend.to_numpy(arr)
@@ -229,7 +235,20 @@ def check_sample_weight(
         raise ValueError(
             "sample_weight: every weight is 0, which leaves no sample to train on"
         )
-    return backend.asarray(w.reshape(-1, 1), dtype=dtype)
+    return w
+
+
+def weighted_rows(
+    sample_weight: Any, backend: Any, n_samples: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(host indices of the rows of weight > 0, every row's float64 weight)."""
+    w = host_sample_weight(sample_weight, backend, n_samples)
+    return np.flatnonzero(w > 0), w
+
+
+def host_rows(a: Any, rows: Any) -> Any:
+    """Rows ``rows`` (host indices) of a host array or sequence."""
+    return np.asarray(a)[rows, ...]
 
 
 def positive_rows(weights: Any, backend: Any) -> Any:

@@ -11,8 +11,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from bpnet.nn import validation as check
 from bpnet.nn.losses import Loss, get_loss
 from bpnet.nn.registry import Registry
@@ -251,13 +249,10 @@ def _shard(
         start, stop = comm.shard(X.shape[0])
         Xd, T = net._prepare(X[start:stop, ...], y[start:stop, ...], loss)
         return Xd, T, None, (stop - start) / X.shape[0]
-    w = be.to_numpy(
-        check.check_sample_weight(sample_weight, be, net.dtype, X.shape[0])
-    )[:, 0]
-    rows = np.flatnonzero(w > 0)
+    rows, w = check.weighted_rows(sample_weight, be, X.shape[0])
     start, stop = comm.shard(rows.size)
     mine = rows[start:stop]
-    Xd, T = net._prepare(X[mine, ...], np.asarray(y)[mine, ...], loss)
+    Xd, T = net._prepare(X[mine, ...], check.host_rows(y, mine), loss)
     W = be.asarray(w[mine, None], dtype=net.dtype)
     return Xd, T, W, float(w[mine].sum() / w[rows].sum())
 
