@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_diabetes
+from sklearn.datasets import load_diabetes, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 from sklearn.neural_network import MLPRegressor as SkMLPRegressor
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import StandardScaler, scale
 from sklearn.utils._testing import ignore_warnings
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from test_estimator import expected_early_stopping_failures, expected_tnc_failures
@@ -84,6 +85,65 @@ def test_loss_is_sklearn_half_squared_error_with_alpha(diabetes):
     expected = 0.5 * np.mean((y - pred) ** 2) + alpha / (2 * len(y)) * penalty
     assert reg.loss_ == pytest.approx(expected, rel=1e-9)
     assert reg.out_activation_ == "identity"
+
+
+def _sklearn_from_the_same_weights(reg, X, y):
+    """scikit-learn's MLPRegressor with ``reg``'s parameters, started from the
+    weights ``reg`` starts from (bpnet draws its own, so a seed alone gives two
+    different starts)."""
+    from bpnet.sklearn import params
+
+    loss = reg._output()[1]
+    net = params.build_network(reg, X.shape[1], 1, loss, "cpu", "float64")
+    W1, b1, W2, b2 = (np.asarray(p) for p in net.parameters())
+    kw = {k: v for k, v in reg.get_params().items() if k not in ("device", "dtype")}
+    sk = SkMLPRegressor(**{**kw, "max_iter": 1, "warm_start": True})
+    with ignore_warnings(category=ConvergenceWarning):
+        sk.fit(X, y)  # to have weights to replace
+    sk.coefs_, sk.intercepts_ = [W1, W2], [b1, b2]
+    return sk.set_params(max_iter=reg.max_iter)
+
+
+@pytest.mark.parametrize(
+    "activation, loss, max_iter, max_fun",
+    [
+        # scikit-learn's test_lbfgs_regression_maxfun: from bpnet's start, the
+        # identity network meets scipy's ftol on the 10th evaluation, with no
+        # warning; relu runs out of evaluations and warns
+        ("identity", "squared_error", 150, 10),
+        ("relu", "squared_error", 150, 10),
+        ("tanh", "squared_error", 20, 15000),
+        ("tanh", "poisson", 20, 15000),
+    ],
+)
+def test_lbfgs_from_the_same_weights_is_scikit_learns(
+    activation, loss, max_iter, max_fun
+):
+    X, y = make_regression(200, 10, bias=20.0, noise=100.0, random_state=7)
+    y = scale(y)  # scikit-learn's regression_datasets
+    if loss == "poisson":
+        y = np.random.default_rng(0).poisson(np.exp(0.3 * y))
+    reg = MLPRegressor(
+        50,
+        activation=activation,
+        loss=loss,
+        solver="lbfgs",
+        tol=0.0,
+        max_iter=max_iter,
+        max_fun=max_fun,
+        random_state=1,
+    )
+    sk = _sklearn_from_the_same_weights(reg, X, y)
+    with warnings.catch_warnings(record=True) as ours:
+        warnings.simplefilter("always", ConvergenceWarning)
+        reg.fit(X, y)
+    with warnings.catch_warnings(record=True) as theirs:
+        warnings.simplefilter("always", ConvergenceWarning)
+        sk.fit(X, y)
+    assert len(ours) == len(theirs) == (activation != "identity")
+    assert reg.n_iter_ == sk.n_iter_
+    assert reg.loss_ == pytest.approx(sk.loss_, rel=1e-9)
+    np.testing.assert_allclose(reg.predict(X), sk.predict(X), rtol=1e-6, atol=1e-9)
 
 
 def test_lbfgs_fits_diabetes_as_well_as_sklearn(diabetes):
