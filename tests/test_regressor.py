@@ -87,44 +87,28 @@ def test_loss_is_sklearn_half_squared_error_with_alpha(diabetes):
     assert reg.out_activation_ == "identity"
 
 
-def _sklearn_from_the_same_weights(reg, X, y):
-    """scikit-learn's MLPRegressor with ``reg``'s parameters, started from the
-    weights ``reg`` starts from (bpnet draws its own, so a seed alone gives two
-    different starts)."""
-    from bpnet.sklearn import params
-
-    loss = reg._output()[1]
-    net = params.build_network(reg, X.shape[1], 1, loss, "cpu", "float64")
-    W1, b1, W2, b2 = (np.asarray(p) for p in net.parameters())
-    kw = {k: v for k, v in reg.get_params().items() if k not in ("device", "dtype")}
-    sk = SkMLPRegressor(**{**kw, "max_iter": 1, "warm_start": True})
-    with ignore_warnings(category=ConvergenceWarning):
-        sk.fit(X, y)  # to have weights to replace
-    sk.coefs_, sk.intercepts_ = [W1, W2], [b1, b2]
-    return sk.set_params(max_iter=reg.max_iter)
-
-
 @pytest.mark.parametrize(
-    "activation, loss, max_iter, max_fun",
+    "activation, loss, max_iter, max_fun, warns",
     [
-        # scikit-learn's test_lbfgs_regression_maxfun: from bpnet's start, the
-        # identity network meets scipy's ftol on the 10th evaluation, with no
-        # warning; relu runs out of evaluations and warns
-        ("identity", "squared_error", 150, 10),
-        ("relu", "squared_error", 150, 10),
-        ("tanh", "squared_error", 20, 15000),
-        ("tanh", "poisson", 20, 15000),
+        # scikit-learn's test_lbfgs_regression_maxfun: max_fun=10 ends the
+        # run before scipy's tolerances do, and both warn
+        ("identity", "squared_error", 150, 10, True),
+        ("relu", "squared_error", 150, 10, True),
+        ("tanh", "squared_error", 20, 15000, True),
+        ("tanh", "poisson", 20, 15000, True),
+        ("identity", "squared_error", 150, 15000, False),
     ],
 )
-def test_lbfgs_from_the_same_weights_is_scikit_learns(
-    activation, loss, max_iter, max_fun
+def test_lbfgs_with_the_same_random_state_is_scikit_learns(
+    activation, loss, max_iter, max_fun, warns
 ):
+    # the same initial weights, then scipy's L-BFGS-B with the same options
     X, y = make_regression(200, 10, bias=20.0, noise=100.0, random_state=7)
     y = scale(y)  # scikit-learn's regression_datasets
     if loss == "poisson":
         y = np.random.default_rng(0).poisson(np.exp(0.3 * y))
-    reg = MLPRegressor(
-        50,
+    kw = dict(
+        hidden_layer_sizes=50,
         activation=activation,
         loss=loss,
         solver="lbfgs",
@@ -133,14 +117,14 @@ def test_lbfgs_from_the_same_weights_is_scikit_learns(
         max_fun=max_fun,
         random_state=1,
     )
-    sk = _sklearn_from_the_same_weights(reg, X, y)
+    reg, sk = MLPRegressor(**kw), SkMLPRegressor(**kw)
     with warnings.catch_warnings(record=True) as ours:
         warnings.simplefilter("always", ConvergenceWarning)
         reg.fit(X, y)
     with warnings.catch_warnings(record=True) as theirs:
         warnings.simplefilter("always", ConvergenceWarning)
         sk.fit(X, y)
-    assert len(ours) == len(theirs) == (activation != "identity")
+    assert len(ours) == len(theirs) == warns
     assert reg.n_iter_ == sk.n_iter_
     assert reg.loss_ == pytest.approx(sk.loss_, rel=1e-9)
     np.testing.assert_allclose(reg.predict(X), sk.predict(X), rtol=1e-6, atol=1e-9)
