@@ -456,6 +456,23 @@ def test_warm_start_continues_from_the_previous_fit(digits, solver):
     assert cold.loss_curve_[0] == pytest.approx(first_loss, rel=1e-6)
 
 
+@quiet_convergence
+@pytest.mark.parametrize("activation", ["relu", "logistic"])
+@pytest.mark.parametrize("seeded", [int, np.random.RandomState])
+def test_lbfgs_with_the_same_random_state_is_scikit_learns(digits, activation, seeded):
+    # the same initial weights (logistic draws them from a narrower range),
+    # then the same L-BFGS-B steps: equal up to rounding
+    X_train, _, y_train, _ = digits
+    X, y = X_train[:300], y_train[:300]
+    kw = dict(hidden_layer_sizes=(16, 8), activation=activation, solver="lbfgs")
+    ours = MLPClassifier(**kw, max_iter=15, random_state=seeded(3)).fit(X, y)
+    theirs = SkMLPClassifier(**kw, max_iter=15, random_state=seeded(3)).fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_ == 15
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-9)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-10)
+
+
 def test_max_fun_caps_lbfgs_evaluations_with_a_convergence_warning(digits):
     X_train, _, y_train, _ = digits
     clf = MLPClassifier((16,), solver="lbfgs", max_fun=7, random_state=0)
