@@ -11,10 +11,13 @@ import pytest
 from scipy.special import xlogy
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import PoissonRegressor
+from sklearn.metrics import r2_score
+from sklearn.model_selection import train_test_split
 from sklearn.neural_network._base import poisson_loss
 from sklearn.utils._testing import ignore_warnings
 
 import bpnet
+from bpnet.cli.predict import predict_main
 from bpnet.sklearn.regressor import MLPRegressor
 
 
@@ -125,11 +128,33 @@ def test_negative_y_is_refused_by_name(solver):
 
 
 @ignore_warnings(category=ConvergenceWarning)
-def test_poisson_model_round_trips_and_says_y_is_positive(tmp_path):
+def test_poisson_model_round_trips_and_says_y_is_positive(tmp_path, capsys):
     X, y = _counts(7)
     reg = MLPRegressor((3,), loss="poisson", max_iter=5, random_state=0).fit(X, y)
     assert reg.__sklearn_tags__().target_tags.positive_only
     assert not MLPRegressor().__sklearn_tags__().target_tags.positive_only
-    loaded = bpnet.load(reg.save(tmp_path / "poisson.npz"))
+    path = reg.save(tmp_path / "poisson.npz")
+    loaded = bpnet.load(path)
     assert loaded.loss == "poisson" and loaded.out_activation_ == "exp"
     np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
+    # bpnet-predict prints the means, exp of the network's outputs
+    np.save(tmp_path / "X.npy", X[:4])
+    assert predict_main([str(path), "--data", str(tmp_path / "X.npy")]) == 0
+    printed = [float(v) for v in capsys.readouterr().out.split()]
+    np.testing.assert_allclose(printed, reg.predict(X[:4]), rtol=1e-6)
+
+
+@ignore_warnings(category=ConvergenceWarning)
+def test_early_stopping_scores_the_means():
+    # the held-out R^2 is of exp(outputs), what predict returns; the kept
+    # weights are the best epoch's, so their score is the best score
+    X, y = _counts(5, n=200)
+    reg = MLPRegressor(
+        (8,), loss="poisson", early_stopping=True, max_iter=30, random_state=0
+    ).fit(X, y)
+    _, X_val, _, y_val = train_test_split(
+        X, y, test_size=0.1, random_state=np.random.RandomState(0)
+    )
+    assert r2_score(y_val, reg.predict(X_val)) == pytest.approx(
+        reg.best_validation_score_, rel=1e-12
+    )
