@@ -14,6 +14,7 @@ from bpnet.nn.gates import Add, Multiply
 from bpnet.nn.gradcheck import check_gradients, numerical_gradient
 from bpnet.nn.layers import Dense, Dropout, Layer
 from bpnet.nn.losses import (
+    HalfPoissonDeviance,
     HalfSquaredError,
     Loss,
     MeanSquaredError,
@@ -56,6 +57,7 @@ __all__ = [
     "Callback",
     "CosineDecay",
     "DivergenceError",
+    "HalfPoissonDeviance",
     "HalfSquaredError",
     "History",
     "ModelFileError",

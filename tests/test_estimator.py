@@ -147,8 +147,9 @@ def test_sklearn_estimator_checks(estimator, check):
 def test_digits_accuracy_matches_sklearn(digits):
     """Same parameters, three seeds: mean test accuracies within 1 point.
 
-    Measured (seeds 0, 1, 2): bpnet 0.958, 0.958, 0.962; scikit-learn 0.962,
-    0.967, 0.958 (means 0.959 and 0.962).
+    Measured (seeds 0, 1, 2): bpnet 0.962, 0.969, 0.958; scikit-learn 0.962,
+    0.967, 0.958 (means 0.963 and 0.962). Both start from the same weights;
+    the batch orders differ.
     """
     X_train, X_test, y_train, y_test = digits
     kw = dict(
@@ -269,7 +270,8 @@ def test_binary_uses_one_sigmoid_output(digits):
     assert P.shape == (keep_test.sum(), 2)
     np.testing.assert_allclose(P.sum(axis=1), 1.0)
     truth = np.where(y_test[keep_test] == 1, "yes", "no")
-    assert np.mean(clf.predict(X_test[keep_test]) == truth) > 0.98
+    # 0.934 here, as scikit-learn's from the same start (0.967 to 1 for seeds 1-9)
+    assert np.mean(clf.predict(X_test[keep_test]) == truth) > 0.9
 
 
 @quiet_convergence
@@ -452,6 +454,23 @@ def test_warm_start_continues_from_the_previous_fit(digits, solver):
     assert any(not np.array_equal(a, b) for a, b in zip(before, warm.coefs_))
     cold.fit(X_train, y_train)  # without warm_start: the same fresh start
     assert cold.loss_curve_[0] == pytest.approx(first_loss, rel=1e-6)
+
+
+@quiet_convergence
+@pytest.mark.parametrize("activation", ["relu", "logistic"])
+@pytest.mark.parametrize("seeded", [int, np.random.RandomState])
+def test_lbfgs_with_the_same_random_state_is_scikit_learns(digits, activation, seeded):
+    # the same initial weights (logistic draws them from a narrower range),
+    # then the same L-BFGS-B steps: equal up to rounding
+    X_train, _, y_train, _ = digits
+    X, y = X_train[:300], y_train[:300]
+    kw = dict(hidden_layer_sizes=(16, 8), activation=activation, solver="lbfgs")
+    ours = MLPClassifier(**kw, max_iter=15, random_state=seeded(3)).fit(X, y)
+    theirs = SkMLPClassifier(**kw, max_iter=15, random_state=seeded(3)).fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_ == 15
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-9)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-10)
 
 
 def test_max_fun_caps_lbfgs_evaluations_with_a_convergence_warning(digits):

@@ -13,6 +13,7 @@ LOSSES = [
     bpnet.SigmoidCrossEntropy,
     bpnet.MeanSquaredError,
     bpnet.HalfSquaredError,
+    bpnet.HalfPoissonDeviance,
 ]
 
 
@@ -122,6 +123,13 @@ def test_matches_torch_autograd(act, loss, hidden):
         )
     elif loss is bpnet.HalfSquaredError:
         t_loss = torch.nn.functional.mse_loss(a, onehot, reduction="sum") / (2 * n)
+    elif loss is bpnet.HalfPoissonDeviance:
+        # PyTorch's sum(exp(a) - t a) leaves out half the deviance's constant,
+        # sum(t log t - t)
+        nll = torch.nn.functional.poisson_nll_loss(
+            a, onehot, log_input=True, reduction="sum"
+        )
+        t_loss = (nll + (torch.special.xlogy(onehot, onehot) - onehot).sum()) / n
     else:
         t_loss = torch.nn.functional.mse_loss(a, onehot)
     t_loss = t_loss + l2 / (2 * n) * sum((w * w).sum() for w in params[0::2])

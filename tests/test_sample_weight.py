@@ -14,6 +14,7 @@ LOSSES = [
     bpnet.SigmoidCrossEntropy,
     bpnet.MeanSquaredError,
     bpnet.HalfSquaredError,
+    bpnet.HalfPoissonDeviance,
 ]
 
 

@@ -1,7 +1,8 @@
 """Numerically stable building blocks the Array API standard leaves out.
 
 Written once here, used by the layers and the losses: max-shifted log-sum-exp,
-softmax, softplus through ``logaddexp`` and a sigmoid that never overflows.
+softmax, softplus through ``logaddexp``, a sigmoid that never overflows and
+``xlogy`` (0 where x is 0).
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ def sigmoid(z: Any) -> Any:
     """1 / (1 + exp(-z)) as exp(-softplus(-z)): no overflow, full precision."""
     xp = namespace(z)
     return xp.exp(-xp.logaddexp(-z, 0.0))
+
+
+def xlogy(x: Any, y: Any) -> Any:
+    """x * log(y), and 0 where x == 0 (whatever y is there), as scipy's xlogy."""
+    xp = namespace(x)
+    zero = x == 0
+    return xp.where(zero, 0.0, x * xp.log(xp.where(zero, 1.0, y)))
 
 
 def one_hot(labels: Any, n_classes: int, dtype: Any) -> Any:

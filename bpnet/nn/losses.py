@@ -3,8 +3,9 @@
 ``loss_and_grad(Z, T)`` returns the 0-D loss and dL/dZ together (they share
 the softmax or sigmoid); ``output(Z)`` is what ``predict_proba`` shows. The
 targets ``T`` are float matrices of the logits' shape, made by ``targets``.
-Listed in ``LOSSES`` by short name (softmax, sigmoid, mse), with the long
-names and class names as other spellings. ``weights``, a device column (n, 1)
+Listed in ``LOSSES`` by short name (softmax, sigmoid, mse,
+half_squared_error, poisson), with the long names and class names as other
+spellings. ``weights``, a device column (n, 1)
 summing to 1, turns the mean over the samples into a weighted mean; without it
 the arithmetic is the plain mean's.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from bpnet.nn._namespace import namespace as _ns
-from bpnet.nn.functional import one_hot, sigmoid, softmax, softplus
+from bpnet.nn.functional import one_hot, sigmoid, softmax, softplus, xlogy
 from bpnet.nn.registry import Registry
 
 LOSSES = Registry("loss")
@@ -25,6 +26,8 @@ class Loss:
 
     #: integer labels are one-hot encoded against the output width
     accepts_labels = True
+    #: the outputs are values to fit, not classes (no accuracy to report)
+    regression = False
 
     def targets(self, Y: Any, n_outputs: int, dtype: Any) -> Any:
         """(n,) integer labels or (n, k) rows -> (n, k) float targets."""
@@ -34,6 +37,10 @@ class Loss:
                 return one_hot(Y, n_outputs, dtype)
             return xp.reshape(xp.astype(Y, dtype), (-1, 1))
         return xp.astype(Y, dtype) if Y.dtype != dtype else Y
+
+    def check_targets(self, T: Any, name: str) -> None:
+        """Raise ValueError when host targets ``T`` (n, k) lie outside what
+        this loss takes; ``name`` is the argument they came in."""
 
     def forward(self, Z: Any, T: Any) -> Any:
         return self.loss_and_grad(Z, T, need_grad=False)[0]
@@ -112,6 +119,10 @@ class SigmoidCrossEntropy(Loss):
     in [0, 1]. Gradient: (sigmoid(Z) - T) / n.
     """
 
+    def check_targets(self, T: Any, name: str) -> None:
+        if bool(((T < 0) | (T > 1)).any()):
+            raise ValueError(f"{name}: targets for a sigmoid output must lie in [0, 1]")
+
     def loss_and_grad(
         self, Z: Any, T: Any, need_grad: bool = True, weights: Any = None
     ) -> tuple[Any, Any]:
@@ -139,6 +150,8 @@ class SigmoidCrossEntropy(Loss):
 class MeanSquaredError(Loss):
     """Mean over samples and outputs of (z - t)**2. Gradient 2 (Z - T) / (n k)."""
 
+    regression = True
+
     def loss_and_grad(
         self, Z: Any, T: Any, need_grad: bool = True, weights: Any = None
     ) -> tuple[Any, Any]:
@@ -163,6 +176,8 @@ class HalfSquaredError(Loss):
     scikit-learn's ``activations[-1] - y`` over n, so ``alpha`` weighs the same.
     """
 
+    regression = True
+
     def loss_and_grad(
         self, Z: Any, T: Any, need_grad: bool = True, weights: Any = None
     ) -> tuple[Any, Any]:
@@ -174,6 +189,48 @@ class HalfSquaredError(Loss):
             return loss, (D * (1.0 / n) if need_grad else None)
         loss = xp.sum(weights * (D * D)) * 0.5
         return loss, (D * weights if need_grad else None)
+
+
+@LOSSES.register(
+    "poisson",
+    aliases=("half_poisson_deviance", "HalfPoissonDeviance"),
+    help="half the Poisson deviance of exp(output) (scikit-learn's loss='poisson')",
+)
+class HalfPoissonDeviance(Loss):
+    """scikit-learn's ``loss="poisson"``: each output is the log of a mean
+    ``mu = exp(z)`` (a log link), and the loss is the mean over samples of half
+    the Poisson deviance summed over outputs,
+    ``sum(t log(t / mu) - t + mu) / n`` with ``t log t = 0`` at ``t = 0``: 0 for
+    a perfect fit. Gradient (exp(Z) - T) / n, scikit-learn's
+    ``activations[-1] - y`` over n. Targets are counts or rates, >= 0.
+    """
+
+    regression = True
+
+    def check_targets(self, T: Any, name: str) -> None:
+        if bool((T < 0).any()):
+            raise ValueError(
+                f"{name}: targets for a Poisson loss are counts or rates and must "
+                f"be >= 0; got a minimum of {float(T.min())}"
+            )
+
+    def loss_and_grad(
+        self, Z: Any, T: Any, need_grad: bool = True, weights: Any = None
+    ) -> tuple[Any, Any]:
+        xp = _ns(Z)
+        D = xp.exp(Z) - T  # mu - t: the gradient's numerator
+        # t log(t / mu) - t + mu, with log mu = z
+        terms = xlogy(T, T) - T * Z + D
+        if weights is None:
+            n = Z.shape[0]
+            loss = xp.sum(terms) * (1.0 / n)
+            return loss, (D * (1.0 / n) if need_grad else None)
+        loss = xp.sum(weights * terms)
+        return loss, (D * weights if need_grad else None)
+
+    def output(self, Z: Any) -> Any:
+        xp = _ns(Z)
+        return xp.exp(Z)
 
 
 def get_loss(loss: str | Loss | type[Loss] | None) -> Loss:

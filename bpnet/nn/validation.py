@@ -137,7 +137,7 @@ def check_targets(
     name: str = "y",
 ) -> Any:
     """Validate targets for ``loss`` and return (n, n_outputs) floats on the device."""
-    from bpnet.nn.losses import SigmoidCrossEntropy, SoftmaxCrossEntropy
+    from bpnet.nn.losses import SoftmaxCrossEntropy
 
     arr, on_device = to_host_or_device(Y, backend, name)
     if on_device:
@@ -166,8 +166,7 @@ def check_targets(
         )
     if arr.ndim == 1 and n_outputs == 1:
         T = arr.astype(np.float64).reshape(-1, 1)
-        if isinstance(loss, SigmoidCrossEntropy) and ((T < 0) | (T > 1)).any():
-            raise ValueError(f"{name}: targets for a sigmoid output must lie in [0, 1]")
+        loss.check_targets(T, name)
         return backend.asarray(T, dtype=dtype)
     if arr.ndim == 1:
         if arr.dtype.kind == "f":
@@ -203,8 +202,7 @@ def check_targets(
                 f"{name}: SoftmaxCrossEntropy takes integer labels or one-hot rows "
                 "(a single 1, zeros elsewhere); some rows are not one-hot"
             )
-    elif isinstance(loss, SigmoidCrossEntropy) and ((T < 0) | (T > 1)).any():
-        raise ValueError(f"{name}: targets for a sigmoid output must lie in [0, 1]")
+    loss.check_targets(T, name)
     return backend.asarray(T, dtype=dtype)
 
 

@@ -169,10 +169,28 @@ def seed_from(random_state: Any) -> int | None:
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
-def _uniform_init(factor: float) -> Any:
-    """scikit-learn's initializer: W and b uniform in +-sqrt(factor / (in + out))."""
+def _uniform_draws(widths: list[int], factor: float, random_state: Any) -> list:
+    """scikit-learn's initial weights for ``random_state``: per layer W (in, out)
+    then b (out,), uniform in +-sqrt(factor / (in + out)), drawn in that order
+    from ``check_random_state(random_state)``, as its ``_init_coef`` draws them.
+    """
+    rs = check_random_state(random_state)
+    draws = []
+    for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+        bound = math.sqrt(factor / (fan_in + fan_out))
+        W = rs.uniform(-bound, bound, (fan_in, fan_out))
+        draws.append((W, rs.uniform(-bound, bound, fan_out)))
+    return draws
+
+
+def _uniform_init(factor: float, draws: list | None) -> Any:
+    """scikit-learn's initializer: W and b uniform in +-sqrt(factor / (in + out)),
+    the layers' ``draws`` in order, or from the network's own generator."""
+    pending = None if draws is None else iter(draws)
 
     def init(fan_in: int, fan_out: int, rng: Any) -> tuple[Any, Any]:
+        if pending is not None:
+            return next(pending)
         bound = math.sqrt(factor / (fan_in + fan_out))
         W = rng.uniform(-bound, bound, (fan_in, fan_out))
         return W, rng.uniform(-bound, bound, (fan_out,))
@@ -191,11 +209,18 @@ def build_network(
     """Dense layers of widths n_features, *hidden_layer_sizes, n_outputs with
     the hidden activation between them, ending in the raw outputs that
     ``loss`` takes (logits of a softmax or sigmoid, or the regression's
-    values); weights drawn as scikit-learn draws them.
+    values). With a ``random_state`` the initial weights are the ones
+    scikit-learn's estimator draws for it, so that both start from the same
+    point; without one they come from the network's own generator. Either
+    way they are drawn on the host and copied to ``device`` once.
     """
     widths = [n_features, *hidden_sizes(est.hidden_layer_sizes), n_outputs]
     act = HIDDEN_ACTIVATIONS[est.activation]
-    init = _uniform_init(2.0 if act is Sigmoid else 6.0)
+    factor = 2.0 if act is Sigmoid else 6.0
+    draws = None
+    if est.random_state is not None:  # before seed_from draws from a RandomState
+        draws = _uniform_draws(widths, factor, est.random_state)
+    init = _uniform_init(factor, draws)
     layers: list[Layer] = []
     for i in range(len(widths) - 1):
         layers.append(Dense(widths[i], widths[i + 1], init=init))

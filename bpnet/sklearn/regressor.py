@@ -1,12 +1,14 @@
 """``MLPRegressor``: scikit-learn's regressor API over a bpnet network.
 
 A drop-in for :class:`sklearn.neural_network.MLPRegressor` on the parameters
-the two share, trained by bpnet on any device. The network ends in the
-identity; the loss is scikit-learn's squared error with its 1/2 factor, half
-the squared error summed over the outputs and averaged over the samples
-(``bpnet.HalfSquaredError``), whose gradient is scikit-learn's: ``alpha``,
-``learning_rate_init`` and ``tol`` mean the same. ``score`` is R^2, and so is
-early stopping's criterion.
+the two share, trained by bpnet on any device. With ``loss="squared_error"``
+the network ends in the identity and the loss is scikit-learn's squared error
+with its 1/2 factor, half the squared error summed over the outputs and
+averaged over the samples (``bpnet.HalfSquaredError``); with
+``loss="poisson"`` it ends in exp (a log link) and the loss is half the
+Poisson deviance (``bpnet.HalfPoissonDeviance``). Both gradients are
+scikit-learn's, so ``alpha``, ``learning_rate_init`` and ``tol`` mean the
+same. ``score`` is R^2, and so is early stopping's criterion.
 """
 
 from __future__ import annotations
@@ -27,23 +29,33 @@ from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils.metaestimators import available_if
 
-from bpnet.nn.losses import HalfSquaredError, Loss
+from bpnet.nn.losses import HalfPoissonDeviance, HalfSquaredError, Loss
 from bpnet.sklearn.base import BaseMLP, register_model_file_kind
+
+# scikit-learn's loss names: the output activation and bpnet's loss for each
+LOSSES: dict[str, tuple[str, type[Loss]]] = {
+    "squared_error": ("identity", HalfSquaredError),
+    "poisson": ("exp", HalfPoissonDeviance),
+}
 
 
 class MLPRegressor(RegressorMixin, BaseMLP):
     """Multi-layer perceptron regressor trained by bpnet on any device.
 
     The parameters are :class:`bpnet.MLPClassifier`'s, and mean what they
-    mean in :class:`sklearn.neural_network.MLPRegressor`; ``loss`` takes only
-    ``"squared_error"``.
+    mean in :class:`sklearn.neural_network.MLPRegressor`.
 
     Parameters
     ----------
     hidden_layer_sizes : int or sequence of int, default=(100,)
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
-    loss : {"squared_error"}, default="squared_error"
-        ``0.5 * sum((y - y_pred)**2) / n`` plus the L2 term.
+    loss : {"squared_error", "poisson"}, default="squared_error"
+        ``"squared_error"``: half the squared error,
+        ``0.5 * sum((y - y_pred)**2) / n``, with the identity as output.
+        ``"poisson"``: half the Poisson deviance,
+        ``sum(y * log(y / y_pred) - y + y_pred) / n``, with
+        ``y_pred = exp(output)`` (a log link); y must be >= 0. Either plus
+        the L2 term.
     solver : {"adam", "sgd", "lbfgs", "cg", "tnc"}, default="adam"
     alpha : float, default=1e-4
         L2 penalty ``alpha / (2 n) * sum(W**2)`` (n: the batch's summed
@@ -74,7 +86,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         As in ``MLPClassifier`` (validation scores are R^2).
     n_outputs_ : int
         Columns of y (1 for a 1-D y).
-    out_activation_ : "identity"
+    out_activation_ : {"identity", "exp"}
+        "exp" with ``loss="poisson"``.
     net_ : bpnet.Sequential
         The trained network, on ``device``.
 
@@ -151,13 +164,15 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     def _encode_targets(
         self, y: Any, incremental: bool, reset: bool, dtype: Any
     ) -> np.ndarray:
-        if self.loss != "squared_error":
-            raise ValueError(
-                f"loss: expected 'squared_error' (the only regression loss bpnet "
-                f"has), got {self.loss!r}"
-            )
+        if not isinstance(self.loss, str) or self.loss not in LOSSES:
+            raise ValueError(f"loss: expected one of {list(LOSSES)}, got {self.loss!r}")
         Y = np.asarray(y)
         Y = Y.reshape(-1, 1) if Y.ndim == 1 else Y
+        if self.loss == "poisson" and Y.size and Y.min() < 0:
+            raise ValueError(
+                "y: loss='poisson' takes counts or rates, y >= 0; got a minimum "
+                f"of {float(Y.min())} (use loss='squared_error' for any real y)"
+            )
         if not reset and Y.shape[1] != self.n_outputs_:
             raise ValueError(
                 f"y: the network has {self.n_outputs_} outputs, as y had in the "
@@ -166,10 +181,11 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return Y.astype(dtype)
 
     def _output(self) -> tuple[str, Loss]:
-        return "identity", HalfSquaredError()
+        out_activation, loss = LOSSES[self.loss]
+        return out_activation, loss()
 
     def _validation_score(self, Z: np.ndarray, Y: np.ndarray, w: Any) -> float:
-        return float(r2_score(Y, Z, sample_weight=w))
+        return float(r2_score(Y, self.net_.loss.output(Z), sample_weight=w))
 
     # --- fitting --------------------------------------------------------
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
@@ -212,12 +228,14 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         (n_samples, n_outputs), as a host NumPy array in the network's dtype.
         """
         X = self._check_X(X)
-        Y = self._logits(X).astype(np.dtype(self.net_.dtype_name))
+        Y = self.net_.loss.output(self._logits(X))  # exp for loss="poisson"
+        Y = Y.astype(np.dtype(self.net_.dtype_name))
         return Y[:, 0] if Y.shape[1] == 1 else Y
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
+        tags.target_tags.positive_only = self.loss == "poisson"
         return tags
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from bpnet import io
 from bpnet.nn import validation as check
 from bpnet.nn.evaluation import _labels
-from bpnet.nn.losses import HalfSquaredError, Loss, MeanSquaredError, get_loss
+from bpnet.nn.losses import Loss, get_loss
 from bpnet.train import checkpoint as ckpt
 from bpnet.train.arguments import check_bool, check_checkpoint_path
 from bpnet.train.callbacks import (
@@ -298,7 +298,7 @@ def _check_fraction(fraction: float) -> float:
 
 
 def _regression(loss: Loss) -> bool:
-    return isinstance(loss, (MeanSquaredError, HalfSquaredError))
+    return loss.regression
 
 
 def _silent(line: str) -> None:
