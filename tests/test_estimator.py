@@ -407,6 +407,8 @@ def test_invscaling_sets_scikit_learn_s_rate_after_every_epoch(digits):
     ).fit(X_train, y_train)
     assert clf.t_ == 3 * len(X_train)
     assert clf._optimizer.lr == pytest.approx(0.2 / (clf.t_ + 1) ** 0.25, rel=1e-12)
+    # under scikit-learn's name too, which its own tests read
+    assert clf._optimizer.learning_rate == clf._optimizer.lr
     # adam has no schedule: learning_rate is scikit-learn's sgd-only setting
     adam = MLPClassifier((16,), learning_rate="invscaling", max_iter=2, random_state=0)
     assert adam.fit(X_train, y_train)._optimizer.lr == 1e-3

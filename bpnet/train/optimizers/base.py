@@ -58,6 +58,12 @@ class Optimizer:
         # None decays every parameter.
         self.decay_mask: list[bool] | None = None
 
+    @property
+    def learning_rate(self) -> float:
+        """The current learning rate, ``lr`` (scikit-learn's optimizers name
+        it so)."""
+        return self.lr
+
     def set_lr(self, lr: float) -> None:
         self.lr = check.check_positive(lr, "lr")
         if self._lr is not None:
