@@ -230,6 +230,11 @@ class Backend:
             out += p
         return out
 
+    #: whether ``matmul_into`` with ``beta != 0`` writes the product straight
+    #: into ``out`` (one pass over it); the pure fallback makes the product
+    #: first, so folding an update into it saves nothing there
+    folds_matmul_update = False
+
     #: whether ``random().uniform`` may run inside a captured graph (its state
     #: lives on the device, so each replay draws new numbers)
     graph_safe_random = False

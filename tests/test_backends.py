@@ -208,17 +208,26 @@ def test_matmul_into_with_beta_zero_ignores_what_out_held(backend, to_numpy):
         np.testing.assert_array_equal(to_numpy(out), np.full((2, 4), 3.0 * alpha))
 
 
-def test_numpy_matmul_into_writes_in_place_without_the_fallback(monkeypatch):
-    """The NumPy backend's BLAS path serves every float layout Dense uses."""
+@pytest.mark.parametrize("blas", ["numpy", "scipy"])
+def test_numpy_matmul_into_writes_in_place_without_the_fallback(monkeypatch, blas):
+    """The NumPy backend's BLAS paths (NumPy's own gemm through ctypes, and
+    SciPy's where NumPy's cannot be found) serve every float layout Dense
+    uses."""
+    from backends import numpy_backend
     from backends._base import Backend
 
-    pytest.importorskip("scipy")
+    if blas == "numpy" and numpy_backend._numpy_gemm() is None:
+        pytest.skip("this NumPy's BLAS gemm cannot be reached (not scipy-openblas64)")
+    if blas == "scipy":
+        pytest.importorskip("scipy")
+        monkeypatch.setattr(numpy_backend, "_OWN", [None])
 
     def refuse(*args, **kwargs):
         raise AssertionError("took the pure fallback")
 
     monkeypatch.setattr(Backend, "matmul_into", refuse)
     be = get_backend("cpu")
+    monkeypatch.setattr(be, "fold_min_size", 0)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((6, 4)).astype(np.float32)
     dy = rng.standard_normal((6, 3)).astype(np.float32)
@@ -226,3 +235,17 @@ def test_numpy_matmul_into_writes_in_place_without_the_fallback(monkeypatch):
     W0 = W.copy()
     assert be.matmul_into(x.T, dy, W, -0.1, 1.0) is W
     np.testing.assert_allclose(W, W0 - 0.1 * x.T @ dy, rtol=1e-5, atol=1e-6)
+    for dtype in (np.float32, np.float64):  # every layout, both dtypes
+        for ta, tb in [(0, 0), (1, 0), (0, 1), (1, 1)]:
+            A = rng.standard_normal((5, 7) if ta else (7, 5)).astype(dtype)
+            B = rng.standard_normal((3, 5) if tb else (5, 3)).astype(dtype)
+            a, b = (A.T if ta else A), (B.T if tb else B)
+            out = rng.standard_normal((7, 3)).astype(dtype)
+            want = 2.0 * (a @ b) + 0.9 * out
+            be.matmul_into(a, b, out, 2.0, 0.9)
+            np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+    ro = np.ones((6, 4), dtype=np.float32)
+    ro.setflags(write=False)  # read-only operands are read in place too
+    W = np.zeros((4, 3), dtype=np.float32)
+    be.matmul_into(ro.T, dy, W, 1.0, 1.0)
+    np.testing.assert_allclose(W, ro.T @ dy, rtol=1e-6)
