@@ -59,6 +59,11 @@ class Layer:
         without changing which initializer suits the Dense (Dropout,
         BatchNorm, Scale).
 
+    A layer that learns may also define ``backward_sgd(dy, need_dx, lr,
+    decay)``: ``backward`` with a plain SGD step applied to its parameters in
+    place instead of filling ``grads`` (Dense does). ``fit`` takes that path
+    where it is exactly plain SGD (``bpnet.train.fused``); see ``folds_sgd``.
+
     Notes
     -----
     A layer without ``param_names`` may instead assign its arrays to
@@ -233,6 +238,12 @@ def writes_grad_out(layer: Layer) -> bool:
     return _declared_by_backward(layer, "writes_grad_out")
 
 
+def folds_sgd(layer: Layer) -> bool:
+    """Whether ``layer`` steps its parameters itself (``backward_sgd``),
+    declared by the class that defines its ``backward``."""
+    return _declared_by_backward(layer, "backward_sgd")
+
+
 @LAYERS.register()
 class Dense(Layer):
     """Affine layer ``y = x @ W + b``; W has shape (in, out), b shape (out,).
@@ -268,6 +279,7 @@ class Dense(Layer):
         super().build(n_in, model)  # checks that the widths chain
         self.matmul = model.backend.matmul
         self.matmul_into = model.backend.matmul_into
+        self._ones: dict[int, Any] = {}  # batch size -> (1, batch) ones
         self.device = model.backend.device
         fn = self.init or init or model.default_initializer(self)
         W, b = fn(self.n_in, self.n_out, model.host_rng)
@@ -295,11 +307,7 @@ class Dense(Layer):
         return z
 
     def backward(self, dy: Any, need_dx: bool = True) -> Any:
-        xp = self.xp
-        # Column sums as a product with ones: several times faster than a sum
-        # over axis 0 for these shapes on CPU BLAS, and one more GEMM on GPUs.
-        ones = xp.ones((1, dy.shape[0]), dtype=dy.dtype, device=self.device)
-        db = xp.reshape(self.matmul(ones, dy), (-1,))
+        db = self.xp.reshape(self._column_sums(dy), (-1,))
         out = self.grad_out
         if out is None:
             self.grads = {"W": self.matmul(self.x.T, dy), "b": db}
@@ -308,6 +316,37 @@ class Dense(Layer):
             self.grads = {"W": self.matmul_into(self.x.T, dy, out["W"]), "b": out["b"]}
         # The first layer's input gradient is never used: skip its matmul.
         return self.matmul(dy, self.W.T) if need_dx else None
+
+    def backward_sgd(
+        self, dy: Any, need_dx: bool, lr: float, decay: float = 1.0
+    ) -> Any:
+        """``backward`` and a plain SGD step in one, in place and with no
+        gradient arrays: ``W <- decay * W - lr * x.T @ dy`` as one product
+        (``Backend.matmul_into``), ``b <- b - lr * sum(dy, axis=0)``.
+        ``grads`` is left as it was. Returns the input's gradient, taken from
+        the weights before the step."""
+        dx = self.matmul(dy, self.W.T) if need_dx else None
+        self.matmul_into(self.x.T, dy, self.W, -lr, decay)
+        db = self._column_sums(dy)
+        db *= -lr
+        self.b += self.xp.reshape(db, (-1,))
+        return dx
+
+    def _column_sums(self, dy: Any) -> Any:
+        # Column sums as a product with ones: several times faster than a sum
+        # over axis 0 for these shapes on CPU BLAS, and one more GEMM on GPUs.
+        # The ones are kept for two batch sizes, a fit's full batch and its
+        # last one: the first epoch makes both, so an epoch recorded as a
+        # graph after it allocates none that would outlive the recording.
+        n = dy.shape[0]
+        ones = self._ones.get(n)
+        if ones is None:
+            if len(self._ones) >= 2:
+                del self._ones[next(iter(self._ones))]
+            xp = self.xp
+            ones = xp.ones((1, n), dtype=dy.dtype, device=self.device)
+            self._ones[n] = ones
+        return self.matmul(ones, dy)
 
     def get_config(self) -> dict:
         return {"type": "Dense", "n_in": self.n_in, "n_out": self.n_out}

@@ -14,6 +14,7 @@ from typing import Any
 from bpnet.nn.evaluation import _correct
 from bpnet.nn.layers import hands_out_fresh_grads
 from bpnet.nn.losses import Loss
+from bpnet.train.fused import SGDStep, fused_sgd_applies
 from bpnet.train.optimizers import Optimizer
 
 
@@ -41,6 +42,7 @@ class _Epoch:
         track_accuracy: bool,
         weights: Any = None,
         strategy: Any = None,
+        recorded: bool = False,
     ) -> None:
         self.net, self.opt, self.loss, self.l2 = net, opt, loss, l2
         self.X, self.T, self.labels = X, T, labels
@@ -60,6 +62,11 @@ class _Epoch:
             if layer.named_parameters()
         )
         self._update = opt._update_owned if owned else opt.update
+        # Plain SGD folded into the backward pass where that is exact
+        # (bpnet.train.fused); ``recorded``: replayed as a graph after the first
+        # epoch, which would keep that epoch's learning rate.
+        fused = fused_sgd_applies(net, opt, l2, weights, strategy, recorded)
+        self.sgd_step = SGDStep(net, loss, l2) if fused else None
         xp, dev = net.xp, net.backend.device
         with net.backend.context():
             self.loss_sum = xp.zeros((), dtype=net.dtype, device=dev)
@@ -92,7 +99,7 @@ class _Epoch:
         params = net.parameters()
         self.loss_sum[...] = 0.0
         self.correct[...] = 0.0
-        dp = self.strategy
+        dp, sgd_step = self.strategy, self.sgd_step
         for s in range(math.ceil(n / bs)):
             lo, hi = s * bs, min((s + 1) * bs, n)
             a, b = (lo, hi) if dp is None else dp.rows(lo, hi)
@@ -109,11 +116,15 @@ class _Epoch:
                 if W is not None:
                     wb = W[a:b, ...]
             total = None
-            if dp is None:
+            if sgd_step is not None:
+                L, Z = sgd_step(Xb, Tb, opt.lr, wb)
+                correct = _correct(Z, lb) if self.track_accuracy else None
+            elif dp is None:
                 L, grads, Z = net._loss_and_grad(
                     Xb, Tb, loss, l2, return_logits=True, weights=wb
                 )
                 correct = _correct(Z, lb) if self.track_accuracy else None
+                self._update(params, grads)
             else:
                 # every rank holds all the weights: the global batch's total
                 # needs no reduction
@@ -121,7 +132,7 @@ class _Epoch:
                 L, grads, correct = dp.step(
                     Xb, Tb, lb, loss, l2, hi - lo, self.track_accuracy, wb, total
                 )
-            self._update(params, grads)
+                self._update(params, grads)
             if wb is None:
                 self.loss_sum += L * float(hi - lo)
             else:  # the batch's weight: all ranks' rows under data parallelism

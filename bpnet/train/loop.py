@@ -380,6 +380,7 @@ class _Loop:
         self.step_hooks = [
             cb.on_step_end for cb in self.callbacks if overrides(cb, "on_step_end")
         ]
+        capture = strategy is None and _want_graph(cuda_graph, run.net, self.callbacks)
         self.epoch_run = _Epoch(
             run.net,
             run.optimizer,
@@ -393,8 +394,8 @@ class _Loop:
             run.track_accuracy,
             run.weights,
             strategy,
+            recorded=capture,
         )
-        capture = strategy is None and _want_graph(cuda_graph, run.net, self.callbacks)
         self.runner = run.net.backend.epoch_runner(self.epoch_run, capture)
 
     def train(self) -> History:
