@@ -44,6 +44,11 @@ class NumPyBackend(Backend):
     def random(self, seed: int | None = 0) -> DeviceRandom:
         return _NumPyRandom(self, seed)
 
+    def take_rows(self, x: Any, indices: Any) -> Any:
+        # the method: numpy.take's Python wrapper costs about 0.8 us a call,
+        # three calls a step
+        return x.take(indices, axis=0)
+
     @property
     def folds_matmul_update(self) -> bool:  # type: ignore[override]
         return _numpy_gemm() is not None
