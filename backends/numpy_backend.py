@@ -149,38 +149,26 @@ class _CblasGemm:
         n = b.shape[1]
         if fn is None or not (m and n and k):
             return False
-        args = []
-        for x in (a, b):  # row-major: (transpose flag, C-ordered array, ld)
-            if x.flags.c_contiguous:
-                args.append((111, x, x.shape[1]))
-            elif x.flags.f_contiguous:
-                args.append((112, x.T, x.shape[0]))
-            else:
-                return False
-        (ta, A, lda), (tb, B, ldb) = args
-        fn(
-            101,
-            ta,
-            tb,
-            m,
-            n,
-            k,
-            alpha,
-            self._ptr(A),
-            lda,
-            self._ptr(B),
-            ldb,
-            beta,
-            self._ptr(out),
-            n,
-        )
+        # row-major: each operand C-ordered, or the transpose of one
+        if a.flags.c_contiguous:
+            ta, A, lda = 111, a, k
+        elif a.flags.f_contiguous:
+            ta, A, lda = 112, a.T, m
+        else:
+            return False
+        if b.flags.c_contiguous:
+            tb, B, ldb = 111, b, n
+        elif b.flags.f_contiguous:
+            tb, B, ldb = 112, b.T, k
+        else:
+            return False
+        at, byref = self.at, self.byref
+        try:  # the cheap way to a pointer: a view of the buffer, holding it
+            pa, pb, pc = byref(at(A)), byref(at(B)), byref(at(out))
+        except (TypeError, ValueError):  # a read-only operand
+            pa, pb, pc = (byref(self.at_address(x.ctypes.data)) for x in (A, B, out))
+        fn(101, ta, tb, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, n)
         return True
-
-    def _ptr(self, x: np.ndarray) -> Any:
-        try:  # the cheap way: a view of the array's buffer, holding it
-            return self.byref(self.at(x))
-        except (TypeError, ValueError):  # read-only
-            return self.byref(self.at_address(x.ctypes.data))
 
 
 _OWN: list[Any] = []
