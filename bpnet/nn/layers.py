@@ -59,10 +59,8 @@ class Layer:
         without changing which initializer suits the Dense (Dropout,
         BatchNorm, Scale).
 
-    A layer that learns may also define ``backward_sgd(dy, need_dx, lr,
-    decay)``: ``backward`` with a plain SGD step applied to its parameters in
-    place instead of filling ``grads`` (Dense does). ``fit`` takes that path
-    where it is exactly plain SGD (``bpnet.train.fused``); see ``folds_sgd``.
+    A layer may define ``backward_sgd(dy, need_dx, lr, decay)``, backward and
+    a plain SGD step in one (Dense does; see ``folds_sgd``, ``train/fused.py``).
 
     Notes
     -----
@@ -320,11 +318,10 @@ class Dense(Layer):
     def backward_sgd(
         self, dy: Any, need_dx: bool, lr: float, decay: float = 1.0
     ) -> Any:
-        """``backward`` and a plain SGD step in one, in place and with no
-        gradient arrays: ``W <- decay * W - lr * x.T @ dy`` as one product
-        (``Backend.matmul_into``), ``b <- b - lr * sum(dy, axis=0)``.
-        ``grads`` is left as it was. Returns the input's gradient, taken from
-        the weights before the step."""
+        """``backward`` and a plain SGD step in one, in place, with no gradient
+        arrays: ``W <- decay * W - lr * x.T @ dy`` as one ``matmul_into``,
+        ``b <- b - lr * sum(dy, axis=0)``; ``grads`` is left as it was. Returns
+        the input's gradient, from the weights before the step."""
         dx = self.matmul(dy, self.W.T) if need_dx else None
         self.matmul_into(self.x.T, dy, self.W, -lr, decay)
         db = self._column_sums(dy)
@@ -335,16 +332,14 @@ class Dense(Layer):
     def _column_sums(self, dy: Any) -> Any:
         # Column sums as a product with ones: several times faster than a sum
         # over axis 0 for these shapes on CPU BLAS, and one more GEMM on GPUs.
-        # The ones are kept for two batch sizes, a fit's full batch and its
-        # last one: the first epoch makes both, so an epoch recorded as a
-        # graph after it allocates none that would outlive the recording.
+        # Ones kept for a fit's two batch sizes (full, last): the first epoch
+        # makes both, so a graph recorded after it allocates none to outlive it.
         n = dy.shape[0]
         ones = self._ones.get(n)
         if ones is None:
             if len(self._ones) >= 2:
                 del self._ones[next(iter(self._ones))]
-            xp = self.xp
-            ones = xp.ones((1, n), dtype=dy.dtype, device=self.device)
+            ones = self.xp.ones((1, n), dtype=dy.dtype, device=self.device)
             self._ones[n] = ones
         return self.matmul(ones, dy)
 
