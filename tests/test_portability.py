@@ -18,6 +18,7 @@ MATH_MODULES = [
     "train/optimizers",
     "train/loop",
     "train/epoch",
+    "train/fused",
     "train/history",
     "train/fullbatch",
     "train/checkpoint",

@@ -335,12 +335,13 @@ class Dense(Layer):
         # Ones kept for a fit's two batch sizes (full, last): the first epoch
         # makes both, so a graph recorded after it allocates none to outlive it.
         n = dy.shape[0]
-        ones = self._ones.get(n)
+        cache = self._ones
+        ones = cache.get(n)
         if ones is None:
-            if len(self._ones) >= 2:
-                del self._ones[next(iter(self._ones))]
+            if len(cache) >= 2:
+                del cache[next(iter(cache))]
             ones = self.xp.ones((1, n), dtype=dy.dtype, device=self.device)
-            self._ones[n] = ones
+            cache[n] = ones
         return self.matmul(ones, dy)
 
     def get_config(self) -> dict:
