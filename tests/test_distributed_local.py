@@ -7,12 +7,15 @@ identity), so the data-parallel step runs on every backend the suite has.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 import numpy as np
 import pytest
 
 import bpnet
+from backends import get_backend
 from bpnet.distributed import comm as comm_mod
 from bpnet.distributed import shard
 from bpnet.distributed.strategy import DataParallel
@@ -294,3 +297,47 @@ def test_a_dense_subclass_with_its_own_backward_gets_its_gradients_copied():
     bpnet.fit(net, X, y, epochs=1, batch_size=50, comm=OneRank())
     dp = DataParallel(OneRank(), net)
     assert sorted(dp.dest) == [2]
+
+
+def test_one_rank_takes_the_folded_sgd_step_and_still_hears_ctrl_c(monkeypatch):
+    """A job of one rank has nothing to reduce, so plain SGD folds its update
+    as one process does; the same weights, and Ctrl-C still stops it."""
+    from bpnet.train import fused
+
+    be = get_backend("cpu")
+    if not be.folds_matmul_update:
+        pytest.skip("this NumPy's BLAS cannot be reached: no folded step")
+    monkeypatch.setattr(be, "fold_min_size", 1)  # these tiny layers fold too
+    X, y = _data()
+    w = np.random.default_rng(2).uniform(0.5, 2.0, X.shape[0])
+    kw = {"epochs": 2, "batch_size": 16, "optimizer": "sgd", "lr": 0.05}
+    plain, par = _net(dropout=0.2), _net(dropout=0.2)
+    h1 = bpnet.fit(plain, X, y, sample_weight=w, **kw)
+    calls = []
+    step = fused.SGDStep.__call__
+    monkeypatch.setattr(
+        fused.SGDStep, "__call__", lambda *a: calls.append(1) or step(*a)
+    )
+    h2 = bpnet.fit(par, X, y, sample_weight=w, comm=OneRank(), **kw)
+    assert len(calls) == 2 * 7
+    for a, b in zip(plain.parameters(), par.parameters()):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(h2["loss"], h1["loss"], rtol=1e-12)
+
+    def ctrl_c(epoch, logs, net):
+        if epoch == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    opt = bpnet.SGD(lr=0.05)
+    with pytest.raises(KeyboardInterrupt):
+        bpnet.fit(
+            _net(),
+            X,
+            y,
+            epochs=5,
+            batch_size=16,
+            optimizer=opt,
+            comm=OneRank(),
+            callbacks=[ctrl_c],
+        )
+    assert opt.t == 2 * 7 + 1  # the step after the signal, as on every rank

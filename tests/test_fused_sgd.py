@@ -116,13 +116,17 @@ def test_everything_else_keeps_the_plain_step(monkeypatch, case):
 
 
 def test_not_taken_for_a_recorded_graph_or_a_data_parallel_run():
+    from types import SimpleNamespace
+
     net = _net("cpu", "float32")
     opt = bpnet.SGD(0.1)
-    assert fused.fused_sgd_applies(net, opt, 0.0, None, None, False) is bool(
-        _numpy_gemm()
-    )
+    here = bool(_numpy_gemm())
+    assert fused.fused_sgd_applies(net, opt, 0.0, None, None, False) is here
     assert not fused.fused_sgd_applies(net, opt, 0.0, None, None, True)
-    assert not fused.fused_sgd_applies(net, opt, 0.0, None, object(), False)
+    two, one = SimpleNamespace(size=2), SimpleNamespace(size=1)
+    assert not fused.fused_sgd_applies(net, opt, 0.0, None, two, False)
+    # one rank has nothing to reduce: its step is the plain one
+    assert fused.fused_sgd_applies(net, opt, 0.0, None, one, False) is here
 
 
 def test_sample_weights_without_l2_take_it(monkeypatch, backend):

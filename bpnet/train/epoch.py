@@ -119,6 +119,8 @@ class _Epoch:
             if sgd_step is not None:
                 L, Z = sgd_step(Xb, Tb, opt.lr, wb)
                 correct = _correct(Z, lb) if self.track_accuracy else None
+                if dp is not None:  # one rank: its own Ctrl-C is the job's
+                    dp.interrupted = dp.pending()
             elif dp is None:
                 L, grads, Z = net._loss_and_grad(
                     Xb, Tb, loss, l2, return_logits=True, weights=wb
@@ -136,7 +138,7 @@ class _Epoch:
             if wb is None:
                 self.loss_sum += L * float(hi - lo)
             else:  # the batch's weight: all ranks' rows under data parallelism
-                self.loss_sum += L * (xp.sum(wb) if dp is None else total)
+                self.loss_sum += L * (xp.sum(wb) if total is None else total)
             if self.track_accuracy:
                 self.correct += correct
             if after_step is not None:

@@ -27,7 +27,8 @@ def fused_sgd_applies(
     capture: bool,
 ) -> bool:
     """Whether a fit's steps may fold the SGD update into the backward pass:
-    plain SGD (no subclass rule), one process, no recorded graph (it would
+    plain SGD (no subclass rule), one process (or a data-parallel job of one
+    rank, which has nothing to reduce), no recorded graph (it would
     keep the learning rate of the epoch it recorded), every layer that learns
     defining ``backward_sgd`` (Dense), no L2 term divided by a sum of sample
     weights (a device number), and a backend where folding saves a pass."""
@@ -38,7 +39,7 @@ def fused_sgd_applies(
     )
     return (
         plain
-        and strategy is None
+        and (strategy is None or strategy.size == 1)
         and not capture
         and (weights is None or not l2)
         and net.backend.folds_matmul_update
