@@ -114,6 +114,17 @@ def _fortran(m: np.ndarray) -> tuple[np.ndarray, int]:
     return np.asfortranarray(m), 0
 
 
+def _row_major(m: np.ndarray) -> tuple[int, np.ndarray, int] | None:
+    """(CBLAS trans flag, C-ordered array, leading dimension) through which
+    row-major BLAS reads ``m`` without a copy: ``m`` itself, or the
+    transpose of a C-ordered array; None for other strides."""
+    if m.flags.c_contiguous:
+        return 111, m, m.shape[1]
+    if m.flags.f_contiguous:
+        return 112, m.T, m.shape[0]
+    return None
+
+
 class _CblasGemm:
     """``cblas_?gemm`` of the BLAS that NumPy's ``matmul`` runs on (the
     OpenBLAS a NumPy wheel bundles, 64-bit integers), through ctypes.
@@ -149,19 +160,10 @@ class _CblasGemm:
         n = b.shape[1]
         if fn is None or not (m and n and k):
             return False
-        # row-major: each operand C-ordered, or the transpose of one
-        if a.flags.c_contiguous:
-            ta, A, lda = 111, a, k
-        elif a.flags.f_contiguous:
-            ta, A, lda = 112, a.T, m
-        else:
+        la, lb = _row_major(a), _row_major(b)
+        if la is None or lb is None:
             return False
-        if b.flags.c_contiguous:
-            tb, B, ldb = 111, b, n
-        elif b.flags.f_contiguous:
-            tb, B, ldb = 112, b.T, k
-        else:
-            return False
+        (ta, A, lda), (tb, B, ldb) = la, lb
         at, byref = self.at, self.byref
         try:  # the cheap way to a pointer: a view of the buffer, holding it
             pa, pb, pc = byref(at(A)), byref(at(B)), byref(at(out))
