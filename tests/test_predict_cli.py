@@ -338,7 +338,24 @@ def test_a_model_trained_on_array_files_scores_their_test_rows(tmp_path, capsys)
     assert summary["accuracy"] == pytest.approx(want)
     assert predict_main([str(model), "--json", "--split", "train"]) == 0
     assert _last_json(capsys)["n"] == cut
+    # the labels it was trained with are its class names, 1..10, not indices:
+    # all of them, and rows whose labels all happen to lie in 0..9 too
+    rows = y[cut:] <= 9
+    np.save(tmp_path / "Xs.npy", X[cut:][rows])
+    np.save(tmp_path / "ys.npy", y[cut:][rows])
+    for name, truth in (("", y), ("s", y[cut:][rows])):
+        Xf, yf = tmp_path / f"X{name}.npy", tmp_path / f"y{name}.npy"
+        assert (
+            predict_main([str(model), "--data", str(Xf), "--labels", str(yf), "--json"])
+            == 0
+        )
+        Xs = np.load(Xf)
+        want = net.evaluate(Xs, truth - 1)[1]
+        assert _last_json(capsys)["accuracy"] == pytest.approx(want)
     (tmp_path / "y.npy").unlink()
     assert predict_main([str(model)]) == 2
     err = capsys.readouterr().err
-    assert "y.npy, which is not there" in err and "--data" in err
+    assert "--labels: " in err and "y.npy, which is not there" in err
+    assert predict_main([str(model), "--seed", "1"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--seed: the --data files it was trained on come with their own" in err

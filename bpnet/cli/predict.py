@@ -106,9 +106,14 @@ def _split_args(args: argparse.Namespace, record: dict | None, name: str) -> dic
     if name not in ("digits", "mat"):
         for key in ("seed", "test_size"):
             if getattr(args, key) is not None:
+                own = (
+                    f"{name} comes with its own test split"
+                    if name != "arrays"
+                    else "the --data files it was trained on come with their own "
+                    "test split (their last rows)"
+                )
                 raise ValueError(
-                    f"{flag(key)}: {name} comes with its own test split; got "
-                    f"{flag(key)} {getattr(args, key)}"
+                    f"{flag(key)}: {own}; got {flag(key)} {getattr(args, key)}"
                 )
         return {}
     if args.test_size is not None:
@@ -194,11 +199,11 @@ def _recorded_arrays(args: argparse.Namespace, record: dict) -> tuple:
     from bpnet.distributed.files import load_arrays
 
     files = [record.get("file"), record.get("labels")]
-    for path in [p for p in files if p is not None]:
-        if not Path(path).is_file():
+    for what, path in zip(("--data", "--labels"), files):
+        if path is not None and not Path(path).is_file():
             raise FileNotFoundError(
-                f"--data: {args.model} was trained on {path}, which is not there; "
-                "pass --data FILE to classify a file"
+                f"{what}: {args.model} was trained on {path}, which is not there; "
+                "pass --data FILE (and --labels FILE) to classify a file"
             )
     X_tr, y_tr, X_te, y_te, _ = load_arrays(
         files[0], files[1], test_size=record.get("test_size") or 0.2
@@ -209,11 +214,26 @@ def _recorded_arrays(args: argparse.Namespace, record: dict) -> tuple:
 
 def _sequential_truth(y: np.ndarray, meta: dict, k: int, flag: str) -> np.ndarray:
     """Labels as class indices 0..k-1; class names map through the model's
-    recorded ``classes``."""
+    recorded ``classes``. Numbers given with ``--labels`` are the model's
+    class names when those are whole numbers other than 0..k-1 (bpnet-train's
+    names for labels such as 1..10 of --data y.npy), else class indices; a
+    dataset's labels are always indices."""
     names = meta.get("classes")
     expected = f"class indices 0..{k - 1}"
     if names:
         expected += f" or the model's class names {names[:10]}"
+    numbers = _numeric_names(names)
+    if (
+        numbers
+        and numbers is not names
+        and numbers != list(range(len(numbers)))
+        and y.dtype.kind in "iuf"
+        and flag == "--labels"
+    ):
+        whole = np.isfinite(y) & (y == np.round(y)) if y.dtype.kind == "f" else None
+        if whole is None or whole.all():
+            y = np.array([str(int(v)) for v in y.tolist()], dtype=object)
+            expected = f"the model's class names {names[:10]}"
     if y.dtype.kind in "USO":
         index = {str(c): i for i, c in enumerate(names or [])}
         unknown = [v for v in y.tolist() if str(v) not in index]
