@@ -48,10 +48,11 @@ def _fit(opt, dropout, comm, device="cpu", **kwargs):
     return _weights(net, h)
 
 
-def _minimize(method, comm, convex=False, **kwargs):
+def _minimize(method, comm, convex=False, rows=None, **kwargs):
     """30 iterations on the MLP, or softmax regression (convex, with L2: one
-    minimum) to convergence."""
+    minimum) to convergence; on the first ``rows`` rows only, if given."""
     X, y = _data()
+    X, y = X[:rows], y[:rows]
     net = bpnet.Sequential([bpnet.Dense(D, K)], dtype="float64") if convex else _net()
     maxiter = 500 if convex else 30
     result = bpnet.minimize(
@@ -184,6 +185,8 @@ SCENARIOS = {
     "minimize-weighted-L-BFGS-B": lambda c, t: _minimize(
         "L-BFGS-B", c, sample_weight=_sample_weight()
     ),
+    # fewer rows than ranks: the last rank's shard is empty
+    "minimize-two-rows-L-BFGS-B": lambda c, t: _minimize("L-BFGS-B", c, rows=2),
     # TNC's finite-difference Hessian products amplify rounding, so its path
     # drifts; on a convex problem it reaches the same minimum
     **{

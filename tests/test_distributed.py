@@ -143,7 +143,9 @@ def test_overlapped_and_blocking_reductions_give_the_same_weights(runs, name):
 
 
 @pytest.mark.parametrize("launch", LAUNCHES, ids=lambda x: f"{x[0]}-{x[1]}")
-@pytest.mark.parametrize("method", ["CG", "L-BFGS-B", "weighted-L-BFGS-B"])
+@pytest.mark.parametrize(
+    "method", ["CG", "L-BFGS-B", "weighted-L-BFGS-B", "two-rows-L-BFGS-B"]
+)
 def test_full_batch_follows_one_process_iteration_by_iteration(runs, launch, method):
     one = _results(runs[(1, "single")][0], f"minimize-{method}")
     got = _results(runs[launch][0], f"minimize-{method}")

@@ -341,3 +341,23 @@ def test_one_rank_takes_the_folded_sgd_step_and_still_hears_ctrl_c(monkeypatch):
             callbacks=[ctrl_c],
         )
     assert opt.t == 2 * 7 + 1  # the step after the signal, as on every rank
+
+
+def test_a_rank_past_the_last_row_keeps_an_empty_shard():
+    """Fewer rows than ranks (or than rows of nonzero weight): the last
+    rank's shard is empty, and it adds zeros instead of refusing no rows."""
+    from types import SimpleNamespace
+
+    from bpnet.train.fullbatch import _shard
+
+    second = SimpleNamespace(rank=1, size=2, shard=lambda n: shard(n, 1, 2))
+    X, y = _data()
+    net = _net(dropout=0.0)
+    Xd, T, W, share = _shard(net, X[:1], y[:1], net.loss, None, second)
+    assert Xd.shape[0] == 0 and W is None and share == 0.0
+    w = np.zeros(len(y))
+    w[5] = 2.0
+    Xd, T, W, share = _shard(net, X, y, net.loss, w, second)
+    assert Xd.shape[0] == 0 and share == 0.0
+    with pytest.raises(ValueError, match="X: expected at least one sample"):
+        _shard(net, X[:0], y[:0], net.loss, None, second)  # no rows at all

@@ -247,14 +247,24 @@ def _shard(
     be = net.backend
     if sample_weight is None:
         start, stop = comm.shard(X.shape[0])
-        Xd, T = net._prepare(X[start:stop, ...], y[start:stop, ...], loss)
+        Xd, T = _prepare(net, X, X[start:stop, ...], y[start:stop, ...], loss)
         return Xd, T, None, (stop - start) / X.shape[0]
     rows, w = check.weighted_rows(sample_weight, be, X.shape[0])
     start, stop = comm.shard(rows.size)
     mine = rows[start:stop]
-    Xd, T = net._prepare(X[mine, ...], check.host_rows(y, mine), loss)
+    Xd, T = _prepare(net, X, X[mine, ...], check.host_rows(y, mine), loss)
     W = be.asarray(w[mine, None], dtype=net.dtype)
     return Xd, T, W, float(w[mine].sum() / w[rows].sum())
+
+
+def _prepare(net: Any, X: Any, Xs: Any, ys: Any, loss: Loss) -> tuple[Any, Any]:
+    """A shard ``Xs``, ``ys`` of ``X`` on the device; a rank past the last row
+    (fewer rows than ranks) keeps its empty shard and adds zeros to the sums."""
+    if Xs.shape[0] or X.shape[0] == 0:  # no rows at all: one process's error
+        return net._prepare(Xs, ys, loss)
+    if net.n_inputs is None:
+        net._build_for(X)
+    return Xs, None
 
 
 def _objective_parallel(
