@@ -117,6 +117,10 @@ def test_an_estimator_file(tmp_path, capsys):
     summary = _last_json(capsys)
     assert summary["kind"] == "MLPClassifier" and summary["predictions"][0] in names
     assert summary["accuracy"] == pytest.approx(clf.score(ds.X_test, names[ds.y_test]))
+    # fitted in Python, it records no data set: ask for one, never guess digits
+    assert predict_main([str(tmp_path / "clf.npz")]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--data: clf.npz holds a MLPClassifier fitted in Python" in err
 
 
 @pytest.mark.parametrize(
@@ -128,6 +132,11 @@ def test_an_estimator_file(tmp_path, capsys):
             "file written by bpnet-train --out DIR",
         ),
         (["MODEL", "--data", "x.csv"], "--data: expected a .npy or .mat"),
+        (
+            ["MODEL", "--data", "x.npy", "--split", "train"],
+            "--split: picks a train/test split of a dataset; --data x.npy is "
+            "classified whole",
+        ),
         (["MODEL", "--labels", "y.npy"], "--labels: goes with --data"),
         (["MODEL", "--test-size", "1.5"], "--test-size: expected a fraction in (0, 1)"),
         (["MODEL", "--device", "tpu"], "device: expected one of"),
@@ -231,7 +240,7 @@ def test_labels_that_are_not_the_models_classes(tmp_path, capsys):
     clf = bpnet.MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
     clf.fit(ds.X_train, np.array(list("abcdefghij"))[ds.y_train])
     clf.save(tmp_path / "clf.npz")
-    assert predict_main([str(tmp_path / "clf.npz")]) == 2
+    assert predict_main([str(tmp_path / "clf.npz"), "--dataset", "digits"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("bpnet-predict: error: --dataset: 360 of the 360 labels")
     assert "are not classes of the model (e.g. 7); its classes are ['a'," in err
@@ -359,3 +368,19 @@ def test_a_model_trained_on_array_files_scores_their_test_rows(tmp_path, capsys)
     assert predict_main([str(model), "--seed", "1"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "--seed: the --data files it was trained on come with their own" in err
+
+
+def test_a_reader_that_stops_early_ends_the_output_quietly(trained, tmp_path):
+    """`bpnet-predict ... | head -1`: no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    X = np.tile(load_digits().X_test, (60, 1))  # far more than a pipe holds
+    np.save(tmp_path / "X.npy", X)
+    cmd = (
+        f"'{sys.executable}' -m bpnet.cli.predict '{trained}' "
+        f"--data '{tmp_path / 'X.npy'}' | head -1"
+    )
+    out = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=120)
+    assert len(out.stdout.splitlines()) == 1
+    assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr, out.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,7 +44,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help=".npy (rows of features) or ex4-style .mat (X, y)",
     )
-    p.add_argument("--split", choices=["test", "train"], default="test")
+    p.add_argument(
+        "--split",
+        choices=["test", "train"],
+        default=None,
+        help="which part of the data set's train/test split to score (default: test)",
+    )
     add_flag(
         p,
         "--seed",
@@ -76,7 +82,7 @@ def _load_file(args: argparse.Namespace) -> tuple[np.ndarray, Any, str, str]:
     from bpnet import data
 
     path = Path(args.data)
-    for key in ("seed", "test_size"):
+    for key in ("seed", "test_size", "split"):
         if getattr(args, key) is not None:
             raise ValueError(
                 f"{flag(key)}: picks a train/test split of a dataset; "
@@ -164,6 +170,13 @@ def _load_inputs(
     if args.labels:
         raise ValueError("--labels: goes with --data X.npy")
     record = meta.get("data") if isinstance(meta.get("data"), dict) else None
+    kind = meta.get("kind")
+    if record is None and args.dataset is None and kind not in (None, "Sequential"):
+        raise ValueError(
+            f"--data: {Path(args.model).name} holds a {kind} fitted in Python, which "
+            "records no data set; pass --data X.npy (and --labels y.npy) to predict"
+        )
+    args.split = args.split or "test"
     name = args.dataset or (record or {}).get("dataset") or "digits"
     split = _split_args(args, record, name)
     if name == "arrays":  # bpnet-train --data X.npy/.npz: its last rows
@@ -361,6 +374,16 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
         message = missing_extra(exc) or " ".join(str(exc).split())
         print(f"bpnet-predict: error: {message}", file=sys.stderr)
         return 2
+    try:
+        _report(summary, args.json)
+    except BrokenPipeError:  # the reader (say, `| head`) stopped: so do we, quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return 0
+
+
+def _report(summary: dict, as_json: bool) -> None:
+    """The summary line, or one prediction per line; then the JSON."""
     if summary.get("r2") is not None:
         print(
             f"R^2: {summary['r2']:.4f} on {summary['n']} samples of "
@@ -371,12 +394,11 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
             f"accuracy: {summary['accuracy']:.4f} on {summary['n']} samples of "
             f"{summary['data']} ({summary['device']})"
         )
-    elif not args.json:
+    elif not as_json:
         for v in summary["predictions"]:
             print(" ".join(map(repr, v)) if isinstance(v, list) else v)
-    if args.json:
+    if as_json:
         print(json.dumps(summary))
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
