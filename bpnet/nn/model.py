@@ -320,13 +320,7 @@ class Sequential:
         weights, makes the loss their weighted mean and divides the L2 term by
         their sum instead of n (scikit-learn's ``sample_weight``).
         """
-        Z = self._forward(X, training)
-        if weights is None:
-            n: Any = X.shape[0]
-            L, dZ = loss.loss_and_grad(Z, T)
-        else:
-            n = self.xp.sum(weights)
-            L, dZ = loss.loss_and_grad(Z, T, weights=weights / n)
+        Z, L, dZ, n = self._loss_head(X, T, loss, training, weights)
         grads = self._backward(dZ)
         if l2:
             L = L + self._l2_penalty(l2, n)
@@ -334,6 +328,19 @@ class Sequential:
             for k, layer, name in self._decayed:
                 grads[k] = grads[k] + scale * getattr(layer, name)
         return (L, grads, Z) if return_logits else (L, grads)
+
+    def _loss_head(
+        self, X: Any, T: Any, loss: Loss, training: bool, weights: Any
+    ) -> tuple[Any, Any, Any, Any]:
+        """Forward pass and loss: (logits, 0-D loss, its gradient for the
+        logits, what L2 divides by: the rows, or their summed weight)."""
+        Z = self._forward(X, training)
+        if weights is None:
+            L, dZ = loss.loss_and_grad(Z, T)
+            return Z, L, dZ, X.shape[0]
+        n = self.xp.sum(weights)
+        L, dZ = loss.loss_and_grad(Z, T, weights=weights / n)
+        return Z, L, dZ, n
 
     def _loss(
         self, X: Any, T: Any, loss: Loss, l2: float = 0.0, training: bool = True

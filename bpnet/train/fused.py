@@ -66,13 +66,7 @@ class SGDStep:
     def __call__(self, X: Any, T: Any, lr: float, weights: Any = None) -> tuple:
         """(0-D loss, logits); the parameters are stepped in place."""
         net = self.net
-        Z = net._forward(X, True)
-        if weights is None:
-            n = X.shape[0]
-            L, dZ = self.loss.loss_and_grad(Z, T)
-        else:
-            n = net.xp.sum(weights)
-            L, dZ = self.loss.loss_and_grad(Z, T, weights=weights / n)
+        Z, L, dZ, n = net._loss_head(X, T, self.loss, True, weights)
         decay = 1.0
         if self.l2:  # fused_sgd_applies: n is a Python int here
             L = L + net._l2_penalty(self.l2, n)  # the weights before the step
