@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import array_api_compat.numpy as xp_numpy
@@ -173,46 +174,36 @@ class _CblasGemm:
         return True
 
 
-_OWN: list[Any] = []
-
-
+@functools.cache
 def _numpy_gemm() -> _CblasGemm | None:
     """NumPy's own BLAS ``gemm``, or None where it cannot be found (a NumPy
     not built with scipy-openblas64, as conda's): then SciPy's serves."""
-    if not _OWN:
-        _OWN.append(None)
-        import ctypes
-        from pathlib import Path
+    import ctypes
+    from pathlib import Path
 
-        root = Path(np.__file__).parent
-        for lib in sorted(
-            [
-                *root.parent.glob("numpy.libs/*openblas64*"),
-                *root.glob(".dylibs/*openblas64*"),
-            ]
-        ):
-            try:
-                _OWN[0] = _CblasGemm(ctypes.CDLL(str(lib)))
-                break
-            except (OSError, AttributeError):
-                continue
-    return _OWN[0]
+    root = Path(np.__file__).parent
+    for lib in sorted(
+        [
+            *root.parent.glob("numpy.libs/*openblas64*"),
+            *root.glob(".dylibs/*openblas64*"),
+        ]
+    ):
+        try:
+            return _CblasGemm(ctypes.CDLL(str(lib)))
+        except (OSError, AttributeError):
+            continue
+    return None
 
 
-_GEMM: dict[str, Any] = {}
-
-
+@functools.cache
 def _gemm(char: str) -> Any:
     """SciPy's BLAS ``gemm`` for a dtype char ('f', 'd'), or None (other
     dtypes, or no SciPy: it comes with the ``train`` extra)."""
-    if not _GEMM:
-        try:
-            from scipy.linalg import blas
-        except ImportError:
-            _GEMM.update(f=None, d=None)
-        else:
-            _GEMM.update(f=blas.sgemm, d=blas.dgemm)
-    return _GEMM.get(char)
+    try:
+        from scipy.linalg import blas
+    except ImportError:
+        return None
+    return {"f": blas.sgemm, "d": blas.dgemm}.get(char)
 
 
 def array_api_compat_is_numpy(xp: Any) -> bool:

@@ -220,7 +220,7 @@ def test_numpy_matmul_into_writes_in_place_without_the_fallback(monkeypatch, bla
         pytest.skip("this NumPy's BLAS gemm cannot be reached (not scipy-openblas64)")
     if blas == "scipy":
         pytest.importorskip("scipy")
-        monkeypatch.setattr(numpy_backend, "_OWN", [None])
+        monkeypatch.setattr(numpy_backend, "_numpy_gemm", lambda: None)
 
     def refuse(*args, **kwargs):
         raise AssertionError("took the pure fallback")
