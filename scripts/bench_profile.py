@@ -3,22 +3,23 @@
 
     python scripts/bench_profile.py --config A --threads 1
 
-For one configuration it reports per step, in microseconds:
+For one configuration it reports per step of ``bpnet.fit``, in microseconds:
 
-All times are CPU seconds of the training thread (``time.thread_time``):
-with one BLAS thread every step's work runs there, and on a machine shared
-with other work, time spent waiting for a core is not counted.
+- step: the best epoch over ``--epochs`` divided by its steps, with nothing
+  timed inside it;
+- then the same fit again with each part timed where it runs, in exclusive
+  time (a part's time less the parts it calls): the matrix products (the
+  backend's ``matmul`` and ``matmul_into``, the folded SGD update included),
+  the batch gather (``take_rows``: the batch, its targets, its labels), the
+  loss and its gradient, the activations (forward and backward), the rest of
+  the Dense layers (the bias add, the bias gradient and its update, the
+  Python of their methods) and the training-accuracy count; each timer's own
+  cost is taken off;
+- rest: the step less those parts: the epoch loop and the step's Python (the
+  loss and accuracy sums, the layer loops, method calls).
 
-- step: ``bpnet.fit``'s best epoch over ``--epochs`` divided by its steps;
-- matmuls: the time inside the backend's ``matmul`` during those steps
-  (each call timed in place, the timer's own cost taken off);
-- gather: the time inside ``take`` (the batch, its targets, its labels);
-- elementwise: every other array operation of a step (bias add, ReLU and its
-  mask, the softmax cross-entropy and its gradient, the SGD updates, the
-  loss and accuracy sums) replayed back to back at the step's shapes, with
-  nothing else between them;
-- Python dispatch: what is left, the step's Python around those calls
-  (layer loops, method calls, the array-api-compat wrappers).
+Wall time (``time.perf_counter``) of a process that should be alone on its
+core: run it on a quiet machine, under ``taskset -c 0`` for one thread.
 
 ``--tiny`` also times whole steps on tiny batches (1 to 16 rows), where the
 arithmetic is nearly nothing: the fixed cost of a step, read directly.
@@ -39,8 +40,6 @@ import json  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
-
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 for p in (str(HERE), str(REPO)):
@@ -49,33 +48,51 @@ for p in (str(HERE), str(REPO)):
 
 from bench_common import config, initial_params  # noqa: E402
 
-# CPU time of this thread: with one BLAS thread all of a step's work runs
-# here, and on a shared machine waiting for a core does not count
-CLOCK = time.thread_time
+CLOCK = time.perf_counter
 
 
-class _Timed:
-    """A callable wrapper that adds each call's wall time to ``total``."""
+class _Parts:
+    """Exclusive time per part: a wrapped call's time, less the wrapped calls
+    made inside it, is added to its part."""
 
-    def __init__(self, fn):
-        self.fn, self.total, self.calls = fn, 0.0, 0
+    def __init__(self) -> None:
+        self.total: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self._inner = [0.0]  # time of wrapped calls inside the open one
 
-    def __call__(self, *args, **kwargs):
-        t0 = CLOCK()
-        out = self.fn(*args, **kwargs)
-        self.total += CLOCK() - t0
-        self.calls += 1
-        return out
+    def wrap(self, part: str, fn):
+        self.total.setdefault(part, 0.0)
+        self.calls.setdefault(part, 0)
+        inner = self._inner
+
+        def timed(*args, **kwargs):
+            inner.append(0.0)
+            t0 = CLOCK()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                dt = CLOCK() - t0
+                self.total[part] += dt - inner.pop()
+                self.calls[part] += 1
+                inner[-1] += dt
+
+        timed.__wrapped__ = fn
+        return timed
 
 
 def _timer_cost() -> float:
-    """Seconds one ``_Timed`` call adds around a call that does nothing."""
-    t = _Timed(lambda: None)
+    """Seconds one wrapped call adds around a call that does nothing."""
+    parts = _Parts()
+    nothing = parts.wrap("x", lambda: None)
     n = 200_000
     t0 = CLOCK()
     for _ in range(n):
-        t()
-    return (CLOCK() - t0) / n - t.total / n
+        nothing()
+    wrapped = (CLOCK() - t0) / n
+    t0 = CLOCK()
+    for _ in range(n):
+        (lambda: None)()
+    return wrapped - (CLOCK() - t0) / n
 
 
 def _network(cfg, backend, seed):
@@ -92,8 +109,9 @@ def _network(cfg, backend, seed):
     return net
 
 
-def fit_step_us(cfg, X, y, epochs, backend=None, seed=0):
-    """(best seconds per step of bpnet.fit, steps per epoch, the network)."""
+def fit_step_us(cfg, X, y, epochs, backend=None, seed=0, on_epoch=None):
+    """(best seconds per step of bpnet.fit, steps per epoch, the index of the
+    best epoch); ``on_epoch()`` runs at each epoch's end."""
     import bpnet
     from backends.numpy_backend import NumPyBackend
 
@@ -101,7 +119,13 @@ def fit_step_us(cfg, X, y, epochs, backend=None, seed=0):
     net = _network(cfg, backend, seed)
     bs = cfg["batch_size"]
     steps = -(-X.shape[0] // bs)
-    marks = []
+    marks = [CLOCK()]
+
+    def mark(*_):
+        marks.append(CLOCK())
+        if on_epoch is not None:
+            on_epoch()
+
     bpnet.fit(
         net,
         X,
@@ -109,106 +133,60 @@ def fit_step_us(cfg, X, y, epochs, backend=None, seed=0):
         epochs=1 + epochs,
         batch_size=bs,
         optimizer=bpnet.SGD(lr=cfg["lr"]),
-        callbacks=[lambda *_: marks.append(CLOCK())],
+        callbacks=[mark],
     )
-    best = min(b - a for a, b in zip(marks, marks[1:]))
-    return best / steps * 1e6, steps, net
+    times = [b - a for a, b in zip(marks[1:], marks[2:])]  # after the warm-up
+    best = min(range(len(times)), key=times.__getitem__)
+    return times[best] / steps * 1e6, steps, best
 
 
 def in_place_times(cfg, X, y, epochs):
-    """Microseconds per step inside matmul and take, timed where they run."""
-    import array_api_compat.numpy as xp
-
+    """Microseconds per step of each part of a step, timed where it runs."""
+    import bpnet.train.epoch as epoch_module
     from backends.numpy_backend import NumPyBackend
+    from bpnet.nn.activations import ReLU
+    from bpnet.nn.layers import Dense
+    from bpnet.nn.losses import SoftmaxCrossEntropy
 
+    parts = _Parts()
     backend = NumPyBackend()
-    matmul = _Timed(backend.matmul)
-    backend.matmul = matmul
-    take = _Timed(xp.take)
-    xp.take = take
+    for name in ("matmul", "matmul_into"):
+        setattr(backend, name, parts.wrap("matmuls", getattr(backend, name)))
+    backend.take_rows = parts.wrap("gather", backend.take_rows)
+    patched = [
+        (SoftmaxCrossEntropy, "loss_and_grad", "loss and gradient"),
+        (ReLU, "forward", "activations"),
+        (ReLU, "backward", "activations"),
+        (Dense, "forward", "dense: bias, Python"),
+        (Dense, "backward", "dense: bias, Python"),
+        (Dense, "backward_sgd", "dense: bias, Python"),
+        (epoch_module, "_correct", "accuracy count"),
+    ]
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patched]
+    for owner, name, part in patched:
+        setattr(owner, name, parts.wrap(part, getattr(owner, name)))
+    snapshots = []  # the parts' totals and calls at each epoch's end
+
+    def snapshot():
+        snapshots.append((dict(parts.total), dict(parts.calls)))
+
     try:
-        step_us, steps, _ = fit_step_us(cfg, X, y, epochs, backend)
+        step_us, steps, best = fit_step_us(cfg, X, y, epochs, backend, 0, snapshot)
     finally:
-        xp.take = take.fn
+        for owner, name, fn in saved:
+            setattr(owner, name, fn)
     cost = _timer_cost()
-    per_step = steps * (1 + epochs)
+    # the best timed epoch's parts: the snapshots around it (0 is the warm-up)
+    (t0, c0), (t1, c1) = snapshots[best], snapshots[best + 1]
+    calls = {k: (c1[k] - c0[k]) / steps for k in c1}
     return {
         "step_timed_us": step_us,
-        "matmul_us": (matmul.total - matmul.calls * cost) / per_step * 1e6,
-        "matmul_calls": matmul.calls / per_step,
-        "gather_us": (take.total - take.calls * cost) / per_step * 1e6,
-        "gather_calls": take.calls / per_step,
         "timer_cost_us": cost * 1e6,
+        "parts_us": {
+            k: (t1[k] - t0[k]) / steps * 1e6 - calls[k] * cost * 1e6 for k in t1
+        },
+        "calls": calls,
     }
-
-
-def elementwise_us(cfg, repeats: int = 300) -> tuple[float, int]:
-    """Microseconds per step of a step's non-matmul, non-gather operations,
-    replayed back to back through the same namespace; and their count."""
-    import array_api_compat.numpy as xp
-
-    rng = np.random.default_rng(0)
-    sizes, b = cfg["sizes"], cfg["batch_size"]
-    f32 = np.float32
-    Ws = [rng.standard_normal((i, o)).astype(f32) for i, o in zip(sizes, sizes[1:])]
-    bs_ = [np.zeros(o, f32) for o in sizes[1:]]
-    Zs = [rng.standard_normal((b, o)).astype(f32) for o in sizes[1:]]
-    dHs = [rng.standard_normal((b, o)).astype(f32) for o in sizes[1:-1]]
-    labels = rng.integers(0, sizes[-1], b)
-    T = np.eye(sizes[-1], dtype=f32)[labels]
-    acc = [np.zeros((), f32), np.zeros((), f32)]
-    lr = np.asarray(0.1, dtype=f32)
-    ops = 0
-
-    def once():
-        nonlocal ops
-        ops = 0
-        masks = []
-        for i, Z in enumerate(Zs):
-            Z += bs_[i]  # bias add
-            ops += 1
-            if i < len(Zs) - 1:
-                m = xp.astype(Z > 0, Z.dtype)
-                masks.append(m)
-                _ = Z * m
-                ops += 3
-        Z = Zs[-1]
-        S = Z - xp.max(Z, axis=1, keepdims=True)
-        E = xp.exp(S)
-        s = xp.sum(E, axis=1, keepdims=True)
-        L = (xp.sum(xp.log(s)) - xp.sum(T * S)) * (1.0 / b)
-        E /= s
-        E -= T
-        E *= 1.0 / b
-        ops += 12
-        for dH, m in zip(dHs, masks):  # ReLU's backward
-            _ = dH * m
-            ops += 1
-        for W, bias in zip(Ws, bs_):
-            for p in (W, bias):
-                g = p * 1.0  # stands for the gradient bpnet hands over
-                g *= lr
-                p -= g
-                ops += 2
-        acc[0] += L * float(b)
-        pred = xp.argmax(Z, axis=1)
-        acc[1] += xp.sum(xp.astype(pred == labels, Z.dtype))
-        ops += 6
-
-    once()
-    # the gradient copies (p * 1.0) stand in for arrays bpnet makes in its
-    # matmuls; take their cost off
-    copies = [p for W, bias in zip(Ws, bs_) for p in (W, bias)]
-    t0 = CLOCK()
-    for _ in range(repeats):
-        for p in copies:
-            _ = p * 1.0
-    copy_s = (CLOCK() - t0) / repeats
-    t0 = CLOCK()
-    for _ in range(repeats):
-        once()
-    total = (CLOCK() - t0) / repeats
-    return (total - copy_s) * 1e6, ops
 
 
 def tiny_batches(cfg, X, y, epochs, sizes=(1, 2, 4, 8, 16)) -> dict[int, float]:
@@ -245,33 +223,33 @@ def main(argv=None) -> int:
             X, y = X[: args.subset], y[: args.subset]
         step_us, steps, _ = fit_step_us(cfg, X, y, args.epochs)
         placed = in_place_times(cfg, X, y, args.epochs)
-        elem, n_ops = elementwise_us(cfg)
         tiny = tiny_batches(cfg, X, y, 2) if args.tiny else {}
+    parts = placed["parts_us"]
+    # from the timed fit itself, less every timer's cost
+    overhead = sum(placed["calls"].values()) * placed["timer_cost_us"]
+    rest = placed["step_timed_us"] - overhead - sum(parts.values())
     out = {
         "config": args.config,
         "load": os.getloadavg(),
         "step_us": step_us,
         "steps": steps,
         **placed,
-        "elementwise_us": elem,
-        "elementwise_ops": n_ops,
-        "dispatch_us": step_us - placed["matmul_us"] - placed["gather_us"] - elem,
+        "rest_us": rest,
         "tiny_batch_step_us": tiny,
     }
     print(
         f"{args.config}: {cfg['label']}, {args.threads} thread(s), load {out['load']}"
     )
-    print(f"  step (bpnet.fit, best epoch / steps)  {step_us:8.1f} us CPU")
-    for key, label in (
-        ("matmul_us", "matmuls"),
-        ("gather_us", "gather (take)"),
-        ("elementwise_us", "elementwise"),
-        ("dispatch_us", "Python dispatch (rest)"),
-    ):
-        print(f"  {label:37s} {out[key]:8.1f} us  ({100 * out[key] / step_us:4.1f}%)")
+    timed = placed["step_timed_us"] - overhead
+    print(f"  step (bpnet.fit, best epoch / steps)  {step_us:8.1f} us")
+    print(f"  step, parts timed, less the timers    {timed:8.1f} us")
+    for key, us in [*parts.items(), ("rest: epoch loop, step's Python", rest)]:
+        calls = placed["calls"].get(key)
+        n = f"  {calls:.0f} calls" if calls else ""
+        print(f"  {key:37s} {us:8.1f} us  ({100 * us / timed:4.1f}%){n}")
     print(
-        f"  ({placed['matmul_calls']:.0f} matmul and {placed['gather_calls']:.0f} take "
-        f"calls, {n_ops} other array operations per step)"
+        f"  (timer cost {placed['timer_cost_us']:.2f} us a call, "
+        f"{overhead:.1f} us a step)"
     )
     for b, us in tiny.items():
         print(f"  batch {b:3d}: {us:7.1f} us per step")

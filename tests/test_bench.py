@@ -428,3 +428,24 @@ def test_interleaved_rounds_of_bpnet_on_torch_and_plain_torch(fashion_dir):
     assert [line.split(",")[0] for line in lines] == ["batch 64", "batch 128"]
     for line in lines:
         assert "1 thread(s), 256 samples" in line and "ratio of bests" in line
+
+
+def test_the_step_profile_times_each_part_where_it_runs():
+    """bench_profile wraps the backend's products and gather and the step's
+    layers and loss; a step of the folded SGD path goes through all of them,
+    and the parts add up to no more than the step."""
+    profile = _scripts_import("bench_profile")
+    common = _scripts_import("bench_common")
+    rng = np.random.default_rng(0)
+    X = rng.random((512, 784), dtype=np.float32)
+    y = rng.integers(0, 10, 512)
+    got = profile.in_place_times(common.config("H32B64"), X, y, epochs=1)
+    calls, parts = got["calls"], got["parts_us"]
+    assert calls["gather"] == 3  # the batch, its targets, its labels
+    # two forward products, one input gradient, two folded updates (the
+    # second layer's through NumPy's product), two bias column sums
+    assert calls["matmuls"] >= 7
+    assert calls["loss and gradient"] == 1 and calls["accuracy count"] == 1
+    assert calls["activations"] == 2
+    assert all(v > 0 for v in parts.values()), parts
+    assert sum(parts.values()) < got["step_timed_us"]
