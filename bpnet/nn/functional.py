@@ -13,6 +13,22 @@ from array_api_compat import device
 
 from bpnet.nn._namespace import namespace
 
+_ONES: dict[tuple, Any] = {}
+
+
+def row_sums(z: Any) -> Any:
+    """Sums along the rows of a 2-D ``z``, as a column (n, 1): the product with
+    a column of ones. For a few columns this is several times faster than a
+    sum over axis 1 on NumPy (which reduces row by row); the ones are kept per
+    array type, dtype, width and device."""
+    key = (type(z), z.dtype, z.shape[1], z.device)
+    ones = _ONES.get(key)
+    if ones is None:
+        xp = namespace(z)
+        ones = xp.ones((z.shape[1], 1), dtype=z.dtype, device=z.device)
+        _ONES[key] = ones
+    return z @ ones
+
 
 def logsumexp(z: Any, axis: int = -1) -> Any:
     """log(sum(exp(z))) along ``axis``, shifted by the max so it never overflows."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from bpnet.nn._namespace import namespace as _ns
-from bpnet.nn.functional import one_hot, sigmoid, softmax, softplus, xlogy
+from bpnet.nn.functional import one_hot, row_sums, sigmoid, softmax, softplus, xlogy
 from bpnet.nn.registry import Registry
 
 LOSSES = Registry("loss")
@@ -85,7 +85,7 @@ class SoftmaxCrossEntropy(Loss):
         n = Z.shape[0]
         S = Z - xp.max(Z, axis=1, keepdims=True)  # shifted: exp never overflows
         E = xp.exp(S)
-        s = xp.sum(E, axis=1, keepdims=True)
+        s = row_sums(E)
         # rows of T sum to 1, so sum(T * lse) = sum(log s) + sum(T * max)
         if weights is None:
             loss = (xp.sum(xp.log(s)) - xp.sum(T * S)) * (1.0 / n)
