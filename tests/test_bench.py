@@ -95,7 +95,9 @@ def test_json_shape(report):
         assert row["epoch_s_median"] == row["epoch_s"][0] > 0
         assert row["first_call_s"] > 0
     assert rows["A", "numpy"]["ratio_gemm"] > 0
-    assert set(rows["A", "numpy"]["extra"]) == {"loss_after_1_float64"}
+    extra = rows["A", "numpy"]["extra"]
+    assert set(extra) == {"loss_after_1_float64", "loss_after_1_nudged"}
+    assert len(extra["loss_after_1_nudged"]) == 3
     assert rows["A", "numpy"]["n_train"] == 512
     # three SGD steps from bpnet's He/Glorot start: far better than chance
     assert rows["A", "numpy"]["test_accuracy"] > 0.3
@@ -344,6 +346,16 @@ def test_a_loss_that_disagrees_is_flagged():
     assert report_mod.mismatches(rows) == ["A torch"]
     assert report_mod._cell(rows[2], "loss_after_1").endswith("MISMATCH")
     assert report_mod._cell(rows[1], "loss_after_1") == "1.00000 (ref)"
+    # float32 runs from nudged starts: their spread sets the tolerance, 4
+    # standard deviations of a difference of two runs (std 0.002 here)
+    rows[1]["extra"]["loss_after_1_nudged"] = [0.998, 1.002]
+    rows[2]["loss_after_1"] = 1.011
+    report_mod.add_ratios(rows)
+    assert rows[2]["loss_check"]["tol"] == pytest.approx(4 * 2**0.5 * 0.002)
+    assert report_mod.mismatches(rows) == []
+    rows[2]["loss_after_1"] = 1.012
+    report_mod.add_ratios(rows)
+    assert report_mod.mismatches(rows) == ["A torch"]
 
 
 def test_fixed_cost_recovers_the_line():
