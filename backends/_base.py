@@ -201,6 +201,20 @@ class Backend:
         """
         return self.xp.take(x, indices, axis=0)
 
+    #: whether ``take_rows_into`` writes the rows straight into ``out``; the
+    #: pure fallback gathers into a new array first, so a caller that keeps
+    #: its own buffers gains nothing there and should call ``take_rows``
+    gathers_into = False
+
+    def take_rows_into(self, x: Any, indices: Any, out: Any) -> Any:
+        """``take_rows(x, indices)`` written into ``out`` (C-contiguous, of
+        ``x``'s dtype, ``len(indices)`` rows); returns ``out``. A backend
+        with ``gathers_into`` writes there directly: a training loop that
+        gathers every batch into the same buffer allocates nothing per step.
+        """
+        out[...] = self.take_rows(x, indices)
+        return out
+
     def matmul(self, a: Any, b: Any) -> Any:
         """``a @ b`` for 2-D arrays; a backend may route it to its own library
         call (the CuPy backend does while it captures a graph)."""

@@ -50,6 +50,16 @@ class NumPyBackend(Backend):
         # three calls a step
         return x.take(indices, axis=0)
 
+    gathers_into = True
+
+    def take_rows_into(self, x: Any, indices: Any, out: Any) -> Any:
+        # mode="wrap": with the default "raise" NumPy gathers into a temporary
+        # and copies it over (so that a bad index leaves out untouched); these
+        # indices are in range, and valid negative ones wrap as take's do
+        if out.dtype != x.dtype or not out.flags.c_contiguous:
+            return super().take_rows_into(x, indices, out)
+        return x.take(indices, axis=0, out=out, mode="wrap")  # the method: no wrapper
+
     @property
     def folds_matmul_update(self) -> bool:  # type: ignore[override]
         return _numpy_gemm() is not None

@@ -152,7 +152,8 @@ def in_place_times(cfg, X, y, epochs):
     backend = NumPyBackend()
     for name in ("matmul", "matmul_into"):
         setattr(backend, name, parts.wrap("matmuls", getattr(backend, name)))
-    backend.take_rows = parts.wrap("gather", backend.take_rows)
+    for name in ("take_rows", "take_rows_into"):
+        setattr(backend, name, parts.wrap("gather", getattr(backend, name)))
     patched = [
         (SoftmaxCrossEntropy, "loss_and_grad", "loss and gradient"),
         (ReLU, "forward", "activations"),
