@@ -201,6 +201,17 @@ class Backend:
         """
         return self.xp.take(x, indices, axis=0)
 
+    #: ``softmax_cross_entropy(Z, T) -> (loss, dL/dZ)``: the unweighted
+    #: ``SoftmaxCrossEntropy.loss_and_grad`` as this backend's own kernel, or
+    #: None for the portable one. A kernel must give the portable loss's
+    #: numbers bit for bit (the same operations in the same order).
+    softmax_cross_entropy: Any = None
+
+    #: whether reading a 0-D array into a Python number is free (host memory,
+    #: no device to wait for): a training loop may then keep its running sums
+    #: as Python numbers instead of updating 0-D arrays every step
+    host_scalars = False
+
     #: whether ``take_rows_into`` writes the rows straight into ``out``; the
     #: pure fallback gathers into a new array first, so a caller that keeps
     #: its own buffers gains nothing there and should call ``take_rows``

@@ -154,6 +154,10 @@ def in_place_times(cfg, X, y, epochs):
         setattr(backend, name, parts.wrap("matmuls", getattr(backend, name)))
     for name in ("take_rows", "take_rows_into"):
         setattr(backend, name, parts.wrap("gather", getattr(backend, name)))
+    if backend.softmax_cross_entropy is not None:  # the backend's own loss kernel
+        backend.softmax_cross_entropy = parts.wrap(
+            "loss and gradient", backend.softmax_cross_entropy
+        )
     patched = [
         (SoftmaxCrossEntropy, "loss_and_grad", "loss and gradient"),
         (ReLU, "forward", "activations"),
@@ -162,6 +166,7 @@ def in_place_times(cfg, X, y, epochs):
         (Dense, "backward", "dense: bias, Python"),
         (Dense, "backward_sgd", "dense: bias, Python"),
         (epoch_module, "_correct", "accuracy count"),
+        (epoch_module, "_correct_count", "accuracy count"),
     ]
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patched]
     for owner, name, part in patched:

@@ -95,3 +95,57 @@ def test_only_batches_of_a_few_megabytes_are_gathered_into_reused_arrays():
     X = np.zeros((10, 784), np.float32)
     assert not epoch_module._BatchBuffers.pay_off(be, X, 256)  # 0.8 MB
     assert epoch_module._BatchBuffers.pay_off(be, X, 2048)  # 6.4 MB
+
+
+@pytest.mark.parametrize("n", [1, 4, 63, 64, 256])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpy_softmax_kernel_gives_the_portable_loss_bit_for_bit(n, dtype):
+    from bpnet.nn.losses import SoftmaxCrossEntropy
+
+    rng = np.random.default_rng(n)
+    Z = (rng.standard_normal((n, 10)) * 5).astype(dtype)
+    Z[0, 3] = Z[0, 7]  # a tie for a row's maximum
+    hard = np.eye(10, dtype=dtype)[rng.integers(0, 10, n)]
+    soft = rng.random((n, 10)).astype(dtype)
+    soft /= soft.sum(axis=1, keepdims=True)
+    kernel = NumPyBackend().softmax_cross_entropy
+    for T in (hard, soft):
+        want_L, want_dZ = SoftmaxCrossEntropy().loss_and_grad(Z.copy(), T)
+        got_L, got_dZ = kernel(Z.copy(), T)
+        assert got_L.dtype == want_L.dtype and got_L == want_L
+        np.testing.assert_array_equal(got_dZ, want_dZ)
+    Z[-1, :] = np.inf  # non-finite logits: the same NaNs
+    with np.errstate(all="ignore"):
+        a, b = kernel(Z, hard), SoftmaxCrossEntropy().loss_and_grad(Z, hard)
+    assert np.isnan(a[1][-1]).all()
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_fit_with_the_numpy_softmax_kernel_trains_as_the_portable_loss(monkeypatch):
+    def train():
+        rng = np.random.default_rng(1)
+        X = rng.random((300, 12), dtype=np.float32)
+        y = rng.integers(0, 5, 300)
+        net = bpnet.Sequential(
+            [bpnet.Dense(12, 16), bpnet.ReLU(), bpnet.Dense(16, 5)], seed=4
+        )
+        h = bpnet.fit(net, X, y, epochs=2, batch_size=100, optimizer="sgd", verbose=0)
+        return [np.asarray(p) for p in net.parameters()], h
+
+    calls = []
+    real = NumPyBackend.softmax_cross_entropy
+
+    def counted(self, Z, T):
+        calls.append(Z.shape[0])
+        return real(self, Z, T)
+
+    with monkeypatch.context() as m:
+        m.setattr(NumPyBackend, "softmax_cross_entropy", counted)
+        fast, h1 = train()
+    with monkeypatch.context() as m:
+        m.setattr(NumPyBackend, "softmax_cross_entropy", None)
+        plain, h0 = train()
+    assert calls == [100] * 6  # 3 steps an epoch, 2 epochs
+    for a, b in zip(fast, plain):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(h1["loss"], h0["loss"])

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from bpnet.nn.evaluation import _correct
+from bpnet.nn.evaluation import _correct, _correct_count
 from bpnet.nn.layers import hands_out_fresh_grads
 from bpnet.nn.losses import Loss
 from bpnet.train.fused import SGDStep, fused_sgd_applies
@@ -111,6 +111,13 @@ class _Epoch:
         # epoch, which would keep that epoch's learning rate.
         fused = fused_sgd_applies(net, opt, l2, weights, strategy, recorded)
         self.sgd_step = SGDStep(net, loss, l2) if fused else None
+        # The epoch's loss and correct-count sums: host scalars where reading a
+        # 0-D array back is free (NumPy: two 0-D array updates fewer a step,
+        # the same float32 or float64 arithmetic, an exact int count), else 0-D
+        # device arrays that the steps update without waiting for the device
+        # (and a recorded graph keeps).
+        self.host_sums = net.backend.host_scalars and not recorded
+        self.count = _correct_count if self.host_sums else _correct
         xp, dev = net.xp, net.backend.device
         with net.backend.context():
             self.loss_sum = xp.zeros((), dtype=net.dtype, device=dev)
@@ -143,8 +150,12 @@ class _Epoch:
         W, wb = self.weights, None
         n = T.shape[0]  # X's rows, but for a memory map's skipped ones
         params = net.parameters()
-        self.loss_sum[...] = 0.0
-        self.correct[...] = 0.0
+        host, count = self.host_sums, self.count
+        if host:
+            loss_sum, correct_sum = 0.0, 0
+        else:
+            self.loss_sum[...] = 0.0
+            self.correct[...] = 0.0
         dp, sgd_step, bufs = self.strategy, self.sgd_step, self.buffers
         for s in range(math.ceil(n / bs)):
             lo, hi = s * bs, min((s + 1) * bs, n)
@@ -170,14 +181,14 @@ class _Epoch:
             total = None
             if sgd_step is not None:
                 L, Z = sgd_step(Xb, Tb, opt.lr, wb)
-                correct = _correct(Z, lb) if self.track_accuracy else None
+                correct = count(Z, lb) if self.track_accuracy else None
                 if dp is not None:  # one rank: its own Ctrl-C is the job's
                     dp.interrupted = dp.pending()
             elif dp is None:
                 L, grads, Z = net._loss_and_grad(
                     Xb, Tb, loss, l2, return_logits=True, weights=wb
                 )
-                correct = _correct(Z, lb) if self.track_accuracy else None
+                correct = count(Z, lb) if self.track_accuracy else None
                 self._update(params, grads)
             else:
                 # every rank holds all the weights: the global batch's total
@@ -187,12 +198,22 @@ class _Epoch:
                     Xb, Tb, lb, loss, l2, hi - lo, self.track_accuracy, wb, total
                 )
                 self._update(params, grads)
+            # the batch's weight: its rows, or their summed weight (all ranks'
+            # rows under data parallelism)
             if wb is None:
-                self.loss_sum += L * float(hi - lo)
-            else:  # the batch's weight: all ranks' rows under data parallelism
-                self.loss_sum += L * (xp.sum(wb) if total is None else total)
-            if self.track_accuracy:
-                self.correct += correct
+                weight: Any = float(hi - lo)
+            else:
+                weight = xp.sum(wb) if total is None else total
+            if host:  # NumPy scalars: the 0-D arrays' arithmetic, in their dtype
+                loss_sum = loss_sum + L * weight
+                if self.track_accuracy:
+                    correct_sum += correct
+            else:
+                self.loss_sum += L * weight
+                if self.track_accuracy:
+                    self.correct += correct
             if after_step is not None:
                 opt.t += 1
                 after_step(s, L)
+        if host:
+            self.loss_sum, self.correct = loss_sum, correct_sum
