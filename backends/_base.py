@@ -219,9 +219,13 @@ class Backend:
 
     def take_rows_into(self, x: Any, indices: Any, out: Any) -> Any:
         """``take_rows(x, indices)`` written into ``out`` (C-contiguous, of
-        ``x``'s dtype, ``len(indices)`` rows); returns ``out``. A backend
-        with ``gathers_into`` writes there directly: a training loop that
-        gathers every batch into the same buffer allocates nothing per step.
+        ``x``'s dtype, ``len(indices)`` rows, not overlapping ``x``); returns
+        ``out``. As for ``take_rows`` the indices must lie in
+        ``[-x.shape[0], x.shape[0])``: a backend may skip the check (NumPy's
+        wraps others around rather than gather into a temporary first). A
+        backend with ``gathers_into`` writes there directly: a training loop
+        that gathers every batch into the same buffer allocates nothing per
+        step.
         """
         out[...] = self.take_rows(x, indices)
         return out

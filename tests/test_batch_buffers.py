@@ -149,3 +149,27 @@ def test_fit_with_the_numpy_softmax_kernel_trains_as_the_portable_loss(monkeypat
     for a, b in zip(fast, plain):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(h1["loss"], h0["loss"])
+
+
+@pytest.mark.parametrize("weights", [False, True])
+def test_host_sums_report_the_device_sums_numbers(monkeypatch, weights):
+    """The epoch's loss and accuracy summed as host scalars (NumPy) are the
+    0-D arrays' sums bit for bit: rounded to the model's dtype every step,
+    under NumPy 1's promotion rules as under NumPy 2's."""
+
+    def train():
+        rng = np.random.default_rng(6)
+        X = rng.random((250, 8), dtype=np.float32)
+        y = rng.integers(0, 3, 250)
+        sw = rng.random(250) + 0.1 if weights else None
+        net = bpnet.Sequential([bpnet.Dense(8, 3)], seed=1)
+        return bpnet.fit(
+            net, X, y, epochs=3, batch_size=32, sample_weight=sw, verbose=0
+        )
+
+    host = train()
+    with monkeypatch.context() as m:
+        m.setattr(NumPyBackend, "host_scalars", False)
+        device = train()
+    np.testing.assert_array_equal(host["loss"], device["loss"])
+    np.testing.assert_array_equal(host["accuracy"], device["accuracy"])

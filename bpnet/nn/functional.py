@@ -21,11 +21,12 @@ def row_sums(z: Any) -> Any:
     a column of ones. For a few columns this is several times faster than a
     sum over axis 1 on NumPy (which reduces row by row); the ones are kept per
     array type, dtype, width and device."""
-    key = (type(z), z.dtype, z.shape[1], z.device)
+    dev = device(z)  # not z.device: NumPy 1.x arrays have none
+    key = (type(z), z.dtype, z.shape[1], dev)
     ones = _ONES.get(key)
     if ones is None:
         xp = namespace(z)
-        ones = xp.ones((z.shape[1], 1), dtype=z.dtype, device=z.device)
+        ones = xp.ones((z.shape[1], 1), dtype=z.dtype, device=dev)
         _ONES[key] = ones
     return z @ ones
 

@@ -151,8 +151,9 @@ class _Epoch:
         n = T.shape[0]  # X's rows, but for a memory map's skipped ones
         params = net.parameters()
         host, count = self.host_sums, self.count
-        if host:
-            loss_sum, correct_sum = 0.0, 0
+        if host:  # NumPy's scalar type of the sums' dtype (host_scalars: NumPy)
+            cast = self.loss_sum.dtype.type
+            loss_sum, correct_sum = cast(0), 0
         else:
             self.loss_sum[...] = 0.0
             self.correct[...] = 0.0
@@ -204,8 +205,8 @@ class _Epoch:
                 weight: Any = float(hi - lo)
             else:
                 weight = xp.sum(wb) if total is None else total
-            if host:  # NumPy scalars: the 0-D arrays' arithmetic, in their dtype
-                loss_sum = loss_sum + L * weight
+            if host:  # the 0-D array's arithmetic: rounded to its dtype each step
+                loss_sum = cast(loss_sum + L * weight)
                 if self.track_accuracy:
                     correct_sum += correct
             else:
