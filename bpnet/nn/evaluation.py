@@ -16,25 +16,26 @@ def _labels(T: Any, loss: Loss) -> Any:
     return xp.argmax(T, axis=1)
 
 
-def _correct(Z: Any, labels: Any) -> Any:
-    """Number of correct predictions in a batch, as a 0-D device array."""
+def _hits(Z: Any, labels: Any) -> Any:
+    """Boolean (n,): where the logits' predicted class is the label."""
     xp = namespace(Z)
     if Z.shape[1] == 1:
         pred = xp.astype(Z[:, 0] > 0.0, xp.int64)
     else:
         pred = xp.argmax(Z, axis=1)
-    return xp.sum(xp.astype(pred == labels, Z.dtype))
+    return pred == labels
+
+
+def _correct(Z: Any, labels: Any) -> Any:
+    """Number of correct predictions in a batch, as a 0-D device array."""
+    xp = namespace(Z)
+    return xp.sum(xp.astype(_hits(Z, labels), Z.dtype))
 
 
 def _correct_count(Z: Any, labels: Any) -> int:
     """``_correct`` as a Python int, for arrays in host memory: one count
     instead of a cast and a sum."""
-    xp = namespace(Z)
-    if Z.shape[1] == 1:
-        pred = xp.astype(Z[:, 0] > 0.0, xp.int64)
-    else:
-        pred = xp.argmax(Z, axis=1)
-    return int(xp.count_nonzero(pred == labels))
+    return int(namespace(Z).count_nonzero(_hits(Z, labels)))
 
 
 def evaluate(

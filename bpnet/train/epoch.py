@@ -35,7 +35,9 @@ class _BatchBuffers:
     of rows (the batch, its targets, labels, weights), where the backend
     gathers into an array it is given (``Backend.gathers_into``): no new
     batch-sized arrays per step, and the same memory under every product
-    that reads the batch. The last, shorter batch takes the first rows."""
+    that reads the batch. The last, shorter batch takes the first rows. Each
+    kind is always gathered from the same array (the epoch's X, T, labels,
+    weights), so only a longer batch needs a new one."""
 
     @staticmethod
     def pay_off(backend: Any, X: Any, batch_size: int) -> bool:
@@ -52,12 +54,7 @@ class _BatchBuffers:
         buf = self.arrays.get(kind)
         if buf is not None and buf.shape[0] == n:  # every full batch
             return self.into(x, indices, buf)
-        if (
-            buf is None
-            or buf.shape[0] < n
-            or buf.shape[1:] != x.shape[1:]
-            or buf.dtype != x.dtype
-        ):
+        if buf is None or buf.shape[0] < n:
             be = self.backend
             with be.context():
                 buf = be.xp.empty((n, *x.shape[1:]), dtype=x.dtype, device=be.device)
@@ -158,23 +155,24 @@ class _Epoch:
             self.loss_sum[...] = 0.0
             self.correct[...] = 0.0
         dp, sgd_step, bufs = self.strategy, self.sgd_step, self.buffers
+        if bufs is not None:
+            gather = bufs.take
+        else:
+
+            def gather(kind: str, x: Any, idx: Any) -> Any:
+                return take_rows(x, idx)
+
         for s in range(math.ceil(n / bs)):
             lo, hi = s * bs, min((s + 1) * bs, n)
             a, b = (lo, hi) if dp is None else dp.rows(lo, hi)
             if dp is not None and dp.X is not None:  # streamed from the host
                 Xb, Tb, lb, wb = dp.gather(a, b, T, labels, W)
-            elif self.shuffle and bufs is not None:
-                idx = self.order[a:b]
-                Xb, Tb = bufs.take("X", X, idx), bufs.take("T", T, idx)
-                lb = bufs.take("labels", labels, idx)
-                if W is not None:
-                    wb = bufs.take("W", W, idx)
             elif self.shuffle:
                 idx = self.order[a:b]
-                Xb, Tb = take_rows(X, idx), take_rows(T, idx)
-                lb = take_rows(labels, idx)
+                Xb, Tb = gather("X", X, idx), gather("T", T, idx)
+                lb = gather("labels", labels, idx)
                 if W is not None:
-                    wb = take_rows(W, idx)
+                    wb = gather("W", W, idx)
             else:
                 Xb, Tb, lb = X[a:b, ...], T[a:b, ...], labels[a:b]
                 if W is not None:
