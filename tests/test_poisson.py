@@ -6,6 +6,8 @@ every backend against SciPy's and scikit-learn's formula, and
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.special import xlogy
@@ -158,3 +160,62 @@ def test_early_stopping_scores_the_means():
     assert r2_score(y_val, reg.predict(X_val)) == pytest.approx(
         reg.best_validation_score_, rel=1e-12
     )
+
+
+def _large_counts():
+    # counts near 1e6: the first L-BFGS-B trial step overflows float32's exp
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((500, 5))
+    return X, np.round(np.exp(13 + 0.5 * X[:, 0]))
+
+
+def test_float32_lbfgs_that_overflowed_then_stalled_warns():
+    # scipy calls this run converged (the float32 loss stopped changing after
+    # a trial step's loss overflowed); the fit is far from a minimum, and
+    # scikit-learn's run of it ends ABNORMAL with a warning: so does ours.
+    X, y = _large_counts()
+    reg = MLPRegressor((10,), loss="poisson", solver="lbfgs", random_state=0)
+    with np.errstate(all="ignore"), pytest.warns(ConvergenceWarning) as caught:
+        reg.fit(X.astype(np.float32), y.astype(np.float32))
+    message = " ".join(str(w.message) for w in caught)
+    assert "infinite or NaN loss" in message and "float64" in message
+    assert r2_score(y, reg.predict(X.astype(np.float32))) < 0.5
+
+
+def test_float64_fits_the_same_counts_without_the_warning():
+    X, y = _large_counts()
+    reg = MLPRegressor((10,), loss="poisson", solver="lbfgs", random_state=0)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        try:
+            reg.fit(X, y)
+        except ConvergenceWarning as exc:  # max_iter may end it; never the flag
+            assert "infinite or NaN" not in str(exc)
+            reg.set_params(max_iter=2000).fit(X, y)
+    assert r2_score(y, reg.predict(X)) > 0.99
+
+
+@pytest.mark.parametrize(
+    "nonfinite, largest, flagged",
+    [(1, 6.4e5, True), (0, 6.4e5, False), (3, 5e-5, False)],
+)
+def test_minimize_fails_a_stall_after_an_overflow(nonfinite, largest, flagged):
+    # only a run that saw an infinite loss and stopped above the gradient's
+    # tolerance: a float32 loss that stops changing near a minimum is scipy's
+    # success, as it is scikit-learn's
+    from scipy.optimize import OptimizeResult
+
+    from bpnet.train.fullbatch import _flag_false_convergence
+
+    net = bpnet.Sequential([bpnet.Dense(2, 1)], loss="poisson")
+    said = "CONVERGENCE: RELATIVE REDUCTION OF F <= FACTR*EPSMCH"
+    result = OptimizeResult(
+        success=True, fun=1.5, nit=2, message=said, jac=np.array([0.0, -largest])
+    )
+    _flag_false_convergence(result, nonfinite, 1e-4, net)
+    assert result.success is not flagged
+    if flagged:
+        assert f"{largest:.3g}" in result.message and "float32" in result.message
+        assert said in result.message
+    else:
+        assert result.message == said

@@ -7,6 +7,7 @@ The methods are listed in ``SOLVERS``; each knows its own scipy options.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -182,18 +183,22 @@ def minimize(
         def evaluate(theta: Any) -> tuple[float, Any]:
             last["nfev"] = last.get("nfev", 0) + 1
             net.set_flat_parameters(theta)
-            if comm is not None:
-                return _objective_parallel(
-                    net, Xd, T, W, loss, my_l2, weight, comm, last
-                )
-            if objective is None:
-                L, grads = net._loss_and_grad(
-                    Xd, T, loss, l2, training=False, weights=W
+            if comm is not None:  # every rank: the same reduced numbers
+                value, flat = _objective_parallel(
+                    net, Xd, T, W, loss, my_l2, weight, comm
                 )
             else:
-                L, grads = objective()
-            last["loss"] = float(L)
-            return last["loss"], be.pack(grads)
+                if objective is None:
+                    L, grads = net._loss_and_grad(
+                        Xd, T, loss, l2, training=False, weights=W
+                    )
+                else:
+                    L, grads = objective()
+                value, flat = float(L), be.pack(grads)
+            last["loss"] = value
+            if not math.isfinite(value):
+                last["nonfinite"] = last.get("nonfinite", 0) + 1
+            return value, flat
 
         def on_iteration(xk: Any, *args: Any) -> None:
             last["x"] = xk.copy()
@@ -227,9 +232,39 @@ def minimize(
                 message=f"stopped after maxiter={maxiter} iterations",
             )
         net.set_flat_parameters(result.x)
+        stop_gtol = options.get("gtol", tol)
+        _flag_false_convergence(result, last.get("nonfinite", 0), stop_gtol, net)
         result.loss_curve = curve
         result.seconds = time.perf_counter() - t0
     return result
+
+
+def _flag_false_convergence(result: Any, nonfinite: int, gtol: Any, net: Any) -> None:
+    """Mark a run that scipy calls converged as failed when some evaluation's
+    loss overflowed and it stopped with the gradient above its tolerance.
+
+    scipy's relative-reduction test stops L-BFGS-B once a step changes the
+    loss by less than ``ftol`` (2.2e-9) of it. After a trial step whose loss
+    overflowed (``exp`` of a large output, most often in float32) the line
+    search can end on the loss it started from, which passes that test far
+    from any minimum. scikit-learn's run of the same fit ends ABNORMAL.
+    """
+    jac = getattr(result, "jac", None)
+    if not result.success or not nonfinite or jac is None:
+        return
+    # scipy's host gradient, through its own methods (no array library here)
+    largest = max(float(jac.max()), -float(jac.min())) if jac.size else 0.0
+    if largest <= (1e-5 if gtol is None else float(gtol)):
+        return  # it did reach the gradient's tolerance
+    result.success = False
+    result.message = (
+        f"{nonfinite} evaluation(s) gave an infinite or NaN loss, then the "
+        f"loss ({float(result.fun):.8g}) stopped changing with the gradient's "
+        f"largest component at {largest:.3g}: not a minimum (scipy: "
+        f"{' '.join(str(result.message).split())}). Fit in "
+        f"float64 (this model is {net.dtype_name}), or scale the "
+        "inputs and targets"
+    )
 
 
 def _shard(
@@ -276,7 +311,6 @@ def _objective_parallel(
     l2: float,
     weight: float,
     comm: Any,
-    last: dict,
 ) -> tuple[float, Any]:
     """The full batch's loss and gradient from every rank's share: one allreduce."""
     if X.shape[0]:
@@ -285,5 +319,4 @@ def _objective_parallel(
     else:
         parts = ([0.0] * net.n_parameters, [0.0])
     total = comm.allreduce_host(*parts, what="full-batch allreduce")
-    last["loss"] = float(total[-1])
-    return last["loss"], total[:-1]
+    return float(total[-1]), total[:-1]
