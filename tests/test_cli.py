@@ -400,6 +400,14 @@ def test_resume_accepts_flags_that_agree(checkpoint, tmp_path, capsys):
         (["--epochs", "30", "--iterations", "100"], "--epochs: --iterations 100 sets"),
         (["--data-dir", "somewhere"], "--data-dir: is where (Fashion-)MNIST's IDX"),
         (
+            ["--data", "X.npy", "--labels", "y.npy", "--dataset", "fashion-mnist"],
+            "--dataset: names a bundled or downloaded data set, and --data X.npy",
+        ),
+        (
+            ["--data", "X.npy", "--labels", "y.npy", "--dataset", "digits"],
+            "got --dataset digits too; give one of them",
+        ),
+        (
             ["--optimizer", "sgd", "--weight-decay", "0.01"],
             "--weight-decay: is Adam's decoupled weight decay, but --optimizer is sgd",
         ),
@@ -439,6 +447,24 @@ def test_resume_without_out_moves_the_run_folder_on(tmp_path):
     history = json.loads((run / "history.json").read_text())
     assert len(history["loss"]) == 4  # model, history and plots went on too
     assert bpnet.io.load_checkpoint(run / "checkpoint.npz")[2]["epoch"] == 4
+
+
+def test_resume_into_another_folder_leaves_the_source_run_as_it_was(tmp_path, capsys):
+    first, second, straight = tmp_path / "first", tmp_path / "second", tmp_path / "s"
+    assert _train(*MOMENTUM_RUN, "--epochs", 2, "--out", first) == 0
+    before = (first / "checkpoint.npz").read_bytes()
+    capsys.readouterr()
+    assert _train("--resume", first / "checkpoint.npz", "--epochs", 4, "--out", second) == 0
+    assert (first / "checkpoint.npz").read_bytes() == before
+    assert len(json.loads((first / "history.json").read_text())["loss"]) == 2
+    # the new folder holds the whole run, its checkpoint included: it resumes
+    assert bpnet.io.load_checkpoint(second / "checkpoint.npz")[2]["epoch"] == 4
+    assert _train("--resume", second / "checkpoint.npz", "--epochs", 5) == 0
+    assert _train(*MOMENTUM_RUN, "--epochs", 5, "--out", straight) == 0
+    resumed = json.loads((second / "history.json").read_text())
+    unbroken = json.loads((straight / "history.json").read_text())
+    for key in ("loss", "accuracy", "test_loss", "test_accuracy", "lr"):
+        assert resumed[key] == unbroken[key], key
 
 
 def test_a_cosine_run_cannot_be_resumed_past_its_schedule(tmp_path, capsys):

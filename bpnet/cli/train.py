@@ -118,9 +118,27 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
         # held to the end: one run per folder at a time (rank 0 writes it)
         if args.out and (comm is None or comm.is_root):
             stack.enter_context(claim(Path(args.out), args.resume, args.overwrite))
+            _carry_checkpoint(args)
         elif args.out:  # fit checks the checkpoint's folder on every rank
             Path(args.out).mkdir(parents=True, exist_ok=True)
+        if comm is not None and args.resume and args.out:
+            comm.barrier()  # every rank reads the copy rank 0 made
         return _run(args, explicit, saved, backend, out, comm)
+
+
+def _carry_checkpoint(args: argparse.Namespace) -> None:
+    """``--resume`` from another folder's checkpoint into ``--out``: the run
+    continues from a copy in ``--out`` (atomically written), which is where
+    its checkpoint goes from then on, so that folder holds a whole run that
+    can be resumed, and the source run's folder is left as it was."""
+    if not args.resume:
+        return
+    source, target = Path(args.resume), _checkpoint_path(args)
+    if target is None or source.resolve() == target.resolve():
+        return
+    from bpnet.io.atomic import atomic_write_bytes
+
+    atomic_write_bytes(target, source.read_bytes())
 
 
 def _run(
@@ -300,9 +318,12 @@ TEST_NAMES = {"val_loss": "test_loss", "val_accuracy": "test_accuracy"}
 
 
 def _checkpoint_path(args: argparse.Namespace) -> Path | None:
-    if args.resume:
-        return Path(args.resume)
-    return Path(args.out) / "checkpoint.npz" if args.out else None
+    """Where the run's checkpoint is written: in ``--out`` when it is given
+    (``_carry_checkpoint`` copies a ``--resume`` from elsewhere there first),
+    else the ``--resume`` file itself."""
+    if args.out:
+        return Path(args.out) / "checkpoint.npz"
+    return Path(args.resume) if args.resume else None
 
 
 def _write_run(

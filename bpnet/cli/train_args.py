@@ -73,6 +73,12 @@ def check_flags_apply(args: argparse.Namespace, explicit: frozenset[str]) -> Non
             f"--epochs: --iterations {args.iterations} sets the run's length; got "
             f"--epochs {args.epochs} too; give one of them"
         )
+    if "dataset" in explicit and args.data:
+        raise ValueError(
+            f"--dataset: names a bundled or downloaded data set, and --data "
+            f"{args.data} gives the data; got --dataset {args.dataset} too; give "
+            "one of them"
+        )
     if "data_dir" in explicit and (args.data or args.dataset == "digits"):
         source = f"--data {args.data}" if args.data else "the bundled digits"
         raise ValueError(
