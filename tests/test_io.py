@@ -155,6 +155,21 @@ def test_missing_file_and_directory(tmp_path):
     _refused(tmp_path / "adir", "is a directory")
 
 
+@pytest.mark.parametrize("name", [".", "..", "adir", "adir/", "new/", ""])
+def test_save_refuses_a_folder_by_name(tmp_path, monkeypatch, name):
+    # each once became a file beside the folder: adir.npz, new.npz, "...npz"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "adir").mkdir()
+    with pytest.raises(
+        ValueError, match=r"path: (expected a file name|'.*' is a folder)"
+    ):
+        bio.save(_net(), name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir"]
+    assert not list((tmp_path / "adir").iterdir()) and not list(
+        tmp_path.parent.glob("*.npz")
+    )
+
+
 def test_checkpoint_keeps_training_state(tmp_path):
     net = _net("array-api-strict")
     m = [net.xp.ones_like(p) * 0.5 for p in net.parameters()]

@@ -46,6 +46,7 @@ from bpnet.io.modelfile import (
     _check_name,
     _fail,
     _resolve,
+    file_to_write,
     read_model_file,
     write_model_file,
 )
@@ -227,7 +228,7 @@ def save(
     Path
         The file written.
     """
-    path = check_path(path)
+    path = file_to_write(path, "path", "model.npz")
     kind = _kind_of(model)
     arrays, metadata = kind.saver(model)
     arrays, metadata = dict(arrays), {"kind": kind.name, **metadata}

@@ -10,8 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from bpnet.io.atomic import check_path
-from bpnet.io.modelfile import model_path
+from bpnet.io.modelfile import file_to_write
 
 
 def check_checkpoint_path(checkpoint: Any) -> Path | None:
@@ -19,12 +18,7 @@ def check_checkpoint_path(checkpoint: Any) -> Path | None:
     not a folder itself."""
     if checkpoint is None:
         return None
-    path = check_path(checkpoint, "checkpoint")
-    if path.is_dir() or model_path(path).is_dir():
-        raise ValueError(
-            f"checkpoint: {os.fspath(path)!r} is a folder; expected a file name, "
-            f"e.g. checkpoint={os.fspath(path / 'checkpoint.npz')!r}"
-        )
+    path = file_to_write(checkpoint, "checkpoint", "checkpoint.npz")
     if not path.parent.is_dir():
         raise ValueError(
             f"checkpoint: the folder {os.fspath(path.parent)!r} does not exist; "
