@@ -454,7 +454,10 @@ def test_resume_into_another_folder_leaves_the_source_run_as_it_was(tmp_path, ca
     assert _train(*MOMENTUM_RUN, "--epochs", 2, "--out", first) == 0
     before = (first / "checkpoint.npz").read_bytes()
     capsys.readouterr()
-    assert _train("--resume", first / "checkpoint.npz", "--epochs", 4, "--out", second) == 0
+    assert (
+        _train("--resume", first / "checkpoint.npz", "--epochs", 4, "--out", second)
+        == 0
+    )
     assert (first / "checkpoint.npz").read_bytes() == before
     assert len(json.loads((first / "history.json").read_text())["loss"]) == 2
     # the new folder holds the whole run, its checkpoint included: it resumes

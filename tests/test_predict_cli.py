@@ -384,3 +384,98 @@ def test_a_reader_that_stops_early_ends_the_output_quietly(trained, tmp_path):
     out = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=120)
     assert len(out.stdout.splitlines()) == 1
     assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr, out.stderr
+
+
+def _bad_files(folder):
+    """name -> path of files a command line might be handed by mistake."""
+    X = load_digits().X_test[:20]
+    good = folder / "good.npy"
+    np.save(good, X)
+    truncated = folder / "truncated.npy"
+    truncated.write_bytes(good.read_bytes()[:300])
+    objects = folder / "objects.npy"
+    np.save(objects, np.array([{"a": 1}] * 20, dtype=object), allow_pickle=True)
+    integers = folder / "integers.npy"
+    np.save(integers, (X * 16).astype(np.uint8))
+    return {
+        "truncated": truncated,
+        "objects": objects,
+        "integers": integers,
+        "missing": folder / "missing.npy",
+        "good": good,
+    }
+
+
+@pytest.mark.parametrize(
+    "flag, kind, match",
+    [
+        ("--data", "truncated", "--data: expected a .npy array of samples; "),
+        ("--data", "objects", "--data: expected a .npy array of samples; "),
+        ("--data", "missing", "--data: no such file: "),
+        ("--data", "integers", "--data: expected floating-point values, got uint8"),
+        ("--labels", "truncated", "--labels: expected a .npy array of labels; "),
+        ("--labels", "objects", "--labels: expected a .npy array of labels; "),
+        ("--labels", "missing", "--labels: no such file: "),
+    ],
+)
+def test_a_bad_input_file_is_named_with_its_flag(
+    trained, tmp_path, flag, kind, match, capsys
+):
+    files = _bad_files(tmp_path)
+    args = [str(trained), "--data", str(files["good"])]
+    if flag == "--data":
+        args[2] = str(files[kind])
+    else:
+        args += ["--labels", str(files[kind])]
+    assert predict_main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0], err
+    if kind != "integers":
+        assert files[kind].name in err[0]
+
+
+@pytest.mark.parametrize(
+    "flag, kind, match",
+    [
+        ("--data", "truncated", "--data: expected a .npy array of samples; "),
+        ("--data", "objects", "--data: expected a .npy array of samples; "),
+        ("--data", "missing", "--data: no such file: "),
+        ("--labels", "truncated", "--labels: expected a .npy array of labels; "),
+        ("--labels", "objects", "--labels: expected a .npy array of labels; "),
+        ("--labels", "missing", "--labels: no such file: "),
+    ],
+)
+def test_bpnet_train_names_a_bad_input_file_with_its_flag(
+    tmp_path, flag, kind, match, capsys
+):
+    files = _bad_files(tmp_path)
+    labels = tmp_path / "y.npy"
+    np.save(labels, np.arange(20) % 3)
+    args = {"--data": files["good"], "--labels": labels}
+    args[flag] = files[kind]
+    argv = [str(a) for pair in args.items() for a in pair] + ["--epochs", "1"]
+    assert train_main([*argv, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0] and files[kind].name in err[0], err
+
+
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        (np.r_[np.zeros(19), np.inf], "--labels: the labels contain NaN or Inf"),
+        (
+            np.full(20, 7),
+            "--labels: expected labels of at least 2 classes, got only [7]",
+        ),
+    ],
+)
+def test_bpnet_train_refuses_labels_it_cannot_learn_from(
+    tmp_path, labels, match, capsys
+):
+    X, y = tmp_path / "X.npy", tmp_path / "y.npy"
+    np.save(X, load_digits().X_test[:20])
+    np.save(y, labels)
+    argv = ["--data", str(X), "--labels", str(y), "--epochs", "1", "--quiet"]
+    assert train_main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0], err

@@ -68,18 +68,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load_labels(path: str) -> np.ndarray:
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"--labels: no such file: {path}")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ValueError(
-            f"--labels: expected a .npy array of labels, {path} is not one ({exc})"
-        ) from None
+    from bpnet.io.plain import load_npy
+
+    return load_npy(path, "--labels", "a .npy array of labels")
 
 
 def _load_file(args: argparse.Namespace) -> tuple[np.ndarray, Any, str, str]:
     from bpnet import data
+    from bpnet.io.plain import load_npy
 
     path = Path(args.data)
     for key in ("seed", "test_size", "split"):
@@ -97,9 +93,12 @@ def _load_file(args: argparse.Namespace) -> tuple[np.ndarray, Any, str, str]:
         return arrays["X"], arrays["y"], path.name, "--data"
     if path.suffix != ".npy":
         raise ValueError(f"--data: expected a .npy or .mat file, got {path.name!r}")
-    if not path.is_file():
-        raise FileNotFoundError(f"--data: no such file: {path}")
-    X = np.load(path, allow_pickle=False)
+    X = load_npy(path, "--data", "a .npy array of samples")
+    if X.dtype.kind != "f":  # as bpnet-train: an unscaled X would predict nonsense
+        raise ValueError(
+            f"--data: expected floating-point values, got {X.dtype}; scale it as "
+            "the model's training data was and save it as float32"
+        )
     y = _load_labels(args.labels) if args.labels else None
     return X, y, path.name, "--labels"
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bpnet.io.plain import load_npy, npz_member
+
 
 def load_arrays(
     path: str | os.PathLike[str],
@@ -31,19 +33,21 @@ def load_arrays(
     if path.suffix == ".npz":
         if labels is not None:
             raise ValueError(f"--labels: {path} holds its own y; got --labels {labels}")
-        with np.load(path, allow_pickle=False) as z:
+        y_flag = "--data"
+        with load_npy(path, y_flag, "an .npz file holding arrays X and y") as z:
             missing = {"X", "y"} - set(z.files)
             if missing:
                 raise ValueError(
                     f"{path}: expected arrays X and y, missing {sorted(missing)} "
                     f"(it holds {z.files})"
                 )
-            X, y = z["X"], z["y"]
+            X, y = (npz_member(z, key, y_flag, path) for key in ("X", "y"))
     elif path.suffix == ".npy":
         if labels is None:
             raise ValueError(f"--labels: {path} holds X only; give --labels y.npy")
-        X = np.load(path, mmap_mode="r", allow_pickle=False)
-        y = np.load(labels, allow_pickle=False)
+        y_flag = "--labels"
+        X = load_npy(path, "--data", "a .npy array of samples", mmap_mode="r")
+        y = load_npy(labels, y_flag, "a .npy array of labels")
     else:
         raise ValueError(f"--data: expected a .mat, .npy or .npz file, got {path}")
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
@@ -56,7 +60,18 @@ def load_arrays(
             f"{path}: X: expected floating-point values, got {X.dtype}; scale and "
             "save it as float32"
         )
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise ValueError(f"{y_flag}: the labels contain NaN or Inf")
+    if y.dtype.kind not in "iufbUS":
+        raise ValueError(
+            f"{y_flag}: expected labels of numbers or strings, got {y.dtype}"
+        )
     values, y = np.unique(y, return_inverse=True)
+    if len(values) < 2:
+        raise ValueError(
+            f"{y_flag}: expected labels of at least 2 classes, got only "
+            f"{values.tolist()!r:.60} in all {y.shape[0]} rows"
+        )
     n_test = math.ceil(test_size * X.shape[0])
     cut = X.shape[0] - n_test
     y = y.reshape(-1).astype(np.int64)

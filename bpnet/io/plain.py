@@ -118,3 +118,30 @@ def _read_members(zf: zipfile.ZipFile, max_bytes: int) -> dict[str, np.ndarray]:
                 fh, allow_pickle=False
             )
     return arrays
+
+
+def load_npy(
+    path: str | os.PathLike[str], flag: str, what: str, mmap_mode: str | None = None
+) -> Any:
+    """``numpy.load`` of a file a command-line flag names (no pickles): a
+    missing, truncated or unreadable file is an error that names the flag, the
+    file and what was expected. An ``.npz`` comes back open (a context
+    manager); read its members with ``npz_member``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{flag}: no such file: {path}")
+    try:
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        msg = f"{flag}: expected {what}; {path} is not one ({exc})"
+        raise ValueError(msg) from None
+
+
+def npz_member(z: Any, key: str, flag: str, path: Any) -> np.ndarray:
+    """``z[key]`` of an open ``.npz``, with ``load_npy``'s kind of error."""
+    try:
+        return z[key]
+    except (OSError, ValueError, EOFError) as exc:
+        raise ValueError(
+            f"{flag}: {path}'s array {key} cannot be read without pickles ({exc})"
+        ) from None
