@@ -78,6 +78,21 @@ def test_bad_weights_are_refused_by_name(weights, message):
         _net("cpu").loss_and_grad(X, y, sample_weight=weights)
 
 
+@pytest.mark.parametrize("tiny", [1e-300, 1e-50])
+def test_weights_that_vanish_in_float32_are_refused_by_name(tiny):
+    # they once summed to 0 in float32 and fit ended in ZeroDivisionError
+    X, y, _ = _problem()
+    net = bpnet.Sequential([bpnet.Dense(X.shape[1], 3)], dtype="float32")
+    w = np.full(len(y), tiny)
+    with pytest.raises(
+        ValueError, match="sample_weight: 12 weights > 0 are 0 in float32"
+    ):
+        net.fit(X.astype(np.float32), y, epochs=1, sample_weight=w, verbose=0)
+    w64 = bpnet.Sequential([bpnet.Dense(X.shape[1], 3)], dtype="float64")
+    history = w64.fit(X, y, epochs=1, sample_weight=w, verbose=0)
+    assert np.isfinite(history.to_dict()["loss"]).all()  # float64 holds them
+
+
 def test_fit_drops_rows_of_weight_zero(backend, to_numpy):
     X, y, w = _problem(n=40)
     w = (w > 0).astype(np.float64)

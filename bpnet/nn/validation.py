@@ -211,6 +211,16 @@ def check_sample_weight(
 ) -> Any:
     """Validate sample weights (n,) and return them as a device column (n, 1)."""
     w = host_sample_weight(sample_weight, backend, n_samples)
+    name = backend.dtype_name(dtype)
+    if name in ("float16", "float32"):  # weights that underflow to 0 there
+        lost = (w > 0) & (w.astype(name) == 0)
+        if lost.any():
+            raise ValueError(
+                f"sample_weight: {int(lost.sum())} weights > 0 are 0 in {name} "
+                f"(the smallest is {w[w > 0].min():.3g}, below {name}'s "
+                f"{np.finfo(name).smallest_subnormal:.3g}); scale them all up: "
+                "only their ratios matter"
+            )
     return backend.asarray(w.reshape(-1, 1), dtype=dtype)
 
 
