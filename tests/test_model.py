@@ -310,3 +310,53 @@ def test_dropout_is_identity_in_inference_and_scales_in_training(backend):
     kept = noisy != 0
     assert 0.7 < kept.mean() < 0.8
     np.testing.assert_allclose(noisy[kept], plain[kept] / 0.75, rtol=1e-12)
+
+
+def _trained_with_state(backend):
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 4)).astype(np.float32)
+    y = np.arange(60) % 3
+    layers = [
+        bpnet.Dense(4, 8),
+        bpnet.BatchNorm(),
+        bpnet.ReLU(),
+        bpnet.Dropout(0.3),
+        bpnet.Dense(8, 3),
+    ]
+    net = bpnet.Sequential(layers, device=backend, seed=1)
+    net.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    return net, X, y
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_copy_is_independent_and_trains_on_as_the_original(backend, to_numpy, how):
+    import copy
+    import pickle
+
+    net, X, y = _trained_with_state(backend)
+    clone = copy.deepcopy(net) if how == "deepcopy" else pickle.loads(pickle.dumps(net))
+    assert clone.backend.name == net.backend.name and clone.dtype_name == "float32"
+    assert repr(clone) == repr(net)
+    for a, b in zip(
+        net.parameters() + net.buffers(), clone.parameters() + clone.buffers()
+    ):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+    np.testing.assert_array_equal(to_numpy(net.predict(X)), to_numpy(clone.predict(X)))
+    # the same batch order and dropout masks from here on: the same next epochs
+    ours = net.fit(X, y, epochs=2, batch_size=16, verbose=0).to_dict()["loss"]
+    theirs = clone.fit(X, y, epochs=2, batch_size=16, verbose=0).to_dict()["loss"]
+    assert ours == theirs
+    clone.parameters()[0][...] = 0  # its own arrays: the original keeps its weights
+    assert float(net.xp.sum(net.xp.abs(net.parameters()[0]))) > 0
+
+
+def test_a_network_not_built_yet_copies_and_builds_later():
+    import copy
+    import pickle
+
+    net = bpnet.Sequential([bpnet.BatchNorm(), bpnet.Dense(4, 2)], n_in=None)
+    X = np.random.default_rng(0).random((10, 4)).astype(np.float32)
+    for clone in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
+        assert clone.n_inputs is None
+        clone.fit(X, np.arange(10) % 2, epochs=1, verbose=0)
+        assert clone.n_inputs == 4 and net.n_inputs is None

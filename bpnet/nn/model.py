@@ -472,6 +472,46 @@ class Sequential:
         clone.set_buffers([self.backend.to_numpy(b) for b in self.buffers()])
         return clone
 
+    # --- copies: copy.deepcopy and pickle --------------------------------
+    def __deepcopy__(self, memo: dict) -> Sequential:
+        """An independent network on the same device: the same layers, loss,
+        parameters, buffers and random streams (array-library modules and
+        device handles are not copied, they are looked up again)."""
+        clone = self._rebuilt(self.backend, self._host_state())
+        memo[id(self)] = clone
+        return clone
+
+    def __reduce__(self) -> tuple:
+        """Pickled as host arrays and its config; unpickled onto the device
+        it was on (by name: ``"cpu"``, ``"torch"``, ``"cuda:0"``...)."""
+        return (_unpickle_sequential, (self.backend.name, self._host_state()))
+
+    def _host_state(self) -> dict:
+        import copy
+
+        to_host = self.backend.to_numpy
+        built = self.n_inputs is not None
+        return {
+            "config": self.get_config(),
+            "dtype": self.dtype_name,
+            "loss": copy.deepcopy(self.loss),
+            "parameters": [to_host(p) for p in self.parameters()] if built else [],
+            "buffers": [to_host(b) for b in self.buffers()] if built else [],
+            "host_rng": copy.deepcopy(self.host_rng),
+            "device_rng": self.device_rng.get_state(),  # dropout's masks
+        }
+
+    @classmethod
+    def _rebuilt(cls, device: Any, state: dict) -> Sequential:
+        clone = cls.from_config(state["config"], device=device, dtype=state["dtype"])
+        clone.loss = state["loss"]
+        if state["parameters"]:  # a network not built yet has none
+            clone.set_parameters(state["parameters"])
+            clone.set_buffers(state["buffers"])
+        clone.host_rng = state["host_rng"]
+        clone.device_rng.set_state(state["device_rng"])
+        return clone
+
     def __repr__(self) -> str:
         lines = [
             f"Sequential(device={self.backend.name!r}, dtype={self.dtype_name}, "
@@ -493,3 +533,7 @@ class Sequential:
             lines.append(f"  {layer!r:<22} -> (n, {width:<5}) {n:>10,} params")
         lines.append(f"  total: {self.n_parameters:,} parameters")
         return "\n".join(lines)
+
+
+def _unpickle_sequential(device: str, state: dict) -> Sequential:
+    return Sequential._rebuilt(device, state)
