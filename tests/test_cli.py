@@ -424,6 +424,36 @@ def test_flags_the_run_would_ignore_are_errors(args, match, capsys):
     assert len(err) == 1 and match in err[0], err
 
 
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (
+            ["--test-size", "0.9999"],
+            "--test-size: 0.9999 of the 1797 samples of digits",
+        ),
+        (
+            ["--patience", "0", "--early-stopping"],
+            "--patience: expected an integer >= 1",
+        ),
+        (
+            ["--validation-fraction", "1"],
+            "--validation-fraction: expected the fraction",
+        ),
+        (
+            ["--validation-fraction", "nan"],
+            "--validation-fraction: expected the fraction",
+        ),
+    ],
+)
+def test_bad_values_are_named_by_flag_before_any_output(args, match, capsys):
+    # they were reported by fit's argument names, after the network's summary
+    assert train_main([*args, "--epochs", "1"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and match in err[0], err
+
+
 def test_a_missing_extra_is_one_line():
     code = (
         "import sys; sys.modules['sklearn'] = None\n"

@@ -59,3 +59,22 @@ def test_masked_arrays_are_refused():
         net.fit(X, np.ma.masked_array(y, mask=y == 2), epochs=1)
     with pytest.raises(TypeError, match="X: masked arrays"):
         net.predict(masked)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda X, y: (X[:, :3], y), "validation_data X_val: expected 4 features"),
+        (
+            lambda X, y: (X, y[:5]),
+            "validation_data y_val: validation_data X_val has 40 samples but "
+            "validation_data y_val has 5",
+        ),
+        (lambda X, y: (X * np.nan, y), "validation_data X_val: contains 160 NaN"),
+        (lambda X, y: (X, y + 5), "validation_data y_val: expected class labels"),
+    ],
+)
+def test_bad_validation_data_is_named_as_such(make, match):
+    # it was reported as X or y, the training data's names
+    X, y = _problem()
+    _untouched(_net(), {"validation_data": make(X, y)}, ValueError, match)

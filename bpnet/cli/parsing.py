@@ -304,6 +304,12 @@ def check_args(args: argparse.Namespace) -> None:
             f"in [0, 1), got {args.dropout}"
         )
     check_test_size(args.test_size)
+    check.check_int(args.patience, "--patience", minimum=1)
+    if not 0 <= args.validation_fraction < 1:  # also false for NaN
+        raise ValueError(
+            "--validation-fraction: expected the fraction of training rows held "
+            f"out, in [0, 1), got {args.validation_fraction}"
+        )
 
 
 def check_test_size(value: float) -> None:

@@ -33,15 +33,21 @@ def _load_data(args: argparse.Namespace) -> Any:
 
         arrays = load_arrays(args.data, args.labels, test_size=args.test_size)
         return data.Dataset(*arrays[:4], Path(args.data).stem, arrays[4], None)
-    if args.data:
-        try:
-            return data.load_mat_dataset(
-                args.data, test_size=args.test_size, seed=args.seed
-            )
-        except data.DataError as exc:
-            raise data.DataError(f"--data: {exc}") from None
-    if args.dataset == "digits":
-        return data.load_digits(test_size=args.test_size, seed=args.seed)
+    try:
+        if args.data:
+            try:
+                return data.load_mat_dataset(
+                    args.data, test_size=args.test_size, seed=args.seed
+                )
+            except data.DataError as exc:
+                raise data.DataError(f"--data: {exc}") from None
+        if args.dataset == "digits":
+            return data.load_digits(test_size=args.test_size, seed=args.seed)
+    except ValueError as exc:  # the split's own words, with the flag's name
+        text = str(exc)
+        if not text.startswith("test_size: "):
+            raise
+        raise ValueError("--test-size: " + text.removeprefix("test_size: ")) from None
     kind = "fashion" if args.dataset == "fashion-mnist" else "mnist"
     try:
         return data.load_mnist(kind=kind, data_dir=args.data_dir)
@@ -358,6 +364,7 @@ def _write_run(
         np.savez(fh, X_sample=ds.X_test[:n], y_true=ds.y_test, y_pred=y_pred)
     with atomic_open(path / "first_layer.npy") as fh:
         np.save(fh, net.backend.to_numpy(net.parameters()[0]))
+    files += [path / "predictions.npz", path / "first_layer.npy"]
     try:
         from bpnet.cli.plot import plot_run
 

@@ -43,6 +43,11 @@ def _split_dataset(X, y, name, test_size, seed, classes, image_shape) -> Dataset
         raise ValueError(f"test_size: expected a fraction in (0, 1), got {test_size!r}")
     counts = np.bincount(y)
     n_classes, n_test = int((counts > 0).sum()), int(np.ceil(test_size * len(y)))
+    if n_test >= len(y):
+        raise ValueError(
+            f"test_size: {test_size} of the {len(y)} samples of {name} leaves none "
+            "to train on; pick a smaller fraction"
+        )
     fits = counts[counts > 0].min() >= 2 and n_classes <= min(n_test, len(y) - n_test)
     stratify = y if fits else None
     X_tr, X_te, y_tr, y_te = train_test_split(

@@ -74,6 +74,11 @@ def load_arrays(
         )
     n_test = math.ceil(test_size * X.shape[0])
     cut = X.shape[0] - n_test
+    if cut <= 0:
+        raise ValueError(
+            f"--test-size: {test_size} of the {X.shape[0]} rows of {path} leaves "
+            "none to train on; pick a smaller fraction"
+        )
     y = y.reshape(-1).astype(np.int64)
     classes = tuple(v.item() for v in values)
     return X[:cut], y[:cut], X[cut:], y[cut:], classes

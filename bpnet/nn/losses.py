@@ -74,7 +74,9 @@ class Loss:
 class SoftmaxCrossEntropy(Loss):
     """Softmax then cross-entropy: mean_i [logsumexp(z_i) - t_i . z_i].
 
-    Takes integer labels (n,) or one-hot / probability rows (n, k).
+    Takes integer labels (n,) or one-hot rows (n, k) through ``fit`` and the
+    network's methods, which refuse other rows by name; ``loss_and_grad``
+    called directly also takes probability rows (each summing to 1).
     Gradient: (softmax(Z) - T) / n.
     """
 

@@ -361,12 +361,14 @@ class Sequential:
         )
         return total * (l2 / (2.0 * n))
 
-    def _prepare(self, X: Any, Y: Any, loss: Loss) -> tuple[Any, Any]:
+    def _prepare(
+        self, X: Any, Y: Any, loss: Loss, names: tuple[str, str] = ("X", "y")
+    ) -> tuple[Any, Any]:
         if self.n_inputs is None:
             self._build_for(X)
-        Xd = check.check_X(X, self.backend, self.dtype, self.n_inputs)
+        Xd = check.check_X(X, self.backend, self.dtype, self.n_inputs, names[0])
         T = check.check_targets(
-            Y, self.backend, self.dtype, loss, Xd.shape[0], self.n_outputs
+            Y, self.backend, self.dtype, loss, Xd.shape[0], self.n_outputs, names[1]
         )
         return Xd, T
 

@@ -127,6 +127,12 @@ def check_X(X: Any, backend: Any, dtype: Any, n_features: int, name: str = "X") 
     return backend.asarray(arr, dtype=dtype)
 
 
+def _rows_of(name: str) -> str:
+    """The samples a targets argument goes with: y -> X, ... y_val -> X_val."""
+    head, _, last = name.rpartition(" ")
+    return f"{head} {last.replace('y', 'X', 1)}".strip() if "y" in last else "X"
+
+
 def check_targets(
     Y: Any,
     backend: Any,
@@ -153,7 +159,8 @@ def check_targets(
         )
     if arr.shape[0] != n_samples:
         raise ValueError(
-            f"{name}: X has {n_samples} samples but {name} has {arr.shape[0]}; "
+            f"{name}: {_rows_of(name)} has {n_samples} samples but {name} has "
+            f"{arr.shape[0]}; "
             "they must have the same length"
         )
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():

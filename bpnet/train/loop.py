@@ -337,7 +337,8 @@ def _device_data(
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("validation_data: expected a pair (X_val, y_val)")
-        val = net._prepare(*validation_data, loss)
+        names = ("validation_data X_val", "validation_data y_val")
+        val = net._prepare(*validation_data, loss, names)
     elif fraction > 0 and W is not None:
         Xd, T, Xv, Tv, W = _split(net, Xd, T, fraction, W)
         val = (Xv, Tv)
