@@ -461,3 +461,27 @@ def test_the_step_profile_times_each_part_where_it_runs():
     assert calls["activations"] == 2
     assert all(v > 0 for v in parts.values()), parts
     assert sum(parts.values()) < got["step_timed_us"]
+
+
+def test_peak_times_every_layout_of_the_same_product():
+    # bench_peak's table compares layouts: each must compute the same numbers
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import bench_peak
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    products = bench_peak.layouts(6, 5, 4)
+    assert sorted(products) == ["forward", "input gradient", "weight gradient"]
+    for what, calls in products.items():
+        results = [np.array(call()) for call in calls.values()]
+        first = results[0]
+        for layout, got in zip(list(calls)[1:], results[1:]):
+            got = got.T if got.shape != first.shape else got  # a transposed out
+            np.testing.assert_allclose(
+                got, first, rtol=1e-5, err_msg=f"{what} {layout}"
+            )
+    assert set(products["input gradient"]) == {
+        "dZ @ W.T",
+        "contiguous W.T",
+        "W @ dZ.T, transposed out",
+    }
