@@ -500,6 +500,44 @@ def test_resume_into_another_folder_leaves_the_source_run_as_it_was(tmp_path, ca
         assert resumed[key] == unbroken[key], key
 
 
+def test_resume_from_another_file_of_the_folder_writes_back_into_that_file(tmp_path):
+    run = tmp_path / "run"
+    assert _train(*MOMENTUM_RUN, "--epochs", 2, "--out", run) == 0
+    (run / "epoch2.npz").write_bytes((run / "checkpoint.npz").read_bytes())
+    assert _train("--resume", run / "checkpoint.npz", "--epochs", 5) == 0
+    assert _train("--resume", run / "epoch2.npz", "--epochs", 3) == 0
+    epoch = {
+        f: bpnet.io.load_checkpoint(run / f)[2]["epoch"]
+        for f in ("checkpoint.npz", "epoch2.npz")
+    }
+    assert epoch == {"checkpoint.npz": 5, "epoch2.npz": 3}  # the newer one kept
+
+
+def test_a_refused_resume_into_another_folder_leaves_it_free(tmp_path, capsys):
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert _train(*MOMENTUM_RUN, "--epochs", 3, "--out", first) == 0
+    ck = first / "checkpoint.npz"
+    assert _train("--resume", ck, "--epochs", 2, "--out", second) == 2
+    assert "already has 3 epochs" in capsys.readouterr().err
+    assert not (second / "checkpoint.npz").exists()
+    assert _train("--resume", ck, "--epochs", 4, "--out", second) == 0  # the retry
+    assert bpnet.io.load_checkpoint(second / "checkpoint.npz")[2]["epoch"] == 4
+
+
+def test_a_run_on_array_files_resumes(tmp_path):
+    X, y = tmp_path / "X.npy", tmp_path / "y.npy"
+    digits = bpnet.data.load_digits()
+    np.save(X, digits.X_train[:300])
+    np.save(y, digits.y_train[:300])
+    run, straight = tmp_path / "run", tmp_path / "straight"
+    files = ("--data", X, "--labels", y, *MOMENTUM_RUN)
+    assert _train(*files, "--epochs", 2, "--out", run) == 0
+    assert _train("--resume", run / "checkpoint.npz", "--epochs", 4) == 0
+    assert _train(*files, "--epochs", 4, "--out", straight) == 0
+    resumed = json.loads((run / "history.json").read_text())["loss"]
+    assert resumed == json.loads((straight / "history.json").read_text())["loss"]
+
+
 def test_a_cosine_run_cannot_be_resumed_past_its_schedule(tmp_path, capsys):
     run = tmp_path / "run"
     assert _train("--epochs", 3, "--schedule", "cosine", "--out", run) == 0

@@ -107,11 +107,11 @@ DAMAGED = {
 CLI_ONLY = {
     "data mat without a file": (
         _set("data", value={"dataset": "mat"}),
-        "data.file: expected the path of the .mat file",
+        "data.file: expected the path of the --data file",
     ),
     "data imagenet": (
         _set("data", value={"dataset": "imagenet"}),
-        "data.dataset: expected one of digits, fashion-mnist, mnist, mat, got "
+        "data.dataset: expected one of digits, fashion-mnist, mnist, mat, arrays, got "
         "'imagenet'",
     ),
 }

@@ -124,27 +124,30 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
         # held to the end: one run per folder at a time (rank 0 writes it)
         if args.out and (comm is None or comm.is_root):
             stack.enter_context(claim(Path(args.out), args.resume, args.overwrite))
-            _carry_checkpoint(args)
         elif args.out:  # fit checks the checkpoint's folder on every rank
             Path(args.out).mkdir(parents=True, exist_ok=True)
-        if comm is not None and args.resume and args.out:
-            comm.barrier()  # every rank reads the copy rank 0 made
         return _run(args, explicit, saved, backend, out, comm)
 
 
-def _carry_checkpoint(args: argparse.Namespace) -> None:
+def _carry_checkpoint(args: argparse.Namespace, comm: Any) -> None:
     """``--resume`` from another folder's checkpoint into ``--out``: the run
     continues from a copy in ``--out`` (atomically written), which is where
     its checkpoint goes from then on, so that folder holds a whole run that
-    can be resumed, and the source run's folder is left as it was."""
-    if not args.resume:
-        return
+    can be resumed, and the source run's folder is left as it was. Made
+    once every check has passed, just before training: a run refused
+    earlier leaves ``--out`` without a checkpoint, free for the next try."""
     source, target = Path(args.resume), _checkpoint_path(args)
     if target is None or source.resolve() == target.resolve():
         return
-    from bpnet.io.atomic import atomic_write_bytes
+    if comm is None or comm.is_root:
+        import shutil
 
-    atomic_write_bytes(target, source.read_bytes())
+        from bpnet.io.atomic import atomic_open
+
+        with open(source, "rb") as src, atomic_open(target) as dst:
+            shutil.copyfileobj(src, dst)
+    if comm is not None:
+        comm.barrier()  # every rank reads the copy rank 0 made
 
 
 def _run(
@@ -170,6 +173,7 @@ def _run(
                 f"the run in {Path(args.resume).parent} is complete ({resume_total} "
                 "epochs): writing its outputs from the checkpoint"
             )
+        _carry_checkpoint(args, comm)
     n_classes = len(ds.classes)
     if saved is None:
         net = _build_net(args, ds.X_train.shape[1], n_classes)
@@ -324,12 +328,14 @@ TEST_NAMES = {"val_loss": "test_loss", "val_accuracy": "test_accuracy"}
 
 
 def _checkpoint_path(args: argparse.Namespace) -> Path | None:
-    """Where the run's checkpoint is written: in ``--out`` when it is given
-    (``_carry_checkpoint`` copies a ``--resume`` from elsewhere there first),
-    else the ``--resume`` file itself."""
-    if args.out:
-        return Path(args.out) / "checkpoint.npz"
-    return Path(args.resume) if args.resume else None
+    """Where the run's checkpoint is written: the ``--resume`` file itself
+    when the run goes on in its folder (whatever the file's name), else
+    ``--out``'s checkpoint.npz (``_carry_checkpoint`` copies a ``--resume``
+    from another folder there first)."""
+    resume, out = args.resume, args.out
+    if resume and (not out or Path(resume).parent.resolve() == Path(out).resolve()):
+        return Path(resume)
+    return Path(out) / "checkpoint.npz" if out else None
 
 
 def _write_run(

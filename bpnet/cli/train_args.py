@@ -139,13 +139,16 @@ def _check_data_record(data: Any, path: str) -> None:
         return
     if not isinstance(data, dict):
         raise bad("data", data, "a JSON object")
-    known = (*DATASETS, "mat")
+    known = (*DATASETS, "mat", "arrays")
     if data.get("dataset") not in known:
         raise bad("data.dataset", data.get("dataset"), f"one of {', '.join(known)}")
-    if data["dataset"] == "mat" and not (
+    if data["dataset"] in ("mat", "arrays") and not (
         isinstance(data.get("file"), str) and data["file"]
     ):
-        raise bad("data.file", data.get("file"), "the path of the .mat file")
+        raise bad("data.file", data.get("file"), "the path of the --data file")
+    labels = data.get("labels")
+    if labels is not None and not (isinstance(labels, str) and labels):
+        raise bad("data.labels", labels, "the path of the --labels file")
     seed, test_size = data.get("seed"), data.get("test_size")
     if seed is not None and not (type(seed) is int and seed >= 0):
         raise bad("data.seed", seed, "an integer >= 0")
@@ -219,8 +222,10 @@ def _saved_settings(meta: dict, path: str) -> dict[str, Any]:
         saved["weight_decay"] = opt.get("weight_decay", 0.0)
     data = meta.get("data")
     if isinstance(data, dict):
-        if data.get("dataset") == "mat":
+        if data.get("dataset") in ("mat", "arrays"):  # --data FILE
             saved["data"] = data["file"]
+            if data.get("labels"):
+                saved["labels"] = data["labels"]
         else:
             saved["dataset"] = data["dataset"]
         for key in ("seed", "test_size"):
@@ -289,7 +294,7 @@ def apply_checkpoint(
 
 
 def _same(key: str, given: Any, saved: Any) -> bool:
-    if key == "data":
+    if key in ("data", "labels"):
         return Path(given).resolve() == Path(saved).resolve()
     if isinstance(saved, list):
         return list(given) == list(saved)
