@@ -60,6 +60,11 @@ class DeviceRandom:
         """JSON-ready state (for exact resumes), or None where not available."""
         return self._host.bit_generator.state
 
+    def takes_state(self, state: Any) -> bool:
+        """Whether ``state`` is one this kind of generator wrote (a run resumed
+        on another array library carries another library's)."""
+        return isinstance(state, dict) and "bit_generator" in state
+
     def set_state(self, state: Any) -> None:
         if state is not None:
             self._host.bit_generator.state = state

@@ -104,6 +104,9 @@ class _CuPyRandom(DeviceRandom):
     def get_state(self) -> Any:
         return None  # CuPy's generator state lives on the device, unexported
 
+    def takes_state(self, state: Any) -> bool:
+        return state is None
+
     def set_state(self, state: Any) -> None:
         pass
 

@@ -27,6 +27,9 @@ class _TorchRandom(DeviceRandom):
     def get_state(self) -> Any:
         return self._gen.get_state().tolist()
 
+    def takes_state(self, state: Any) -> bool:
+        return isinstance(state, list) and all(type(v) is int for v in state)
+
     def set_state(self, state: Any) -> None:
         import torch
 

@@ -165,3 +165,37 @@ def test_resuming_a_run_that_stopped_early_trains_nothing_more(tmp_path):
     assert len(h) == len(h_done) and h.stopped_early
     for a, b in zip(done.parameters(), net.parameters()):
         np.testing.assert_array_equal(a, b)  # the best weights, restored
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_a_checkpoint_of_another_array_library_resumes(tmp_path, dropout, recwarn):
+    # torch's generator state once reached NumPy's: "state must be a dict"
+    pytest.importorskip("torch")
+    X, y = _data()
+    layers = [
+        bpnet.Dense(6, 16),
+        bpnet.ReLU(),
+        bpnet.Dropout(dropout),
+        bpnet.Dense(16, 3),
+    ]
+    net = bpnet.Sequential(layers, device="torch", seed=5)
+    ck = tmp_path / "ck.npz"
+    net.fit(X, y, epochs=2, optimizer=_opt(), checkpoint=ck, verbose=0, **KW)
+    resumed, history = bpnet.resume(ck, X, y, device="cpu", epochs=4)
+    assert resumed.backend.name == "cpu" and len(history) == 4
+    said = [
+        str(w.message)
+        for w in recwarn
+        if "dropout's masks start again" in str(w.message)
+    ]
+    assert len(said) == (1 if dropout else 0)
+
+
+@pytest.mark.parametrize("override", [{"lr": 0.5}, {"optimizer": "sgd"}])
+def test_resume_refuses_another_optimizer(tmp_path, override):
+    X, y = _data()
+    ck = tmp_path / "ck.npz"
+    _net().fit(X, y, epochs=1, optimizer=_opt(), checkpoint=ck, verbose=0, **KW)
+    name = next(iter(override))
+    with pytest.raises(ValueError, match=f"{name}: the checkpoint's optimizer goes on"):
+        bpnet.resume(ck, X, y, epochs=3, **override)

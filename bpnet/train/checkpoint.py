@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from typing import Any
 
 from bpnet import io
 from bpnet.train.checkpoint_check import check_training_state
+from bpnet.train.history import TrainingWarning
 from bpnet.train.optimizers import OPTIMIZERS, Optimizer
 
 
@@ -98,6 +100,24 @@ def restore(path: str | os.PathLike[str], net: Any, opt: Optimizer) -> tuple[dic
     return history, done
 
 
+def _restore_device_rng(net: Any, state: Any, path: Any) -> None:
+    """The dropout masks' generator, where this device's kind wrote the
+    state; a run resumed on another array library starts its masks from
+    the network's seed again (said when the network has dropout)."""
+    if state is None or net.device_rng.takes_state(state):
+        net.device_rng.set_state(state)
+        return
+    if any(getattr(layer, "rate", 0) for layer in net.layers):
+        warnings.warn(
+            f"resume: the checkpoint {os.fspath(path)!r} was trained on another "
+            f"array library than {net.backend.name}'s; dropout's masks start again "
+            "from the network's seed, so the run will differ from an unbroken one "
+            "(resume on the checkpoint's device to go on exactly)",
+            TrainingWarning,
+            stacklevel=4,
+        )
+
+
 def restore_run(
     path: str | os.PathLike[str], net: Any, opt: Optimizer
 ) -> tuple[dict, int, dict | None]:
@@ -129,7 +149,7 @@ def restore_run(
     opt.load_state_dict(training.get("optimizer_scalars", {}), state)
     if training.get("host_rng") is not None:
         net.host_rng.set_state(training["host_rng"])
-    net.device_rng.set_state(training.get("device_rng"))
+    _restore_device_rng(net, training.get("device_rng"), path)
     early = training.get("early_stopping")
     if early is not None:
         best = [net.backend.asarray(arrays[k], net.dtype) for k in numbered("best/")]

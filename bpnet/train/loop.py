@@ -503,8 +503,19 @@ def resume(
     """Rebuild the network and optimizer saved in checkpoint ``path`` and train
     on ``X``, ``y`` up to the run's total epochs (or ``epochs``).
 
-    Returns (net, history). ``fit_kwargs`` override the saved fit arguments.
+    Returns (net, history). ``fit_kwargs`` override the saved fit arguments;
+    the optimizer and its learning rate are the checkpoint's (its moments and
+    schedule go on from where they were), so ``optimizer`` and ``lr`` are
+    refused.
     """
+    for key in ("optimizer", "lr"):
+        if key in fit_kwargs:
+            given = f"{fit_kwargs[key]!r:.60}"
+            raise ValueError(
+                f"{key}: the checkpoint's optimizer goes on where it stopped (its "
+                f"state, learning rate and schedule); got {key}={given}. Start a "
+                "new fit to train with another one"
+            )
     net, _, training = io.load_checkpoint(
         path, device=device, check_state=ckpt.check_checkpoint
     )
