@@ -189,3 +189,105 @@ def test_a_network_may_start_with_a_layer_of_any_width():
 def test_to_thetas_refuses_a_layer_that_is_not_affine():
     with pytest.raises(ValueError, match=r"layers\[1\] TestShift\(\) has .*\['c'\]"):
         bpnet.to_thetas(_net())
+
+
+class UnlistedShift(TestShift):
+    """TestShift's arithmetic in a class nobody registered."""
+
+    __test__ = False
+
+
+@LAYERS.register()
+class ShapelessShift(TestShift):
+    """Registered, but its config rebuilds a layer that declares no arrays."""
+
+    __test__ = False
+
+    def parameter_shapes(self, n_in):
+        return {}
+
+
+class UnlistedLoss(bpnet.HalfSquaredError):
+    """A loss of the user's own, not registered."""
+
+
+def _with(layer, dtype="float32"):
+    layers = [bpnet.Dense(4, 4), layer, bpnet.Tanh(), bpnet.Dense(4, 3)]
+    return bpnet.Sequential(layers, dtype=dtype, seed=0)
+
+
+@pytest.mark.parametrize("how", ["save", "copy", "pickle", "to", "checkpoint"])
+def test_what_a_file_or_copy_cannot_rebuild_is_refused_up_front(tmp_path, how):
+    # a file saved from it could not be loaded: refused before anything is written
+    import copy
+    import pickle
+
+    X, y = _data()
+    net = _with(UnlistedShift())
+    net.fit(X, y, epochs=1, verbose=0)
+    before = [np.array(p) for p in net.parameters()]
+    act = {
+        "save": lambda: bpnet.save(net, tmp_path / "m.npz"),
+        "copy": lambda: copy.deepcopy(net),
+        "pickle": lambda: pickle.dumps(net),
+        "to": lambda: net.to("cpu", dtype="float64"),
+        "checkpoint": lambda: net.fit(
+            X, y, epochs=2, checkpoint=tmp_path / "ck.npz", verbose=0
+        ),
+    }[how]
+    with pytest.raises(
+        ValueError, match=r"layer 1 \(UnlistedShift\) is not registered"
+    ):
+        act()
+    assert list(tmp_path.iterdir()) == []
+    for p, q in zip(before, net.parameters()):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_a_layer_whose_config_does_not_give_its_arrays_is_refused_by_save(tmp_path):
+    net = _with(ShapelessShift())
+    net.forward(np.zeros((2, 4)))
+    with pytest.raises(
+        ValueError, match="layer 1 .ShapelessShift. holds the parameters"
+    ):
+        bpnet.save(net, tmp_path / "m.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_loss_of_ones_own_copies_but_is_refused_by_save(tmp_path):
+    import copy
+    import pickle
+
+    X, y = _data()
+    net = bpnet.Sequential([bpnet.Dense(4, 3)], loss=UnlistedLoss(), dtype="float32")
+    net.fit(X, np.eye(3)[y], epochs=1, verbose=0)
+    for clone in (copy.deepcopy(net), pickle.loads(pickle.dumps(net)), net.to("cpu")):
+        assert type(clone.loss) is UnlistedLoss
+    with pytest.raises(
+        ValueError, match=r"the loss \(UnlistedLoss\) is not registered"
+    ):
+        bpnet.save(net, tmp_path / "m.npz")
+    # a float32 check goes through a float64 copy, which the loss no longer blocks
+    assert bpnet.check_gradients(net, X[:5], np.eye(3)[y[:5]]) < 1e-7
+
+
+def test_a_float32_check_that_cannot_copy_to_float64_says_so():
+    X, y = _data()
+    with pytest.warns(UserWarning, match="checked in float32, where differences"):
+        bpnet.check_gradients(_with(UnlistedShift()), X[:5], y[:5])
+
+
+def test_a_schedule_a_checkpoint_cannot_rebuild_is_refused_before_training(tmp_path):
+    X, y = _data()
+    net = _with(TestShift())
+    before = [np.array(p) for p in net.parameters()]
+    opt = bpnet.SGD(0.1, schedule=lambda lr, epoch: lr / (1 + epoch))
+    with pytest.raises(
+        ValueError, match="checkpoint: a checkpoint rebuilds the optimizer"
+    ):
+        net.fit(
+            X, y, epochs=2, optimizer=opt, checkpoint=tmp_path / "ck.npz", verbose=0
+        )
+    assert list(tmp_path.iterdir()) == []
+    for p, q in zip(before, net.parameters()):
+        np.testing.assert_array_equal(p, q)

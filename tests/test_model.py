@@ -354,9 +354,17 @@ def test_a_network_not_built_yet_copies_and_builds_later():
     import copy
     import pickle
 
-    net = bpnet.Sequential([bpnet.BatchNorm(), bpnet.Dense(4, 2)], n_in=None)
+    def unbuilt():
+        layers = [bpnet.BatchNorm(), bpnet.Dense(4, 2, init="he")]
+        return bpnet.Sequential(layers, n_in=None, seed=3)
+
+    net = unbuilt()
     X = np.random.default_rng(0).random((10, 4)).astype(np.float32)
+    built = unbuilt()
+    built.forward(X)
     for clone in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
         assert clone.n_inputs is None
-        clone.fit(X, np.arange(10) % 2, epochs=1, verbose=0)
+        clone.forward(X)  # built now: the same initializer and seed as the original
         assert clone.n_inputs == 4 and net.n_inputs is None
+        for a, b in zip(built.parameters(), clone.parameters()):
+            np.testing.assert_array_equal(a, b)

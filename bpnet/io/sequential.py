@@ -24,6 +24,7 @@ def sequential_to_arrays(net: Sequential) -> tuple[dict[str, np.ndarray], dict]:
     """
     if not isinstance(net, Sequential):
         raise TypeError(f"net: expected a bpnet.Sequential, got {type(net).__name__}")
+    net.check_rebuildable("save")  # a file that could not be loaded is lost work
     arrays = {
         f"param_{i}": net.backend.to_numpy(p) for i, p in enumerate(net.parameters())
     }

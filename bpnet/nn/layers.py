@@ -345,7 +345,10 @@ class Dense(Layer):
         return self.matmul(ones, dy)
 
     def get_config(self) -> dict:
-        return {"type": "Dense", "n_in": self.n_in, "n_out": self.n_out}
+        config = {"type": "Dense", "n_in": self.n_in, "n_out": self.n_out}
+        if isinstance(self._init_name, str) and self._init_name != "custom":
+            config["init"] = self._init_name  # what an unbuilt copy draws with
+        return config
 
     def __repr__(self) -> str:
         return f"Dense({self.n_in}, {self.n_out})"

@@ -9,8 +9,8 @@ from backends import HostRandom, get_backend
 from bpnet.nn import validation as check
 from bpnet.nn.evaluation import evaluate
 from bpnet.nn.initializers import get_initializer
-from bpnet.nn.layers import Layer, layer_from_config
-from bpnet.nn.losses import Loss, SoftmaxCrossEntropy, get_loss
+from bpnet.nn.layers import LAYERS, Layer, layer_from_config
+from bpnet.nn.losses import LOSSES, Loss, SoftmaxCrossEntropy, get_loss
 
 
 class Sequential:
@@ -468,17 +468,18 @@ class Sequential:
         )
 
     def to(self, device: Any, dtype: Any = None) -> Sequential:
-        """A copy of this network on another device (and/or dtype)."""
-        clone = Sequential.from_config(self.get_config(), device=device, dtype=dtype)
-        clone.set_parameters([self.backend.to_numpy(p) for p in self.parameters()])
-        clone.set_buffers([self.backend.to_numpy(b) for b in self.buffers()])
-        return clone
+        """A copy of this network on another device (and/or dtype): its layers,
+        loss, weights, buffers and batch-order generator (the dropout masks'
+        generator goes on where the device is of the same kind)."""
+        self.check_rebuildable("to", loss=False)
+        return self._rebuilt(device, self._host_state(), dtype)
 
     # --- copies: copy.deepcopy and pickle --------------------------------
     def __deepcopy__(self, memo: dict) -> Sequential:
         """An independent network on the same device: the same layers, loss,
         parameters, buffers and random streams (array-library modules and
         device handles are not copied, they are looked up again)."""
+        self.check_rebuildable("copy", loss=False)
         clone = self._rebuilt(self.backend, self._host_state())
         memo[id(self)] = clone
         return clone
@@ -486,7 +487,51 @@ class Sequential:
     def __reduce__(self) -> tuple:
         """Pickled as host arrays and its config; unpickled onto the device
         it was on (by name: ``"cpu"``, ``"torch"``, ``"cuda:0"``...)."""
+        self.check_rebuildable("pickle", loss=False)
         return (_unpickle_sequential, (self.backend.name, self._host_state()))
+
+    def check_rebuildable(self, what: str = "save", loss: bool = True) -> None:
+        """Refuse, naming the class and the cure, a network that a file or a
+        copy could not rebuild from its config: a layer class (or, with
+        ``loss``, a loss class) that is not registered, or a layer whose
+        ``parameter_shapes``/``buffer_shapes`` do not give the arrays it
+        holds. Files and copies rebuild each layer as
+        ``LAYERS.from_config(layer.get_config())``, so ``get_config`` must
+        return the constructor's arguments."""
+        for i, layer in enumerate(self.layers):
+            if LAYERS.name_of(layer) is None:
+                raise ValueError(
+                    f"{what}: layer {i} ({type(layer).__name__}) is not registered, "
+                    "so it cannot be rebuilt from its config; decorate its class with "
+                    "@bpnet.nn.layers.LAYERS.register() and import its module before "
+                    "loading a file"
+                )
+        if loss and LOSSES.name_of(self.loss) is None:
+            raise ValueError(
+                f"{what}: the loss ({type(self.loss).__name__}) is not registered, so "
+                "a file cannot name it; decorate its class with "
+                "@bpnet.nn.losses.LOSSES.register() and import its module before "
+                "loading a file"
+            )
+        if self.n_inputs is None:
+            return
+        width = self.n_inputs
+        for i, layer in enumerate(self.layers):
+            fresh = layer_from_config(layer.get_config())
+            for kind, declared, held in (
+                ("parameter", fresh.parameter_shapes(width), layer.named_parameters()),
+                ("buffer", fresh.buffer_shapes(width), layer.named_buffers()),
+            ):
+                have = {k: tuple(v.shape) for k, v in held.items()}
+                if {k: tuple(v) for k, v in declared.items()} != have:
+                    raise ValueError(
+                        f"{what}: layer {i} ({type(layer).__name__}) holds the "
+                        f"{kind}s {have}, but its config rebuilds one whose "
+                        f"{kind}_shapes({width}) gives {dict(declared)}; define "
+                        f"{kind}_shapes (and get_config with the constructor's "
+                        "arguments)"
+                    )
+            width = layer.output_width(width)
 
     def _host_state(self) -> dict:
         import copy
@@ -504,14 +549,24 @@ class Sequential:
         }
 
     @classmethod
-    def _rebuilt(cls, device: Any, state: dict) -> Sequential:
-        clone = cls.from_config(state["config"], device=device, dtype=state["dtype"])
-        clone.loss = state["loss"]
+    def _rebuilt(cls, device: Any, state: dict, dtype: Any = None) -> Sequential:
+        """The network ``_host_state`` describes, on ``device``; the dropout
+        generator's state goes on where the device's kind wrote it."""
+        config = state["config"]
+        clone = cls(
+            [layer_from_config(c) for c in config["layers"]],
+            device=device,
+            dtype=dtype or state["dtype"],
+            seed=config.get("seed", 0),
+            loss=state["loss"],  # the object: a loss of the user's own too
+            n_in=config.get("n_in"),
+        )
         if state["parameters"]:  # a network not built yet has none
             clone.set_parameters(state["parameters"])
             clone.set_buffers(state["buffers"])
         clone.host_rng = state["host_rng"]
-        clone.device_rng.set_state(state["device_rng"])
+        if clone.device_rng.takes_state(state["device_rng"]):
+            clone.device_rng.set_state(state["device_rng"])
         return clone
 
     def __repr__(self) -> str:

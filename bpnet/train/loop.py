@@ -221,6 +221,8 @@ def fit(
             )
         if resume and checkpoint is None:
             raise ValueError("resume: needs checkpoint=PATH to resume from")
+        if checkpoint is not None:  # refused now, not after an epoch of training
+            _check_checkpointable(net, opt)
         run = Run(
             net=net,
             optimizer=opt,
@@ -489,6 +491,24 @@ def _want_graph(
             "use cuda_graph=None or False"
         )
     return bool(cuda_graph)
+
+
+def _check_checkpointable(net: Any, opt: Any) -> None:
+    """What a checkpoint rebuilds on resume: the network from its config, the
+    optimizer (and its schedule) from theirs."""
+    net.check_rebuildable("checkpoint")
+    try:
+        config = opt.get_config()
+        ckpt.optimizer_from_config(config)
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:
+        schedule = getattr(opt, "schedule", None)
+        raise ValueError(
+            f"checkpoint: a checkpoint rebuilds the optimizer from its config, "
+            f"and {type(opt).__name__} with schedule {schedule!r:.60} cannot be "
+            f"({exc}); register them (@bpnet.train.optimizers.OPTIMIZERS.register() "
+            "on an optimizer class, SCHEDULES.register() on a Schedule subclass; a "
+            "plain function cannot be), or leave checkpoint out"
+        ) from None
 
 
 def resume(
