@@ -79,18 +79,33 @@ def test_bad_weights_are_refused_by_name(weights, message):
 
 
 @pytest.mark.parametrize("tiny", [1e-300, 1e-50])
-def test_weights_that_vanish_in_float32_are_refused_by_name(tiny):
+def test_weights_that_all_vanish_in_float32_are_refused_by_name(tiny):
     # they once summed to 0 in float32 and fit ended in ZeroDivisionError
     X, y, _ = _problem()
     net = bpnet.Sequential([bpnet.Dense(X.shape[1], 3)], dtype="float32")
     w = np.full(len(y), tiny)
     with pytest.raises(
-        ValueError, match="sample_weight: 12 weights > 0 are 0 in float32"
+        ValueError, match="sample_weight: every weight is below float32"
     ):
         net.fit(X.astype(np.float32), y, epochs=1, sample_weight=w, verbose=0)
     w64 = bpnet.Sequential([bpnet.Dense(X.shape[1], 3)], dtype="float64")
     history = w64.fit(X, y, epochs=1, sample_weight=w, verbose=0)
     assert np.isfinite(history.to_dict()["loss"]).all()  # float64 holds them
+
+
+def test_weights_of_which_some_vanish_in_float32_train_on_the_rest_and_say_so():
+    X, y, _ = _problem()
+    w = np.ones(len(y))
+    w[:3] = 1e-50
+    nets = [
+        bpnet.Sequential([bpnet.Dense(X.shape[1], 3)], dtype="float32") for _ in "ab"
+    ]
+    with pytest.warns(UserWarning, match="3 weights > 0 are below float32's smallest"):
+        nets[0].fit(X.astype(np.float32), y, epochs=2, sample_weight=w, verbose=0)
+    dropped = np.where(np.arange(len(y)) < 3, 0.0, 1.0)
+    nets[1].fit(X.astype(np.float32), y, epochs=2, sample_weight=dropped, verbose=0)
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        np.testing.assert_array_equal(a, b)  # as if their weights were 0
 
 
 def test_fit_drops_rows_of_weight_zero(backend, to_numpy):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -219,14 +220,23 @@ def check_sample_weight(
     """Validate sample weights (n,) and return them as a device column (n, 1)."""
     w = host_sample_weight(sample_weight, backend, n_samples)
     name = backend.dtype_name(dtype)
-    if name in ("float16", "float32"):  # weights that underflow to 0 there
+    if name != "float64":  # weights that underflow to 0 in the model's dtype
         lost = (w > 0) & (w.astype(name) == 0)
-        if lost.any():
+        tiny = f"{np.finfo(name).smallest_subnormal:.3g}"
+        if lost.any() and not (w.astype(name) > 0).any():
             raise ValueError(
-                f"sample_weight: {int(lost.sum())} weights > 0 are 0 in {name} "
-                f"(the smallest is {w[w > 0].min():.3g}, below {name}'s "
-                f"{np.finfo(name).smallest_subnormal:.3g}); scale them all up: "
-                "only their ratios matter"
+                f"sample_weight: every weight is below {name}'s smallest, {tiny} "
+                f"(the largest is {w.max():.3g}), so all are 0 in the model's "
+                "dtype; scale them up (the l2 term scales by the inverse) or fit "
+                "in float64"
+            )
+        if lost.any():
+            warnings.warn(
+                f"sample_weight: {int(lost.sum())} weights > 0 are below {name}'s "
+                f"smallest, {tiny}, and count as 0: those samples are not trained "
+                "on (fit in float64 to keep them)",
+                UserWarning,
+                stacklevel=3,
             )
     return backend.asarray(w.reshape(-1, 1), dtype=dtype)
 
