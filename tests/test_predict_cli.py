@@ -397,7 +397,11 @@ def _bad_files(folder):
     np.save(objects, np.array([{"a": 1}] * 20, dtype=object), allow_pickle=True)
     integers = folder / "integers.npy"
     np.save(integers, (X * 16).astype(np.uint8))
+    zipped = folder / "zipped.npy"  # an .npz archive under a .npy name
+    with open(zipped, "wb") as fh:
+        np.savez(fh, X=X)
     return {
+        "zipped": zipped,
         "truncated": truncated,
         "objects": objects,
         "integers": integers,
@@ -412,6 +416,7 @@ def _bad_files(folder):
         ("--data", "truncated", "--data: expected a .npy array of samples; "),
         ("--data", "objects", "--data: expected a .npy array of samples; "),
         ("--data", "missing", "--data: no such file: "),
+        ("--data", "zipped", "holds an .npz archive"),
         ("--data", "integers", "--data: expected floating-point values, got uint8"),
         ("--labels", "truncated", "--labels: expected a .npy array of labels; "),
         ("--labels", "objects", "--labels: expected a .npy array of labels; "),
@@ -443,6 +448,7 @@ def test_a_bad_input_file_is_named_with_its_flag(
         ("--labels", "truncated", "--labels: expected a .npy array of labels; "),
         ("--labels", "objects", "--labels: expected a .npy array of labels; "),
         ("--labels", "missing", "--labels: no such file: "),
+        ("--labels", "zipped", "--labels: expected a .npy array of labels; "),
     ],
 )
 def test_bpnet_train_names_a_bad_input_file_with_its_flag(
@@ -479,3 +485,24 @@ def test_bpnet_train_refuses_labels_it_cannot_learn_from(
     assert train_main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and match in err[0], err
+
+
+@pytest.mark.parametrize("damage", ["truncated", "member"])
+def test_bpnet_train_names_a_damaged_npz(tmp_path, damage, capsys):
+    import zipfile
+
+    path = tmp_path / "data.npz"
+    digits = load_digits()
+    np.savez(path, X=digits.X_test[:30], y=digits.y_test[:30])
+    raw = bytearray(path.read_bytes())
+    if damage == "truncated":
+        path.write_bytes(bytes(raw[:200]))
+    else:  # one byte of X's data flipped: its CRC no longer holds
+        with zipfile.ZipFile(path) as z:
+            offset = z.getinfo("X.npy").header_offset + 200
+        raw[offset] ^= 0xFF
+        path.write_bytes(bytes(raw))
+    assert train_main(["--data", str(path), "--epochs", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("bpnet-train: error: --data: "), err
+    assert "data.npz" in err[0]

@@ -131,17 +131,27 @@ def load_npy(
     if not path.is_file():
         raise FileNotFoundError(f"{flag}: no such file: {path}")
     try:
-        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
+        if path.suffix == ".npz":  # opened here first: NumPy leaks the file of
+            with zipfile.ZipFile(path):  # an archive it cannot read
+                pass
+        loaded = np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         msg = f"{flag}: expected {what}; {path} is not one ({exc})"
         raise ValueError(msg) from None
+    zipped = not isinstance(loaded, np.ndarray)  # an NpzFile, whatever its name
+    if zipped != (path.suffix == ".npz"):
+        if zipped:
+            loaded.close()
+        held = "an .npz archive" if zipped else "one .npy array"
+        raise ValueError(f"{flag}: expected {what}; {path} holds {held}")
+    return loaded
 
 
 def npz_member(z: Any, key: str, flag: str, path: Any) -> np.ndarray:
     """``z[key]`` of an open ``.npz``, with ``load_npy``'s kind of error."""
     try:
         return z[key]
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(
-            f"{flag}: {path}'s array {key} cannot be read without pickles ({exc})"
+            f"{flag}: {path}'s array {key} cannot be read ({exc})"
         ) from None
