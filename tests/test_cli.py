@@ -590,3 +590,25 @@ def test_help_describes_every_flag_and_says_each_default_once(capsys):
     assert "0.003 for adam" in lr_entry
     assert "(default: None)" not in flat and "(default: False)" not in flat
     assert "rows per step (default: 32)" in flat
+
+
+@pytest.mark.filterwarnings("default::bpnet.train.history.TrainingWarning")
+def test_a_full_batch_run_that_stops_short_says_why(monkeypatch, capsys):
+    import bpnet.train.fullbatch as fullbatch
+
+    real = fullbatch.minimize
+
+    def stalls(net, *args, **kwargs):
+        result = real(net, *args, **{**kwargs, "maxiter": 2})
+        result.success, result.message = False, "ABNORMAL: the line search failed"
+        return result
+
+    monkeypatch.setattr(fullbatch, "minimize", stalls)
+    assert train_main(["--optimizer", "lbfgs", "--epochs", "30", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: lbfgs: ABNORMAL: the line search failed" in err
+
+
+def test_a_full_batch_run_that_uses_its_epochs_says_nothing_more(capsys):
+    assert train_main(["--optimizer", "cg", "--epochs", "3", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

@@ -204,6 +204,11 @@ def _run(
         )
         history = {"loss": list(result.loss_curve)}
         epochs_run = len(result.loss_curve)
+        if not result.success and epochs_run < args.epochs:  # not --epochs' end
+            from bpnet.train.history import TrainingWarning
+
+            said = f"{args.optimizer}: {result.message}"
+            warnings.warn(said, TrainingWarning, stacklevel=2)
     else:
         epochs = args.epochs
         fraction = args.validation_fraction or (0.1 if args.early_stopping else 0.0)

@@ -196,8 +196,9 @@ def minimize(
                     L, grads = objective()
                 value, flat = float(L), be.pack(grads)
             last["loss"] = value
-            if not math.isfinite(value):
+            if not math.isfinite(value):  # in the search after iteration len(curve)
                 last["nonfinite"] = last.get("nonfinite", 0) + 1
+                last["nonfinite_after"] = len(curve)
             return value, flat
 
         def on_iteration(xk: Any, *args: Any) -> None:
@@ -232,8 +233,12 @@ def minimize(
                 message=f"stopped after maxiter={maxiter} iterations",
             )
         net.set_flat_parameters(result.x)
+        # an overflow in the last iteration's search (or after it) only: an
+        # early one that the run got past says nothing about where it stopped
+        late = last.get("nonfinite_after", -2) >= len(curve) - 1
         stop_gtol = options.get("gtol", tol)
-        _flag_false_convergence(result, last.get("nonfinite", 0), stop_gtol, net)
+        nonfinite = last.get("nonfinite", 0) if late else 0
+        _flag_false_convergence(result, nonfinite, stop_gtol, net)
         result.loss_curve = curve
         result.seconds = time.perf_counter() - t0
     return result
@@ -256,14 +261,18 @@ def _flag_false_convergence(result: Any, nonfinite: int, gtol: Any, net: Any) ->
     largest = max(float(jac.max()), -float(jac.min())) if jac.size else 0.0
     if largest <= (1e-5 if gtol is None else float(gtol)):
         return  # it did reach the gradient's tolerance
+    cure = (
+        "scale the inputs and targets"
+        if net.dtype_name == "float64"
+        else f"fit in float64 (this model is {net.dtype_name}), or scale the "
+        "inputs and targets"
+    )
     result.success = False
     result.message = (
         f"{nonfinite} evaluation(s) gave an infinite or NaN loss, then the "
         f"loss ({float(result.fun):.8g}) stopped changing with the gradient's "
         f"largest component at {largest:.3g}: not a minimum (scipy: "
-        f"{' '.join(str(result.message).split())}). Fit in "
-        f"float64 (this model is {net.dtype_name}), or scale the "
-        "inputs and targets"
+        f"{' '.join(str(result.message).split())}); {cure}"
     )
 
 
