@@ -150,6 +150,12 @@ class Backend:
         """Copy ``array`` to the host as a ``numpy.ndarray``."""
         return np.asarray(array)
 
+    def plain(self, array: Any) -> Any:
+        """``array`` as data alone, for an array this backend owns: without
+        any autograd history (PyTorch's ``requires_grad``), which would
+        otherwise grow a graph through every step that touches it."""
+        return array
+
     def owns(self, array: Any) -> bool:
         """True when ``array`` is of this backend's library and on its device."""
         import array_api_compat

@@ -82,9 +82,16 @@ class TorchBackend(Backend):
     def asarray(self, host: Any, dtype: Any = None) -> Any:
         dt = None if dtype is None else self.dtype(dtype)
         if isinstance(host, np.ndarray):
+            if not host.dtype.isnative:  # torch takes native byte order only
+                host = host.astype(host.dtype.newbyteorder("="))
             t = self._torch.from_numpy(np.ascontiguousarray(host))
             return t.to(device=self.device, dtype=dt)
+        if isinstance(host, self._torch.Tensor):
+            host = host.detach()
         return self.xp.asarray(host, dtype=dt, device=self.device)
+
+    def plain(self, array: Any) -> Any:
+        return array.detach() if array.requires_grad else array
 
     def to_numpy(self, array: Any) -> np.ndarray:
         return array.detach().cpu().numpy()

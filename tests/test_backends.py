@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 import backends
+import bpnet
 from backends import BackendUnavailableError, get_backend
 
 
@@ -249,3 +250,27 @@ def test_numpy_matmul_into_writes_in_place_without_the_fallback(monkeypatch, bla
     W = np.zeros((4, 3), dtype=np.float32)
     be.matmul_into(ro.T, dy, W, 1.0, 1.0)
     np.testing.assert_allclose(W, ro.T @ dy, rtol=1e-6)
+
+
+def test_a_torch_input_that_tracks_gradients_leaves_no_graph_in_the_weights():
+    # its history once reached the weights: memory grew every step, and
+    # predict's tensors could not be read back
+    torch = pytest.importorskip("torch")
+    X = torch.rand(60, 4, requires_grad=True)
+    y = np.arange(60) % 3
+    net = bpnet.Sequential(
+        [bpnet.Dense(4, 8), bpnet.ReLU(), bpnet.Dense(8, 3)], device="torch"
+    )
+    net.fit(X, y, epochs=2, verbose=0)
+    assert not any(p.requires_grad for p in net.parameters())
+    _, grads = net.loss_and_grad(X, y)
+    assert not any(g.requires_grad for g in grads)
+    assert net.backend.to_numpy(net.forward(X)).shape == (60, 3)
+
+
+def test_big_endian_input_is_taken_by_every_backend(backend):
+    X = np.linspace(-1, 1, 12).reshape(3, 4).astype(">f4")
+    net = bpnet.Sequential([bpnet.Dense(4, 2)], device=backend, seed=0)
+    same = bpnet.Sequential([bpnet.Dense(4, 2)], device=backend, seed=0)
+    got = backend.to_numpy(net.forward(X))
+    np.testing.assert_array_equal(got, backend.to_numpy(same.forward(X.astype("<f4"))))

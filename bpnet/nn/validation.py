@@ -52,7 +52,7 @@ def to_host_or_device(x: Any, backend: Any, name: str) -> tuple[Any, bool]:
     if isinstance(x, np.ndarray):
         return x, False  # checked on the host, copied to the device once
     if backend.owns(x):
-        return x, True
+        return backend.plain(x), True
     try:
         xp = array_api_compat.array_namespace(x)
     except TypeError:
