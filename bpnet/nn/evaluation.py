@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bpnet.nn import validation as check
 from bpnet.nn._namespace import namespace
 from bpnet.nn.losses import Loss, get_loss
 
@@ -16,26 +17,27 @@ def _labels(T: Any, loss: Loss) -> Any:
     return xp.argmax(T, axis=1)
 
 
-def _hits(Z: Any, labels: Any) -> Any:
-    """Boolean (n,): where the logits' predicted class is the label."""
+def _hits(Z: Any, labels: Any, boundary: float = 0.0) -> Any:
+    """Boolean (n,): where the logits' predicted class is the label; one
+    output's class is 1 above ``boundary`` (the loss's ``decision_logit``)."""
     xp = namespace(Z)
     if Z.shape[1] == 1:
-        pred = xp.astype(Z[:, 0] > 0.0, xp.int64)
+        pred = xp.astype(Z[:, 0] > boundary, xp.int64)
     else:
         pred = xp.argmax(Z, axis=1)
     return pred == labels
 
 
-def _correct(Z: Any, labels: Any) -> Any:
+def _correct(Z: Any, labels: Any, boundary: float = 0.0) -> Any:
     """Number of correct predictions in a batch, as a 0-D device array."""
     xp = namespace(Z)
-    return xp.sum(xp.astype(_hits(Z, labels), Z.dtype))
+    return xp.sum(xp.astype(_hits(Z, labels, boundary), Z.dtype))
 
 
-def _correct_count(Z: Any, labels: Any) -> int:
+def _correct_count(Z: Any, labels: Any, boundary: float = 0.0) -> int:
     """``_correct`` as a Python int, for arrays in host memory: one count
     instead of a cast and a sum."""
-    return int(namespace(Z).count_nonzero(_hits(Z, labels)))
+    return int(namespace(Z).count_nonzero(_hits(Z, labels, boundary)))
 
 
 def evaluate(
@@ -48,6 +50,7 @@ def evaluate(
 ) -> tuple[float, float]:
     """(mean loss, accuracy) of ``net`` on ``X``, ``y``, in inference mode."""
     loss = net.loss if loss is None else get_loss(loss)
+    batch_size = check.check_int(batch_size, "batch_size")
     with net.backend.context():
         Xd, T = net._prepare(X, y, loss)
         L, correct = _evaluate_device(net, Xd, T, _labels(T, loss), loss, batch_size)
@@ -66,5 +69,5 @@ def _evaluate_device(
         stop = min(start + batch_size, n)
         Z = net._forward(X[start:stop, ...], training=False)
         total = total + loss.forward(Z, T[start:stop, ...]) * (stop - start)
-        correct = correct + _correct(Z, labels[start:stop])
+        correct = correct + _correct(Z, labels[start:stop], loss.decision_logit)
     return total, correct

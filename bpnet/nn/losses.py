@@ -12,6 +12,7 @@ the arithmetic is the plain mean's.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from bpnet.nn._namespace import namespace as _ns
@@ -52,6 +53,11 @@ class Loss:
 
     def output(self, Z: Any) -> Any:
         return Z
+
+    #: The logit at which ``output`` is 0.5: a one-output network's class
+    #: boundary, as ``predict`` (output > 0.5) draws it, for the accuracy
+    #: counts (``evaluate``, ``fit``'s history). Identity output: 0.5.
+    decision_logit = 0.5
 
     def get_config(self) -> dict:
         return {"type": LOSSES.name_of(self) or type(self).__name__}
@@ -139,6 +145,8 @@ class SigmoidCrossEntropy(Loss):
         if weights is None:
             return loss, (sigmoid(Z) - T) * (1.0 / n)
         return loss, (sigmoid(Z) - T) * weights
+
+    decision_logit = 0.0  # sigmoid(0) = 0.5
 
     def output(self, Z: Any) -> Any:
         return sigmoid(Z)
@@ -229,6 +237,8 @@ class HalfPoissonDeviance(Loss):
             return loss, (D * (1.0 / n) if need_grad else None)
         loss = xp.sum(weights * terms)
         return loss, (D * weights if need_grad else None)
+
+    decision_logit = math.log(0.5)  # exp(log 0.5) = 0.5
 
     def output(self, Z: Any) -> Any:
         xp = _ns(Z)
