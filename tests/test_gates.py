@@ -63,3 +63,32 @@ def test_broadcasting_backward_sums_to_input_shapes(backend):
     np.testing.assert_allclose(t(d_x), dout_h * s_h)
     np.testing.assert_allclose(t(d_b), (dout_h * s_h).sum(axis=0))
     assert t(d_b).shape == (3,) and t(d_s).shape == (4, 1)
+
+
+def test_the_books_shopping_examples_with_python_numbers():
+    # buy_apple.py and buy_apple_orange.py of ch. 5, numbers as the book has them
+    apple, apple_num, orange, orange_num, tax = 100, 2, 150, 3, 1.1
+    m_apple, m_orange, add, m_tax = (
+        bpnet.Multiply(),
+        bpnet.Multiply(),
+        bpnet.Add(),
+        bpnet.Multiply(),
+    )
+    total = add.forward(
+        m_apple.forward(apple, apple_num), m_orange.forward(orange, orange_num)
+    )
+    assert m_tax.forward(total, tax) == pytest.approx(715)
+    d_total, d_tax = m_tax.backward(1)
+    d_apples, d_oranges = add.backward(d_total)
+    d_apple, d_apple_num = m_apple.backward(d_apples)
+    d_orange, d_orange_num = m_orange.backward(d_oranges)
+    got = [d_apple_num, d_apple, d_orange, d_orange_num, d_tax]
+    assert got == pytest.approx([110, 2.2, 3.3, 165, 650])
+
+
+def test_add_hands_each_input_its_own_gradient():
+    gate = bpnet.Add()
+    gate.forward(np.ones(3), np.ones(3))
+    dx, dy = gate.backward(np.ones(3))
+    dx += 1  # in place, as a caller may
+    np.testing.assert_array_equal(dy, np.ones(3))

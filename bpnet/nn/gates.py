@@ -13,7 +13,10 @@ from array_api_compat import array_namespace
 
 
 def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
-    """Sum ``grad`` over the axes that broadcasting added or stretched."""
+    """Sum ``grad`` over the axes that broadcasting added or stretched; a
+    Python number (the book's own examples use them) passes as it is."""
+    if not hasattr(grad, "shape"):
+        return grad
     xp = array_namespace(grad)
     extra = grad.ndim - len(shape)
     if extra > 0:
@@ -49,4 +52,7 @@ class Add:
         return x + y
 
     def backward(self, dout: Any) -> tuple[Any, Any]:
-        return unbroadcast(dout, self.x_shape), unbroadcast(dout, self.y_shape)
+        # two new arrays, as the book's dout * 1: updating one in place must
+        # not change the other
+        dx, dy = dout * 1, dout * 1
+        return unbroadcast(dx, self.x_shape), unbroadcast(dy, self.y_shape)
