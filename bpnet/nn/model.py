@@ -368,7 +368,7 @@ class Sequential:
             self._build_for(X)
         Xd = check.check_X(X, self.backend, self.dtype, self.n_inputs, names[0])
         T = check.check_targets(
-            Y, self.backend, self.dtype, loss, Xd.shape[0], self.n_outputs, names[1]
+            Y, self.backend, self.dtype, loss, Xd.shape[0], self.n_outputs, *names[::-1]
         )
         return Xd, T
 

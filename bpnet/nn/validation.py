@@ -128,12 +128,6 @@ def check_X(X: Any, backend: Any, dtype: Any, n_features: int, name: str = "X") 
     return backend.asarray(arr, dtype=dtype)
 
 
-def _rows_of(name: str) -> str:
-    """The samples a targets argument goes with: y -> X, ... y_val -> X_val."""
-    head, _, last = name.rpartition(" ")
-    return f"{head} {last.replace('y', 'X', 1)}".strip() if "y" in last else "X"
-
-
 def check_targets(
     Y: Any,
     backend: Any,
@@ -142,6 +136,7 @@ def check_targets(
     n_samples: int,
     n_outputs: int,
     name: str = "y",
+    rows_name: str = "X",
 ) -> Any:
     """Validate targets for ``loss`` and return (n, n_outputs) floats on the device."""
     from bpnet.nn.losses import SoftmaxCrossEntropy
@@ -160,7 +155,7 @@ def check_targets(
         )
     if arr.shape[0] != n_samples:
         raise ValueError(
-            f"{name}: {_rows_of(name)} has {n_samples} samples but {name} has "
+            f"{name}: {rows_name} has {n_samples} samples but {name} has "
             f"{arr.shape[0]}; "
             "they must have the same length"
         )
