@@ -308,3 +308,24 @@ def test_bpnet_train_distributed_reads_npy_rows_through_a_memory_map(tmp_path):
     b = json.loads(three.stdout.strip().splitlines()[-1])
     assert b["final_loss"] == pytest.approx(a["final_loss"], rel=1e-9)
     assert b["test_accuracy"] == a["test_accuracy"]
+
+
+def test_bpnet_train_distributed_resumes_into_another_folder(tmp_path):
+    # rank 0 copies the checkpoint into --out; every rank then reads that copy
+    first, second, straight = (tmp_path / d for d in ("first", "second", "straight"))
+    common = ["--dtype", "float64", "--optimizer", "momentum", "--batch-size", "50"]
+    two = _cli(2, [*common, "--epochs", "2", "--distributed", "--out", str(first)])
+    assert two.returncode == 0, two.stderr
+    before = (first / "checkpoint.npz").read_bytes()
+    ck = str(first / "checkpoint.npz")
+    go_on = ["--resume", ck, "--epochs", "4", "--distributed", "--out", str(second)]
+    resumed = _cli(2, ["--json", *go_on])
+    assert resumed.returncode == 0, resumed.stderr
+    assert (first / "checkpoint.npz").read_bytes() == before
+    one = _cli(
+        2, [*common, "--epochs", "4", "--json", "--distributed", "--out", str(straight)]
+    )
+    assert one.returncode == 0, one.stderr
+    a = json.loads(one.stdout.strip().splitlines()[-1])
+    b = json.loads(resumed.stdout.strip().splitlines()[-1])
+    assert b["final_loss"] == a["final_loss"] and b["epochs"] == 4
