@@ -28,7 +28,12 @@ class _TorchRandom(DeviceRandom):
         return self._gen.get_state().tolist()
 
     def takes_state(self, state: Any) -> bool:
-        return isinstance(state, list) and all(type(v) is int for v in state)
+        # a CPU generator's state is 5056 bytes, a CUDA (Philox) one's 16
+        return (
+            isinstance(state, list)
+            and len(state) == self._gen.get_state().numel()
+            and all(type(v) is int for v in state)
+        )
 
     def set_state(self, state: Any) -> None:
         import torch

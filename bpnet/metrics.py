@@ -14,6 +14,7 @@ import array_api_compat
 import numpy as np
 
 from bpnet.nn import validation as check
+from bpnet.nn.evaluation import decision_scores
 
 __all__ = ["accuracy", "classification_report", "confusion_matrix", "to_host"]
 
@@ -181,7 +182,10 @@ def _net_accuracy(net: Any, X: Any, y: Any, multilabel: bool, batch_size: int) -
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
             Z = net._forward(Xd[start:stop, ...], training=False)
-            pred = _predicted_labels(Z, 0.0, multilabel)  # logits: p > 0.5 <=> z > 0
+            # predict's rule: each output above 0.5 (through the logits where
+            # the loss says where that is)
+            scores, cut = decision_scores(Z, net.loss)
+            pred = _predicted_labels(scores, cut, multilabel)
             t = true[start:stop, ...] if true.ndim == 2 else true[start:stop]
             correct = correct + _count_correct(pred, t)
         return int(correct) / n

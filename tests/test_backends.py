@@ -274,3 +274,14 @@ def test_big_endian_input_is_taken_by_every_backend(backend):
     same = bpnet.Sequential([bpnet.Dense(4, 2)], device=backend, seed=0)
     got = backend.to_numpy(net.forward(X))
     np.testing.assert_array_equal(got, backend.to_numpy(same.forward(X.astype("<f4"))))
+
+
+def test_a_torch_generator_takes_only_a_state_of_its_own_kind():
+    # a CUDA (Philox) state is 16 bytes, a CPU one's 5056: moving or resuming
+    # a network between them once failed inside torch's set_state
+    pytest.importorskip("torch")
+    rng = get_backend("torch").random(0)
+    assert rng.takes_state(rng.get_state())
+    assert not rng.takes_state([0] * 16)
+    assert not rng.takes_state({"bit_generator": "PCG64"})  # NumPy's
+    assert not get_backend("cpu").random(0).takes_state(rng.get_state())

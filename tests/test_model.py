@@ -354,8 +354,14 @@ def test_a_network_not_built_yet_copies_and_builds_later():
     import copy
     import pickle
 
+    from bpnet.nn.initializers import get_initializer
+
     def unbuilt():
-        layers = [bpnet.BatchNorm(), bpnet.Dense(4, 2, init="he")]
+        layers = [
+            bpnet.BatchNorm(),
+            bpnet.Dense(4, 3, init="he"),
+            bpnet.Dense(3, 2, init=get_initializer("uniform")),  # an object
+        ]
         return bpnet.Sequential(layers, n_in=None, seed=3)
 
     net = unbuilt()
@@ -397,3 +403,42 @@ def test_evaluate_names_a_bad_batch_size(bad):
         (TypeError, ValueError), match="batch_size: expected an integer"
     ):
         net.evaluate(X, np.array([0, 1, 0, 1]), batch_size=bad)
+
+
+class _SigmoidOfMine(bpnet.HalfSquaredError):
+    """A loss of the user's own that changes output and says nothing of where
+    it crosses 0.5: counted through output itself."""
+
+    def output(self, Z):
+        return 1 / (1 + np.exp(-Z))
+
+
+@pytest.mark.parametrize(
+    "loss", ["mse", "poisson", "sigmoid", _SigmoidOfMine()], ids=str
+)
+def test_every_accuracy_counts_as_predict_classifies(loss):
+    from bpnet.metrics import accuracy
+
+    rng = np.random.default_rng(1)
+    X = rng.random((200, 6)).astype(np.float32)
+    y = (X[:, 0] + 0.3 * rng.standard_normal(200) > 0.5).astype(int)
+    targets = y if loss == "sigmoid" else y[:, None].astype(np.float32)
+    net = bpnet.Sequential(
+        [bpnet.Dense(6, 8), bpnet.ReLU(), bpnet.Dense(8, 1)], loss=loss
+    )
+    net.fit(X, targets, epochs=4, verbose=0)
+    by_predict = float(np.mean(net.backend.to_numpy(net.predict(X)) == y))
+    assert net.evaluate(X, targets)[1] == pytest.approx(by_predict, abs=1e-12)
+    assert accuracy(net, X, y) == pytest.approx(by_predict, abs=1e-12)
+
+
+def test_multilabel_accuracy_of_a_network_counts_as_its_probabilities():
+    from bpnet.metrics import accuracy
+
+    rng = np.random.default_rng(2)
+    X = rng.random((120, 5)).astype(np.float32)
+    Y = (X[:, :2] > 0.5).astype(np.float32)
+    net = bpnet.Sequential([bpnet.Dense(5, 2)], loss="mse")
+    net.fit(X, Y, epochs=3, verbose=0)
+    P = net.backend.to_numpy(net.predict_proba(X))
+    assert accuracy(net, X, Y, multilabel=True) == accuracy(P, Y, multilabel=True)

@@ -400,7 +400,10 @@ def _bad_files(folder):
     zipped = folder / "zipped.npy"  # an .npz archive under a .npy name
     with open(zipped, "wb") as fh:
         np.savez(fh, X=X)
+    archive = folder / "archive.npz"  # a real .npz where one array is expected
+    np.savez(archive, y=np.arange(20) % 3)
     return {
+        "archive": archive,
         "zipped": zipped,
         "truncated": truncated,
         "objects": objects,
@@ -421,6 +424,7 @@ def _bad_files(folder):
         ("--labels", "truncated", "--labels: expected a .npy array of labels; "),
         ("--labels", "objects", "--labels: expected a .npy array of labels; "),
         ("--labels", "missing", "--labels: no such file: "),
+        ("--labels", "archive", "archive.npz holds an .npz archive"),
     ],
 )
 def test_a_bad_input_file_is_named_with_its_flag(
@@ -449,6 +453,7 @@ def test_a_bad_input_file_is_named_with_its_flag(
         ("--labels", "objects", "--labels: expected a .npy array of labels; "),
         ("--labels", "missing", "--labels: no such file: "),
         ("--labels", "zipped", "--labels: expected a .npy array of labels; "),
+        ("--labels", "archive", "archive.npz holds an .npz archive"),
     ],
 )
 def test_bpnet_train_names_a_bad_input_file_with_its_flag(

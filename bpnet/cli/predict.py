@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
 def _load_labels(path: str) -> np.ndarray:
     from bpnet.io.plain import load_npy
 
-    return load_npy(path, "--labels", "a .npy array of labels")
+    return load_npy(path, "--labels", "a .npy array of labels", archive=False)
 
 
 def _load_file(args: argparse.Namespace) -> tuple[np.ndarray, Any, str, str]:
@@ -93,7 +93,7 @@ def _load_file(args: argparse.Namespace) -> tuple[np.ndarray, Any, str, str]:
         return arrays["X"], arrays["y"], path.name, "--data"
     if path.suffix != ".npy":
         raise ValueError(f"--data: expected a .npy or .mat file, got {path.name!r}")
-    X = load_npy(path, "--data", "a .npy array of samples")
+    X = load_npy(path, "--data", "a .npy array of samples", archive=False)
     if X.dtype.kind != "f":  # as bpnet-train: an unscaled X would predict nonsense
         raise ValueError(
             f"--data: expected floating-point values, got {X.dtype}; scale it as "

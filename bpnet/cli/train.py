@@ -204,7 +204,8 @@ def _run(
         )
         history = {"loss": list(result.loss_curve)}
         epochs_run = len(result.loss_curve)
-        if not result.success and epochs_run < args.epochs:  # not --epochs' end
+        stopped_short = not result.success and epochs_run < args.epochs
+        if stopped_short and (comm is None or comm.is_root):  # one voice
             from bpnet.train.history import TrainingWarning
 
             said = f"{args.optimizer}: {result.message}"

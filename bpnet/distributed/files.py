@@ -47,7 +47,7 @@ def load_arrays(
             raise ValueError(f"--labels: {path} holds X only; give --labels y.npy")
         y_flag = "--labels"
         X = load_npy(path, "--data", "a .npy array of samples", mmap_mode="r")
-        y = load_npy(labels, y_flag, "a .npy array of labels")
+        y = load_npy(labels, y_flag, "a .npy array of labels", archive=False)
     else:
         raise ValueError(f"--data: expected a .mat, .npy or .npz file, got {path}")
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:

@@ -236,7 +236,7 @@ class DataParallel:
                 dZ = dZ * w
             buf[self.n_grads + _LOSS] = L * w
             buf[self.n_grads + _CORRECT] = (
-                _correct(Z, labels, loss.decision_logit) if track_accuracy else 0.0
+                _correct(Z, labels, loss) if track_accuracy else 0.0
             )
         else:
             buf[...] = 0.0

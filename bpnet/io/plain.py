@@ -121,12 +121,17 @@ def _read_members(zf: zipfile.ZipFile, max_bytes: int) -> dict[str, np.ndarray]:
 
 
 def load_npy(
-    path: str | os.PathLike[str], flag: str, what: str, mmap_mode: str | None = None
+    path: str | os.PathLike[str],
+    flag: str,
+    what: str,
+    mmap_mode: str | None = None,
+    archive: bool | None = None,
 ) -> Any:
     """``numpy.load`` of a file a command-line flag names (no pickles): a
     missing, truncated or unreadable file is an error that names the flag, the
     file and what was expected. An ``.npz`` comes back open (a context
-    manager); read its members with ``npz_member``."""
+    manager); read its members with ``npz_member``. ``archive``: whether an
+    ``.npz`` is what the flag takes (by default, what the file's name says)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{flag}: no such file: {path}")
@@ -139,7 +144,7 @@ def load_npy(
         msg = f"{flag}: expected {what}; {path} is not one ({exc})"
         raise ValueError(msg) from None
     zipped = not isinstance(loaded, np.ndarray)  # an NpzFile, whatever its name
-    if zipped != (path.suffix == ".npz"):
+    if zipped != (path.suffix == ".npz" if archive is None else archive):
         if zipped:
             loaded.close()
         held = "an .npz archive" if zipped else "one .npy array"

@@ -7,7 +7,7 @@ from typing import Any
 
 from bpnet.nn import validation as check
 from bpnet.nn._namespace import namespace
-from bpnet.nn.losses import Loss, get_loss
+from bpnet.nn.losses import Loss, decision_boundary, get_loss
 
 
 def _labels(T: Any, loss: Loss) -> Any:
@@ -17,27 +17,37 @@ def _labels(T: Any, loss: Loss) -> Any:
     return xp.argmax(T, axis=1)
 
 
-def _hits(Z: Any, labels: Any, boundary: float = 0.0) -> Any:
-    """Boolean (n,): where the logits' predicted class is the label; one
-    output's class is 1 above ``boundary`` (the loss's ``decision_logit``)."""
+def decision_scores(Z: Any, loss: Loss) -> tuple[Any, float]:
+    """(scores, cut): an output says "yes" (a one-output network's class 1, a
+    multilabel network's label) where scores > cut, as ``predict`` (output >
+    0.5) has it: the logits against the loss's ``decision_boundary``, or the
+    outputs against 0.5 where it has none."""
+    boundary = decision_boundary(loss)
+    return (Z, boundary) if boundary is not None else (loss.output(Z), 0.5)
+
+
+def _hits(Z: Any, labels: Any, loss: Loss | None = None) -> Any:
+    """Boolean (n,): where the logits' predicted class is the label (one
+    output: by ``decision_scores``; logits above 0 without a loss)."""
     xp = namespace(Z)
     if Z.shape[1] == 1:
-        pred = xp.astype(Z[:, 0] > boundary, xp.int64)
+        S, cut = (Z, 0.0) if loss is None else decision_scores(Z, loss)
+        pred = xp.astype(S[:, 0] > cut, xp.int64)
     else:
         pred = xp.argmax(Z, axis=1)
     return pred == labels
 
 
-def _correct(Z: Any, labels: Any, boundary: float = 0.0) -> Any:
+def _correct(Z: Any, labels: Any, loss: Loss | None = None) -> Any:
     """Number of correct predictions in a batch, as a 0-D device array."""
     xp = namespace(Z)
-    return xp.sum(xp.astype(_hits(Z, labels, boundary), Z.dtype))
+    return xp.sum(xp.astype(_hits(Z, labels, loss), Z.dtype))
 
 
-def _correct_count(Z: Any, labels: Any, boundary: float = 0.0) -> int:
+def _correct_count(Z: Any, labels: Any, loss: Loss | None = None) -> int:
     """``_correct`` as a Python int, for arrays in host memory: one count
     instead of a cast and a sum."""
-    return int(namespace(Z).count_nonzero(_hits(Z, labels, boundary)))
+    return int(namespace(Z).count_nonzero(_hits(Z, labels, loss)))
 
 
 def evaluate(
@@ -69,5 +79,5 @@ def _evaluate_device(
         stop = min(start + batch_size, n)
         Z = net._forward(X[start:stop, ...], training=False)
         total = total + loss.forward(Z, T[start:stop, ...]) * (stop - start)
-        correct = correct + _correct(Z, labels[start:stop], loss.decision_logit)
+        correct = correct + _correct(Z, labels[start:stop], loss)
     return total, correct

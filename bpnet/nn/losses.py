@@ -56,8 +56,10 @@ class Loss:
 
     #: The logit at which ``output`` is 0.5: a one-output network's class
     #: boundary, as ``predict`` (output > 0.5) draws it, for the accuracy
-    #: counts (``evaluate``, ``fit``'s history). Identity output: 0.5.
-    decision_logit = 0.5
+    #: counts (``evaluate``, ``fit``'s history). Identity output: 0.5. A
+    #: class that overrides ``output`` declares its own beside it, or the
+    #: counts compute ``output(Z) > 0.5`` (``decision_boundary``).
+    decision_logit: float | None = 0.5
 
     def get_config(self) -> dict:
         return {"type": LOSSES.name_of(self) or type(self).__name__}
@@ -243,6 +245,16 @@ class HalfPoissonDeviance(Loss):
     def output(self, Z: Any) -> Any:
         xp = _ns(Z)
         return xp.exp(Z)
+
+
+def decision_boundary(loss: Loss) -> float | None:
+    """``loss.decision_logit`` when the class that defines its ``output``
+    declares it too, else None: a subclass that changed ``output`` without
+    saying where it crosses 0.5 is counted through ``output`` itself."""
+    for cls in type(loss).__mro__:
+        if "output" in cls.__dict__:
+            return cls.__dict__.get("decision_logit")
+    return None
 
 
 def get_loss(loss: str | Loss | type[Loss] | None) -> Loss:

@@ -546,6 +546,11 @@ class Sequential:
             "buffers": [to_host(b) for b in self.buffers()] if built else [],
             "host_rng": copy.deepcopy(self.host_rng),
             "device_rng": self.device_rng.get_state(),  # dropout's masks
+            # what a network not built yet will draw its weights with (an
+            # initializer object too, which a config cannot name)
+            "inits": []
+            if built
+            else [copy.deepcopy(getattr(la, "init", None)) for la in self.layers],
         }
 
     @classmethod
@@ -564,6 +569,9 @@ class Sequential:
         if state["parameters"]:  # a network not built yet has none
             clone.set_parameters(state["parameters"])
             clone.set_buffers(state["buffers"])
+        for layer, init in zip(clone.layers, state["inits"]):
+            if init is not None:
+                layer.init = init
         clone.host_rng = state["host_rng"]
         if clone.device_rng.takes_state(state["device_rng"]):
             clone.device_rng.set_state(state["device_rng"])

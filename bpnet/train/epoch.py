@@ -148,7 +148,6 @@ class _Epoch:
         n = T.shape[0]  # X's rows, but for a memory map's skipped ones
         params = net.parameters()
         host, count = self.host_sums, self.count
-        boundary = loss.decision_logit  # one output's class boundary
         if host:  # NumPy's scalar type of the sums' dtype (host_scalars: NumPy)
             cast = self.loss_sum.dtype.type
             loss_sum, correct_sum = cast(0), 0
@@ -181,14 +180,14 @@ class _Epoch:
             total = None
             if sgd_step is not None:
                 L, Z = sgd_step(Xb, Tb, opt.lr, wb)
-                correct = count(Z, lb, boundary) if self.track_accuracy else None
+                correct = count(Z, lb, loss) if self.track_accuracy else None
                 if dp is not None:  # one rank: its own Ctrl-C is the job's
                     dp.interrupted = dp.pending()
             elif dp is None:
                 L, grads, Z = net._loss_and_grad(
                     Xb, Tb, loss, l2, return_logits=True, weights=wb
                 )
-                correct = count(Z, lb, boundary) if self.track_accuracy else None
+                correct = count(Z, lb, loss) if self.track_accuracy else None
                 self._update(params, grads)
             else:
                 # every rank holds all the weights: the global batch's total
