@@ -169,7 +169,9 @@ def minimize(
         )
     if comm is not None and not comm.is_root:
         verbose = False
-    with be.context():
+    # an overflowing trial step is handled (its loss is inf, the line search
+    # backs off; _flag_false_convergence reports a run it ended), not warned of
+    with be.context(), be.errstate():
         W = Xd = T = None
         weight, my_l2 = 1.0, l2
         if comm is not None:  # only this rank's rows reach its device
