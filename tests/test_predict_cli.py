@@ -413,18 +413,25 @@ def _bad_files(folder):
     }
 
 
+#: (flag, kind of bad file, what the one-line error says): both commands
+BAD_FILES = [
+    ("--data", "truncated", "--data: expected a .npy array of samples; "),
+    ("--data", "objects", "--data: expected a .npy array of samples; "),
+    ("--data", "missing", "--data: no such file: "),
+    ("--labels", "truncated", "--labels: expected a .npy array of labels; "),
+    ("--labels", "objects", "--labels: expected a .npy array of labels; "),
+    ("--labels", "missing", "--labels: no such file: "),
+    ("--labels", "zipped", "--labels: expected a .npy array of labels; "),
+    ("--labels", "archive", "archive.npz holds an .npz archive"),
+]
+
+
 @pytest.mark.parametrize(
     "flag, kind, match",
     [
-        ("--data", "truncated", "--data: expected a .npy array of samples; "),
-        ("--data", "objects", "--data: expected a .npy array of samples; "),
-        ("--data", "missing", "--data: no such file: "),
+        *BAD_FILES,
         ("--data", "zipped", "holds an .npz archive"),
         ("--data", "integers", "--data: expected floating-point values, got uint8"),
-        ("--labels", "truncated", "--labels: expected a .npy array of labels; "),
-        ("--labels", "objects", "--labels: expected a .npy array of labels; "),
-        ("--labels", "missing", "--labels: no such file: "),
-        ("--labels", "archive", "archive.npz holds an .npz archive"),
     ],
 )
 def test_a_bad_input_file_is_named_with_its_flag(
@@ -443,19 +450,7 @@ def test_a_bad_input_file_is_named_with_its_flag(
         assert files[kind].name in err[0]
 
 
-@pytest.mark.parametrize(
-    "flag, kind, match",
-    [
-        ("--data", "truncated", "--data: expected a .npy array of samples; "),
-        ("--data", "objects", "--data: expected a .npy array of samples; "),
-        ("--data", "missing", "--data: no such file: "),
-        ("--labels", "truncated", "--labels: expected a .npy array of labels; "),
-        ("--labels", "objects", "--labels: expected a .npy array of labels; "),
-        ("--labels", "missing", "--labels: no such file: "),
-        ("--labels", "zipped", "--labels: expected a .npy array of labels; "),
-        ("--labels", "archive", "archive.npz holds an .npz archive"),
-    ],
-)
+@pytest.mark.parametrize("flag, kind, match", BAD_FILES)
 def test_bpnet_train_names_a_bad_input_file_with_its_flag(
     tmp_path, flag, kind, match, capsys
 ):
