@@ -92,7 +92,7 @@ class TorchBackend(Backend):
             t = self._torch.from_numpy(np.ascontiguousarray(host))
             return t.to(device=self.device, dtype=dt)
         if isinstance(host, self._torch.Tensor):
-            host = host.detach()
+            host = self.plain(host)
         return self.xp.asarray(host, dtype=dt, device=self.device)
 
     def plain(self, array: Any) -> Any:

@@ -12,6 +12,7 @@ the arithmetic is the plain mean's.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -251,7 +252,13 @@ def decision_boundary(loss: Loss) -> float | None:
     """``loss.decision_logit`` when the class that defines its ``output``
     declares it too, else None: a subclass that changed ``output`` without
     saying where it crosses 0.5 is counted through ``output`` itself."""
-    for cls in type(loss).__mro__:
+    return _declared_boundary(type(loss))
+
+
+@functools.cache
+def _declared_boundary(kind: type) -> float | None:
+    # once per class: the accuracy count asks every training step
+    for cls in kind.__mro__:
         if "output" in cls.__dict__:
             return cls.__dict__.get("decision_logit")
     return None

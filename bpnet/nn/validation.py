@@ -216,9 +216,10 @@ def check_sample_weight(
     w = host_sample_weight(sample_weight, backend, n_samples)
     name = backend.dtype_name(dtype)
     if name != "float64":  # weights that underflow to 0 in the model's dtype
-        lost = (w > 0) & (w.astype(name) == 0)
+        cast = w.astype(name)
+        lost = (w > 0) & (cast == 0)
         tiny = f"{np.finfo(name).smallest_subnormal:.3g}"
-        if lost.any() and not (w.astype(name) > 0).any():
+        if lost.any() and not (cast > 0).any():
             raise ValueError(
                 f"sample_weight: every weight is below {name}'s smallest, {tiny} "
                 f"(the largest is {w.max():.3g}), so all are 0 in the model's "
