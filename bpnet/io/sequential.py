@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from bpnet.io.modelfile import ModelFileError
-from bpnet.nn.layers import layer_from_config
+from bpnet.nn.layers import declared_shapes, layer_from_config
 from bpnet.nn.model import Sequential
 
 MAX_LAYERS = 10_000
@@ -64,15 +64,12 @@ def _config_shapes(config: Any) -> tuple[list[tuple[int, ...]], list[tuple[int, 
         )
     if type(width) is not int or width <= 0:
         raise ModelFileError(f"its config's n_in is {width!r:.40}, not a width")
-    shapes: list[tuple[int, ...]] = []
-    buffers: list[tuple[int, ...]] = []
-    for i, layer in enumerate(built):
-        shapes += layer.parameter_shapes(width).values()
-        buffers += layer.buffer_shapes(width).values()
-        try:
-            width = layer.output_width(width)
-        except ValueError as exc:
-            raise ModelFileError(f"config layers[{i}]: {exc}") from None
+    try:
+        declared = declared_shapes(built, width)
+    except ValueError as exc:  # "layers[i]: ..."
+        raise ModelFileError(f"config {exc}") from None
+    shapes = [tuple(s) for _, params, _ in declared for s in params.values()]
+    buffers = [tuple(s) for _, _, bufs in declared for s in bufs.values()]
     return shapes, buffers
 
 

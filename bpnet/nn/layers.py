@@ -404,3 +404,19 @@ class Dropout(Layer):
 def layer_from_config(config: dict) -> Layer:
     """Rebuild a layer from ``Layer.get_config()``."""
     return LAYERS.from_config(config)
+
+
+def declared_shapes(layers: list[Layer], width: int) -> list[tuple[int, dict, dict]]:
+    """Each layer's (input width, parameter shapes, buffer shapes by name), as
+    its class declares them for the width it receives, the first layer
+    receiving ``width``: what a model file must hold, computed without
+    building an array. A width a layer cannot take is a ValueError naming
+    ``layers[i]``."""
+    out = []
+    for i, layer in enumerate(layers):
+        out.append((width, layer.parameter_shapes(width), layer.buffer_shapes(width)))
+        try:
+            width = layer.output_width(width)
+        except ValueError as exc:
+            raise ValueError(f"layers[{i}]: {exc}") from None
+    return out

@@ -9,7 +9,7 @@ from backends import HostRandom, get_backend
 from bpnet.nn import validation as check
 from bpnet.nn.evaluation import evaluate
 from bpnet.nn.initializers import get_initializer
-from bpnet.nn.layers import LAYERS, Layer, layer_from_config
+from bpnet.nn.layers import LAYERS, Layer, declared_shapes, layer_from_config
 from bpnet.nn.losses import LOSSES, Loss, SoftmaxCrossEntropy, get_loss
 
 
@@ -455,15 +455,17 @@ class Sequential:
 
     @classmethod
     def from_config(
-        cls, config: dict, device: Any = "cpu", dtype: Any = None
+        cls, config: dict, device: Any = "cpu", dtype: Any = None, loss: Any = None
     ) -> Sequential:
+        """The network ``get_config`` describes, unbuilt or with fresh weights;
+        ``loss`` (a name or a Loss object) stands in for the config's."""
         layers = [layer_from_config(c) for c in config["layers"]]
         return cls(
             layers,
             device=device,
             dtype=dtype or config.get("dtype", "float32"),
             seed=config.get("seed", 0),
-            loss=config.get("loss"),
+            loss=config.get("loss") if loss is None else loss,
             n_in=config.get("n_in"),
         )
 
@@ -515,23 +517,28 @@ class Sequential:
             )
         if self.n_inputs is None:
             return
-        width = self.n_inputs
-        for i, layer in enumerate(self.layers):
-            fresh = layer_from_config(layer.get_config())
-            for kind, declared, held in (
-                ("parameter", fresh.parameter_shapes(width), layer.named_parameters()),
-                ("buffer", fresh.buffer_shapes(width), layer.named_buffers()),
+        fresh = [layer_from_config(layer.get_config()) for layer in self.layers]
+        try:  # what a file's check (io.sequential) will ask of the rebuilt layers
+            declared = declared_shapes(fresh, self.n_inputs)
+        except ValueError as exc:
+            raise ValueError(
+                f"{what}: the layers rebuilt from their configs do not chain: {exc}"
+            ) from None
+        for i, (layer, (width, *shapes)) in enumerate(zip(self.layers, declared)):
+            for kind, said, held in zip(
+                ("parameter", "buffer"),
+                shapes,
+                (layer.named_parameters(), layer.named_buffers()),
             ):
                 have = {k: tuple(v.shape) for k, v in held.items()}
-                if {k: tuple(v) for k, v in declared.items()} != have:
+                if {k: tuple(v) for k, v in said.items()} != have:
                     raise ValueError(
                         f"{what}: layer {i} ({type(layer).__name__}) holds the "
                         f"{kind}s {have}, but its config rebuilds one whose "
-                        f"{kind}_shapes({width}) gives {dict(declared)}; define "
+                        f"{kind}_shapes({width}) gives {dict(said)}; define "
                         f"{kind}_shapes (and get_config with the constructor's "
                         "arguments)"
                     )
-            width = layer.output_width(width)
 
     def _host_state(self) -> dict:
         import copy
@@ -557,14 +564,11 @@ class Sequential:
     def _rebuilt(cls, device: Any, state: dict, dtype: Any = None) -> Sequential:
         """The network ``_host_state`` describes, on ``device``; the dropout
         generator's state goes on where the device's kind wrote it."""
-        config = state["config"]
-        clone = cls(
-            [layer_from_config(c) for c in config["layers"]],
+        clone = cls.from_config(
+            state["config"],
             device=device,
             dtype=dtype or state["dtype"],
-            seed=config.get("seed", 0),
             loss=state["loss"],  # the object: a loss of the user's own too
-            n_in=config.get("n_in"),
         )
         if state["parameters"]:  # a network not built yet has none
             clone.set_parameters(state["parameters"])
