@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bpnet.cli.parsing import build_parser, check_args, missing_extra, parse_args
-from bpnet.cli.train_args import full_batch_method, optimizers_taking
+from bpnet.cli.train_args import flag, full_batch_method, optimizers_taking
 
 
 def _load_data(args: argparse.Namespace) -> Any:
@@ -44,18 +44,27 @@ def _load_data(args: argparse.Namespace) -> Any:
         if args.dataset == "digits":
             return data.load_digits(test_size=args.test_size, seed=args.seed)
     except ValueError as exc:  # the split's own words, with the flag's name
-        text = str(exc)
-        if not text.startswith("test_size: "):
+        renamed = _with_flag(exc, "test_size")
+        if renamed is None:
             raise
-        raise ValueError("--test-size: " + text.removeprefix("test_size: ")) from None
+        raise renamed from None
     kind = "fashion" if args.dataset == "fashion-mnist" else "mnist"
     try:
         return data.load_mnist(kind=kind, data_dir=args.data_dir)
     except data.DataError as exc:
-        text = str(exc)
-        if args.data_dir is None or not text.startswith("data_dir: "):
+        renamed = None if args.data_dir is None else _with_flag(exc, "data_dir")
+        if renamed is None:
             raise
-        raise data.DataError("--data-dir: " + text.removeprefix("data_dir: ")) from None
+        raise renamed from None
+
+
+def _with_flag(exc: ValueError, dest: str) -> ValueError | None:
+    """``exc`` saying the flag (``--test-size``) where its message starts with
+    the argument's name (``test_size: ``), or None when it does not."""
+    text, prefix = str(exc), f"{dest}: "
+    if not text.startswith(prefix):
+        return None
+    return type(exc)(f"{flag(dest)}: " + text.removeprefix(prefix))
 
 
 def _build_net(args: argparse.Namespace, n_in: int, n_out: int) -> Any:
