@@ -138,6 +138,24 @@ def test_predict_proba_applies_the_loss_output(backend):
         np.testing.assert_array_equal(backend.to_numpy(net.predict(X)), P.argmax(1))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sigmoid_probabilities_stay_strictly_inside_0_and_1(backend, dtype):
+    """Logits of +-50 and +-1e4 round sigmoid to exactly 1.0 or 0.0 in both
+    dtypes; predict_proba keeps them strictly inside (0, 1), so whether a
+    trained network reaches them cannot depend on the BLAS kernel's rounding.
+    """
+    if not backend.supports(getattr(backend.xp, dtype)):
+        pytest.skip(f"{backend.name} has no float64")
+    net = bpnet.Sequential(
+        [bpnet.Dense(1, 4)], device=backend, dtype=dtype, loss="sigmoid"
+    )
+    net.set_parameters([np.array([[50.0, -50.0, 1e4, -1e4]]), np.zeros(4)])
+    P = backend.to_numpy(net.predict_proba(np.array([[1.0], [0.0]])))
+    assert ((P > 0) & (P < 1)).all(), P
+    np.testing.assert_array_equal(P[0] > 0.5, [True, False, True, False])
+    np.testing.assert_array_equal(P[1], np.full(4, 0.5, dtype=dtype))
+
+
 def test_losses_are_stable_for_huge_logits(backend):
     net = bpnet.Sequential([bpnet.Dense(2, 3)], device=backend, dtype="float64")
     net.set_parameters([np.array([[1e4, -1e4, 0.0], [0.0, 0.0, 0.0]]), np.zeros(3)])

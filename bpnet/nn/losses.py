@@ -152,7 +152,18 @@ class SigmoidCrossEntropy(Loss):
     decision_logit = 0.0  # sigmoid(0) = 0.5
 
     def output(self, Z: Any) -> Any:
-        return sigmoid(Z)
+        """sigmoid(Z), kept strictly inside (0, 1).
+
+        A finite logit is never certainty, but sigmoid(z) rounds to exactly 1.0
+        past z ~ 17 in float32 (~37 in float64) and to 0 far below. Whether a
+        trained network lands there depends on the last bits of the BLAS
+        kernel's rounding, so the probabilities are clipped to the floats
+        nearest 0 and 1 instead: ``predict`` (p > 0.5) and the loss (computed
+        on the logits) are unchanged.
+        """
+        xp = _ns(Z)
+        info = xp.finfo(Z.dtype)
+        return xp.clip(sigmoid(Z), info.smallest_normal, 1.0 - info.eps / 2)
 
 
 @LOSSES.register(

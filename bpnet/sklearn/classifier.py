@@ -313,7 +313,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def _probabilities(self, Z: np.ndarray) -> np.ndarray:
         if self.out_activation_ == "softmax":
             return special.softmax(Z, axis=1)
-        return special.expit(Z)
+        # the network's sigmoid head, strictly inside (0, 1) as predict_proba's
+        return SigmoidCrossEntropy().output(Z)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """``log(predict_proba(X))``."""
