@@ -94,3 +94,46 @@ def test_readme_python_blocks_run_as_written(index, tmp_path, monkeypatch, capsy
     code = _readme_python_blocks()[index]
     with threadpool_limits(1):
         exec(compile(code, f"README.md python block {index}", "exec"), {})
+
+
+def test_the_site_builds_without_a_warning(tmp_path):
+    """The documentation site builds with -W: a broken cross-reference, a
+    docstring numpydoc cannot parse or an example that fails ends the build.
+    Needs the ``docs`` extra (``.ci/run`` installs it)."""
+    import subprocess
+    import sys
+
+    for module in ("sphinx", "numpydoc", "myst_parser", "sphinx_gallery"):
+        pytest.importorskip(module, reason="the docs extra is not installed")
+    pytest.importorskip("pydata_sphinx_theme", reason="the docs extra is not installed")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "-q",
+            "-b",
+            "html",
+            "-d",
+            str(tmp_path / "doctrees"),
+            str(ROOT / "docs"),
+            str(tmp_path / "html"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    html = tmp_path / "html"
+    # every public name has its page, built from its docstring
+    import backends
+    import bpnet
+
+    for name in bpnet.__all__:
+        if not name.startswith("__"):
+            assert (html / "api" / "generated" / f"bpnet.{name}.html").exists(), name
+    for name in backends.__all__:
+        assert (html / "api" / "generated" / f"backends.{name}.html").exists(), name
+    page = (html / "api" / "generated" / "bpnet.Dense.html").read_text()
+    assert "n_in" in page and "x @ W + b" in page

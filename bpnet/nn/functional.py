@@ -47,7 +47,7 @@ def softmax(z: Any, axis: int = -1) -> Any:
 
 
 def softplus(z: Any) -> Any:
-    """log(1 + exp(z)) = logaddexp(0, z), exact for large |z|."""
+    """log(1 + exp(z)) = logaddexp(0, z), exact for large ``abs(z)``."""
     xp = namespace(z)
     return xp.logaddexp(z, 0.0)
 
