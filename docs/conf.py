@@ -123,7 +123,15 @@ def _write_api_page(path, title, modname, intro):
     import importlib
 
     module = importlib.import_module(modname)
-    lines = [title, "=" * len(title), "", f".. currentmodule:: {modname}", "", intro, ""]
+    lines = [
+        title,
+        "=" * len(title),
+        "",
+        f".. currentmodule:: {modname}",
+        "",
+        intro,
+        "",
+    ]
     for kind, names in _groups(module, module.__all__).items():
         lines += [kind, "-" * len(kind), ""]
         if kind == "Constants":
