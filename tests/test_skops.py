@@ -126,3 +126,19 @@ def test_pipeline_round_trips_through_pickle_and_joblib(digits, route):
         buf.seek(0)
         loaded = joblib.load(buf)
     np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
+
+
+def test_an_estimator_on_another_device_round_trips_through_skops(digits):
+    # array-api-strict's arrays refuse NumPy conversion, as a GPU's do: the
+    # state skops stores must hold host copies only
+    pytest.importorskip("array_api_strict")
+    X, y = digits
+    clf = bpnet.MLPClassifier(
+        (8,), max_iter=3, random_state=0, device="array-api-strict"
+    )
+    clf.fit(X / 16.0, y)
+    loaded = sio.loads(sio.dumps(clf), trusted=bpnet.skops_trusted_types())
+    assert loaded.net_.backend.name == clf.net_.backend.name
+    np.testing.assert_array_equal(
+        loaded.predict_proba(X / 16.0), clf.predict_proba(X / 16.0)
+    )
