@@ -26,12 +26,10 @@ from bpnet.data import load_digits, load_mnist
 
 def apple_orange():
     apple, apple_num, orange, orange_num, tax = 100, 2, 150, 3, 1.1
-    mul_apple, mul_orange, add_fruit, mul_tax = (
-        bpnet.Multiply(),
-        bpnet.Multiply(),
-        bpnet.Add(),
-        bpnet.Multiply(),
-    )
+    mul_apple = bpnet.Multiply()  # the book's MulLayer
+    mul_orange = bpnet.Multiply()
+    add_fruit = bpnet.Add()  # the book's AddLayer
+    mul_tax = bpnet.Multiply()
     apple_price = mul_apple.forward(apple, apple_num)
     orange_price = mul_orange.forward(orange, orange_num)
     all_price = add_fruit.forward(apple_price, orange_price)
