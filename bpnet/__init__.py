@@ -24,6 +24,7 @@ from bpnet.nn.losses import (
 from bpnet.nn.model import Sequential
 from bpnet.nn.normalization import BatchNorm
 from bpnet.nn.scale import Scale
+from bpnet.sklearn.persistence import skops_trusted_types
 from bpnet.train import optimizers as _optimizers
 from bpnet.train.callbacks import Callback
 from bpnet.train.fullbatch import minimize
@@ -92,5 +93,6 @@ __all__ = [
     "check_gradients",
     "from_thetas",
     "numerical_gradient",
+    "skops_trusted_types",
     "to_thetas",
 ]

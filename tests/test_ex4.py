@@ -72,3 +72,30 @@ def test_ex4_label_order_puts_digit_zero_first():
     assert int(np.asarray(net.predict(X))[0]) == 0
     back = bpnet.to_thetas(net, ex4_labels=True)
     np.testing.assert_array_equal(back[1], theta2)
+
+
+def test_the_standin_files_have_ex4s_layout(tmp_path):
+    from scipy.io import loadmat
+    from scipy.ndimage import zoom
+    from sklearn.datasets import load_digits
+
+    from bpnet.data import load_mat, write_ex4_standin
+
+    data, weights = write_ex4_standin(tmp_path, seed=3)
+    raw = loadmat(data)
+    X, y = raw["X"], raw["y"]
+    digits, labels = load_digits(return_X_y=True)
+    assert X.shape == (len(digits), 400) and y.shape == (len(digits), 1)
+    # ex4's labels: 1..9 as they are, 10 for the digit 0
+    np.testing.assert_array_equal(y.ravel(), np.where(labels == 0, 10, labels))
+    # a row read column-major (MATLAB's order) is the upright digit, 20x20
+    upright = zoom(digits[7].reshape(8, 8) / 16.0, 2.5, order=1)
+    np.testing.assert_allclose(X[7].reshape(20, 20, order="F"), upright, atol=1e-12)
+    assert 0.0 <= X.min() and X.max() <= 1.0
+    arrays = load_mat(weights)
+    assert arrays["Theta1"].shape == (25, 401) and arrays["Theta2"].shape == (10, 26)
+    assert np.abs(arrays["Theta1"]).max() <= 0.12
+    again = load_mat(write_ex4_standin(tmp_path, seed=3)[1])
+    np.testing.assert_array_equal(again["Theta1"], arrays["Theta1"])
+    # the loader maps the labels back to the digits
+    np.testing.assert_array_equal(load_mat(data)["y"], labels)

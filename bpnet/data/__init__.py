@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bpnet.data.base import DataError, Dataset, _split_dataset
-from bpnet.data.mat import load_mat, load_mat_dataset
+from bpnet.data.mat import load_mat, load_mat_dataset, write_ex4_standin
 from bpnet.io.atomic import atomic_write_bytes
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "load_mnist",
     "one_hot",
     "read_idx",
+    "write_ex4_standin",
 ]
 
 

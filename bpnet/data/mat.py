@@ -180,4 +180,45 @@ def load_mat_dataset(
     )
 
 
+def write_ex4_standin(
+    folder: str | os.PathLike[str], seed: int = 0
+) -> tuple[Path, Path]:
+    """Write stand-ins for ex4's ``ex4data1.mat`` and ``ex4weights.mat``.
+
+    ex4's files are not bpnet's to ship; these have their layout, so code
+    written for them runs unchanged. The data file holds scikit-learn's 1797
+    8x8 digits upsampled to 20x20 (pixels in [0, 1]), one image per row of X
+    in MATLAB's column-major order (``X[i].reshape(20, 20, order="F")`` stands
+    upright), and y of shape (n, 1) with ex4's labels 1..10, 10 for the digit
+    0. The weights file holds ``Theta1`` (25, 401) and ``Theta2`` (10, 26),
+    drawn uniformly in [-0.12, 0.12] as ex4's ``randInitializeWeights`` does,
+    from ``seed``.
+
+    Returns
+    -------
+    (data_path, weights_path) : the two ``.mat`` files written into ``folder``
+    """
+    from scipy.io import savemat
+    from scipy.ndimage import zoom
+    from sklearn.datasets import load_digits
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"folder: {folder} is not a folder")
+    digits, labels = load_digits(return_X_y=True)
+    images = zoom(digits.reshape(-1, 8, 8) / 16.0, (1, 2.5, 2.5), order=1)
+    X = images.transpose(0, 2, 1).reshape(len(images), 400)  # column-major rows
+    y = np.where(labels == 0, 10, labels).astype(np.uint8).reshape(-1, 1)
+    rng = np.random.default_rng(seed)
+    thetas = {
+        "Theta1": rng.uniform(-0.12, 0.12, size=(25, 401)),
+        "Theta2": rng.uniform(-0.12, 0.12, size=(10, 26)),
+    }
+    data_path = folder / "ex4data1-standin.mat"
+    weights_path = folder / "ex4weights-standin.mat"
+    savemat(data_path, {"X": np.clip(X, 0.0, 1.0), "y": y})
+    savemat(weights_path, thetas)
+    return data_path, weights_path
+
+
 # --- helpers ------------------------------------------------------------------
