@@ -44,13 +44,15 @@ numpydoc_xref_param_type = False
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 
-# The gallery runs every example in examples/ with small data while it builds.
+# The gallery runs every example in examples/ with small data while it builds
+# (gallery_args.py: the arguments the tests give them).
+sys.path.insert(0, str(Path(__file__).parent))
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "generated_gallery",
     "filename_pattern": r"/[a-z0-9_]+\.py$",
     "ignore_pattern": r"__init__\.py|_common\.py",
-    "reset_argv": lambda gallery_conf, script_vars: ["--quick"],
+    "reset_argv": "gallery_args.reset_argv",
     "download_all_examples": False,
     "plot_gallery": "True",
     "abort_on_example_error": True,
@@ -64,8 +66,7 @@ html_theme_options = {
     "show_toc_level": 2,
 }
 html_static_path: list[str] = []
-# sphinx-gallery's configuration holds functions, which Sphinx cannot pickle
-suppress_warnings = ["myst.header", "config.cache"]
+suppress_warnings = ["myst.header"]
 
 
 # --- the API reference is written from the packages' own lists -----------------
