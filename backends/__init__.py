@@ -7,7 +7,8 @@
 
 Names: ``cpu`` (NumPy), ``cuda`` / ``cuda:N`` (CuPy), ``torch`` / ``torch:cuda``
 / ``torch:cuda:N`` (PyTorch), ``array-api-strict`` (its ``device1``) or
-``array-api-strict:NAME`` (``CPU_DEVICE``, ``device2``, ``no_float64``).
+``array-api-strict:NAME`` (``CPU_DEVICE``, ``device2``, ``no_float64``), and
+``ndonnx``, whose arrays record an ONNX graph (``bpnet.export_onnx``).
 """
 
 from __future__ import annotations
@@ -63,6 +64,17 @@ def _make(spec: str) -> Backend:
         from backends.strict_backend import StrictBackend
 
         return StrictBackend(rest or "device1")
+    if head in ("ndonnx", "onnx") and not rest:
+        try:
+            import ndonnx  # noqa: F401
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                "device: 'ndonnx' needs the ndonnx package; install it with: "
+                "pip install 'bpnet-arrayapi[onnx]'"
+            ) from exc
+        from backends.ndonnx_backend import NdonnxBackend
+
+        return NdonnxBackend()
     raise ValueError(f"device: expected one of {KNOWN}, got {spec!r}")
 
 

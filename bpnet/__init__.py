@@ -6,6 +6,7 @@ PyTorch and array-api-strict; ``backends`` picks where the arrays live.
 
 from bpnet import metrics
 from bpnet._version import __version__
+from bpnet.export import ExportError, export_onnx
 from bpnet.io import ModelFileError, load, save
 from bpnet.nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from bpnet.nn.evaluation import evaluate
@@ -58,6 +59,7 @@ __all__ = [
     "Callback",
     "CosineDecay",
     "DivergenceError",
+    "ExportError",
     "HalfPoissonDeviance",
     "HalfSquaredError",
     "History",
@@ -66,6 +68,7 @@ __all__ = [
     "StepDecay",
     "TrainingWarning",
     "evaluate",
+    "export_onnx",
     "fit",
     "load",
     "metrics",

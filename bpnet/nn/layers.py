@@ -11,6 +11,8 @@ import math
 import numbers
 from typing import Any
 
+from array_api_compat import is_lazy_array, is_writeable_array
+
 from bpnet.nn.initializers import Initializer, get_initializer
 from bpnet.nn.registry import Registry
 
@@ -165,8 +167,10 @@ class Layer:
             )
         if self.param_names:
             setattr(self, name, value)
-        else:
+        elif _writes_in_place(self._params[int(name)]):
             self._params[int(name)][...] = value
+        else:
+            self._params[int(name)] = value
 
     def set_buffer(self, name: str, value: Any) -> None:
         """Copy ``value`` into the buffer ``name``, in place (a captured
@@ -184,7 +188,11 @@ class Layer:
                 f"name: {self!r} has the buffers {list(self.buffer_names)}, "
                 f"got {name!r}"
             )
-        getattr(self, name)[...] = value
+        current = getattr(self, name)
+        if _writes_in_place(current):
+            current[...] = value
+        else:
+            setattr(self, name, value)
 
     # --- shapes from the input width alone ----------------------------------
     def output_width(self, n_in: int) -> int:
@@ -215,6 +223,13 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def _writes_in_place(array: Any) -> bool:
+    """Whether a new value is copied into ``array`` rather than stored in its
+    place: not for immutable arrays (JAX), nor for those that record a graph
+    (ndonnx), where a copy into the old array would be a scatter node."""
+    return is_writeable_array(array) and not is_lazy_array(array)
 
 
 def _declared_by_backward(layer: Layer, flag: str) -> bool:

@@ -430,12 +430,17 @@ class Sequential:
 
     def predict(self, X: Any) -> Any:
         """Class indices (n,) on the device: argmax, or p > 0.5 for one output."""
-        xp = self.xp
         with self.backend.context():
-            P = self.predict_proba(X)
-            if P.shape[1] == 1:
-                return xp.astype(xp.reshape(P, (-1,)) > 0.5, xp.int64)
-            return xp.argmax(P, axis=1)
+            return self._labels(self.predict_proba(X))
+
+    def _labels(self, P: Any) -> Any:
+        """``predict`` from ``predict_proba``'s output. Which rule applies is
+        the network's output width, not ``P.shape``: an array that records a
+        graph (``export_onnx``) may not know its shape."""
+        xp = self.xp
+        if self.n_outputs == 1:
+            return xp.astype(xp.reshape(P, (-1,)) > 0.5, xp.int64)
+        return xp.argmax(P, axis=1)
 
     def evaluate(self, X: Any, y: Any, **kwargs: Any) -> tuple[float, float]:
         """(mean loss, accuracy) on ``X``, ``y``; see ``bpnet.evaluate``."""

@@ -37,6 +37,17 @@ def _describe(x: Any) -> str:
         return type(x).__name__
 
 
+def has_values(arr: Any) -> bool:
+    """Whether ``arr``'s values can be read now (``bool(xp.all(...))``).
+
+    Not for lazy arrays (array-api-compat's ``is_lazy_array``): the nodes of
+    a graph being recorded (ndonnx, a JAX trace) have no values yet, and the
+    checks of values are then left to whoever runs the graph; their shapes
+    and dtypes are still checked.
+    """
+    return not array_api_compat.is_lazy_array(arr)
+
+
 def to_host_or_device(x: Any, backend: Any, name: str) -> tuple[Any, bool]:
     """Return (array, on_device). Host inputs come back as NumPy arrays.
 
@@ -117,7 +128,7 @@ def check_X(X: Any, backend: Any, dtype: Any, n_features: int, name: str = "X") 
         )
     if on_device:
         xp = backend.xp
-        if not bool(xp.all(xp.isfinite(arr))):
+        if has_values(arr) and not bool(xp.all(xp.isfinite(arr))):
             raise ValueError(f"{name}: contains NaN or Inf; clean or impute it first")
         return arr if arr.dtype == dtype else xp.astype(arr, dtype)
     if not np.isfinite(arr).all():
@@ -347,7 +358,7 @@ def check_arrays(
             if arr.dtype.kind not in "iuf":
                 raise TypeError(f"{what}[{i}]: expected numbers, got dtype {arr.dtype}")
             arr = backend.asarray(arr, dtype=dtype)
-        if not bool(xp.all(xp.isfinite(arr))):
+        if has_values(arr) and not bool(xp.all(xp.isfinite(arr))):
             raise ValueError(
                 f"{what}[{i}]: expected finite numbers, got NaN or infinity"
             )

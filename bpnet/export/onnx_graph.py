@@ -1,0 +1,279 @@
+"""``export_onnx``: a network's inference forward as an ONNX model.
+
+The network is copied onto the ``ndonnx`` backend, whose arrays record the
+operations done on them: its weights become constants, its input an argument.
+Running the copy's own ``predict_proba`` (and the labels rule of ``predict``)
+on that argument gives the graph. It is traced with a fixed batch size, twice
+(2 and 3 rows); onnxscript's optimizer folds the shape checks that ndonnx
+puts around reductions for zero-sized inputs, and where both traces give the
+same graph the batch size took no part in it, and the batch dimension is made
+dynamic. Otherwise the graph is traced again with a dynamic batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from bpnet._version import __version__
+from bpnet.export.heads import ExportError, estimator_heads, sequential_heads, why
+from bpnet.io.atomic import atomic_open, check_path
+from bpnet.nn.model import Sequential
+
+#: the fixed batch sizes of the two traces compared (see the module's text)
+TRACE_BATCHES = (2, 3)
+#: the opset ndonnx writes; ``opset=`` converts to another with onnx's converter
+NATIVE_OPSET = 21
+MIN_OPSET = 13
+BATCH = "N"
+
+
+Heads = Callable[[Sequential, Any], dict[str, Any]]
+
+
+def export_onnx(
+    model: Any,
+    path: str | os.PathLike[str] | None,
+    *,
+    dtype: str | None = None,
+    opset: int | None = None,
+    metadata: dict | None = None,
+) -> Any:
+    """Write ``model``'s prediction as an ONNX model; return the ``ModelProto``.
+
+    Parameters
+    ----------
+    model : Sequential, MLPClassifier or MLPRegressor
+        A built network, or a fitted estimator.
+    path : str or os.PathLike or None
+        The ``.onnx`` file to write (atomically: on any error nothing is
+        written); None writes nothing.
+    dtype : {"float32", "float64"}, optional
+        The precision of the input and the arithmetic; default: the model's.
+    opset : int, optional
+        The ONNX opset of the default domain (13 up to onnx's newest); default
+        21, the one the graph is recorded in (others go through onnx's
+        version converter).
+    metadata : dict, optional
+        JSON-ready; stored in the model's ``metadata_props`` under ``"bpnet"``.
+
+    Returns
+    -------
+    onnx.ModelProto
+        Input ``X`` (float, [N, n_features], N dynamic). A Sequential gives
+        ``label`` (int64 [N], ``predict``) and ``probabilities`` ([N,
+        n_outputs], ``predict_proba``), or ``variable`` for a regression
+        loss. An MLPClassifier gives what skl2onnx gives for scikit-learn's
+        with ``zipmap=False``: ``label`` ([N], ``classes_``' values, int64 or
+        string) and ``probabilities`` ([N, n_classes], two columns for a
+        binary problem); an MLPRegressor gives ``variable`` ([N, n_outputs]).
+
+    Raises
+    ------
+    ExportError
+        A layer (or the loss's output) cannot be recorded on ndonnx arrays;
+        the message names it and says why.
+    ModuleNotFoundError
+        ndonnx, onnx or onnxscript is missing (``pip install
+        'bpnet-arrayapi[onnx]'``).
+    """
+    net, heads = _heads_for(model)
+    dtype = _check_dtype(dtype, net)
+    opset = _check_opset(opset)
+    target = None if path is None else _check_target(path)
+    if metadata is not None:
+        text = json.dumps(metadata)  # refused here, before any work
+    onnx = _require()
+    proto = _graph(net, heads, dtype)
+    if opset != NATIVE_OPSET:
+        proto = _convert(proto, opset)
+    proto.producer_name = "bpnet"
+    proto.producer_version = __version__
+    proto.graph.name = type(model).__name__
+    if metadata is not None:
+        onnx.helper.set_model_props(proto, {"bpnet": text})
+    onnx.checker.check_model(proto)
+    if target is not None:
+        with atomic_open(target) as fh:
+            fh.write(proto.SerializeToString())
+    return proto
+
+
+# --- what is exported ---------------------------------------------------------
+def _heads_for(model: Any) -> tuple[Sequential, Heads]:
+    """The network and the function that gives the graph's outputs."""
+    if isinstance(model, Sequential):
+        if model.n_inputs is None:
+            raise ValueError(
+                "model: the network is not built yet (its input width is unknown); "
+                "pass Sequential(..., n_in=WIDTH) or call forward or fit first"
+            )
+        return model, sequential_heads
+    kind = type(model).__name__
+    if kind in ("MLPClassifier", "MLPRegressor"):
+        return estimator_heads(model)
+    raise TypeError(
+        f"model: expected a bpnet Sequential, MLPClassifier or MLPRegressor, got {kind}"
+    )
+
+
+# --- the arguments ------------------------------------------------------------
+def _check_dtype(dtype: Any, net: Sequential) -> str:
+    if dtype is None:
+        return net.dtype_name
+    name = dtype if isinstance(dtype, str) else getattr(dtype, "__name__", None)
+    if name not in ("float32", "float64"):
+        raise ValueError(f"dtype: expected 'float32' or 'float64', got {dtype!r}")
+    return name
+
+
+def _check_opset(opset: Any) -> int:
+    if opset is None:
+        return NATIVE_OPSET
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    if (
+        isinstance(opset, bool)
+        or not isinstance(opset, int)
+        or not (MIN_OPSET <= opset <= newest)
+    ):
+        raise ValueError(
+            f"opset: expected an integer from {MIN_OPSET} to {newest}, got {opset!r}"
+        )
+    return opset
+
+
+def _check_target(path: Any) -> Any:
+    target = check_path(path)
+    if target.is_dir():
+        raise IsADirectoryError(
+            f"path: {str(target)!r} is a folder; expected the name of the .onnx "
+            "file to write, such as model.onnx"
+        )
+    if not target.parent.is_dir():
+        raise FileNotFoundError(
+            f"path: the folder {str(target.parent)!r} does not exist; create it first"
+        )
+    if not os.access(target.parent, os.W_OK):
+        raise PermissionError(
+            f"path: the folder {str(target.parent)!r} is not writable; "
+            f"cannot write {target.name}"
+        )
+    return target
+
+
+def _require() -> Any:
+    """onnx, after checking that ndonnx and onnxscript are there too."""
+    for name in ("ndonnx", "onnx", "onnxscript"):
+        try:
+            __import__(name)
+        except ModuleNotFoundError as exc:
+            raise ModuleNotFoundError(
+                f"export_onnx needs {name}; install the onnx extra: "
+                "pip install 'bpnet-arrayapi[onnx]'",
+                name=name,
+            ) from exc
+    import onnx
+
+    return onnx
+
+
+# --- tracing --------------------------------------------------------------------
+def _graph(net: Sequential, heads: Heads, dtype: str) -> Any:
+    traced = tracing_copy(net, dtype)
+    graphs = [_optimized(_trace(traced, heads, batch)) for batch in TRACE_BATCHES]
+    same = [_normalized(g, b) for g, b in zip(graphs, TRACE_BATCHES)]
+    if same[0].SerializeToString() == same[1].SerializeToString():
+        return same[0]
+    # the batch size entered the graph as a number: record it as unknown
+    return _normalized(_optimized(_trace(traced, heads, None)), None)
+
+
+def tracing_copy(net: Sequential, dtype: str) -> Sequential:
+    """``net`` on the ndonnx backend: copies of its layers, built there, with
+    its parameters and buffers as constants. A layer's ``build`` or
+    ``forward`` that fails there raises an ExportError that names it."""
+    from backends import get_backend
+
+    layers = []
+    for i, layer in enumerate(net.layers):
+        clone = copy.copy(layer)  # the layer's settings; its arrays are rebuilt
+        for method in ("build", "forward"):
+            setattr(clone, method, _naming(getattr(clone, method), i, layer, method))
+        layers.append(clone)
+    traced = Sequential(
+        layers,
+        device=get_backend("ndonnx"),
+        dtype=dtype,
+        seed=0,
+        loss=net.loss,
+        n_in=net.n_inputs,
+    )
+    to_host = net.backend.to_numpy
+    traced.set_parameters([to_host(p) for p in net.parameters()])
+    traced.set_buffers([to_host(b) for b in net.buffers()])
+    return traced
+
+
+def _naming(method: Callable, i: int, layer: Any, what: str) -> Callable:
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except ExportError:
+            raise
+        except Exception as exc:
+            raise ExportError(
+                f"layers[{i}] ({layer!r}) cannot be recorded as ONNX: its {what} "
+                f"failed on ndonnx arrays: {why(exc)}"
+            ) from exc
+
+    return call
+
+
+def _trace(traced: Sequential, heads: Heads, batch: int | None) -> Any:
+    import ndonnx as ndx
+
+    X = ndx.argument(
+        shape=(BATCH if batch is None else batch, traced.n_inputs),
+        dtype=getattr(ndx, traced.dtype_name),
+    )
+    outputs = heads(traced, X)
+    return ndx.build({"X": X}, outputs)
+
+
+def _optimized(proto: Any) -> Any:
+    import onnxscript.optimizer
+
+    return onnxscript.optimizer.optimize(proto)
+
+
+def _normalized(proto: Any, batch: int | None) -> Any:
+    """The graph with a dynamic batch dimension ``N`` in its input and
+    outputs, no intermediate shapes (they held the traced batch size) and no
+    ndonnx metadata."""
+    for value in [*proto.graph.input, *proto.graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        if dims and (batch is None or dims[0].dim_value == batch):
+            dims[0].Clear()
+            dims[0].dim_param = BATCH
+    del proto.graph.value_info[:]
+    del proto.metadata_props[:]
+    return proto
+
+
+def _convert(proto: Any, opset: int) -> Any:
+    from onnx import version_converter
+
+    try:
+        return version_converter.convert_version(proto, opset)
+    except Exception as exc:
+        raise ExportError(
+            f"opset: the graph (recorded in opset {NATIVE_OPSET}) does not convert "
+            f"to opset {opset}: {why(exc)}"
+        ) from exc
