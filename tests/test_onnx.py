@@ -227,3 +227,102 @@ def test_what_is_not_a_model_or_not_built_is_refused(tmp_path):
         bpnet.export_onnx(net, None)
     with pytest.raises(IsADirectoryError, match="is a folder"):
         bpnet.export_onnx(bpnet.Sequential([bpnet.Dense(2, 2)]), tmp_path)
+
+
+# --- scikit-learn's conventions -----------------------------------------------------
+sklearn = pytest.importorskip("sklearn")
+converge_quietly = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning"
+)
+
+
+@pytest.fixture(scope="module")
+def estimator_data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((ROWS, 5)) * 3 + 1
+    y = (X[:, 0] > 1).astype(np.int64) + (X[:, 1] > 2)
+    return X, y
+
+
+@converge_quietly
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("labels", ["binary", "three-strings", "three-ints"])
+def test_a_classifier_exports_as_skl2onnx_exports_sklearn_s(
+    labels, dtype, estimator_data
+):
+    X, y = estimator_data
+    y = {
+        "binary": np.where(y > 0, 7, -3),
+        "three-strings": np.array(["cat", "dog", "emu"])[y],
+        "three-ints": y + 10,
+    }[labels]
+    clf = bpnet.MLPClassifier((9,), max_iter=5, random_state=0, dtype=dtype)
+    clf.fit(X.astype(dtype), y)
+    proto = bpnet.export_onnx(clf, None)
+    onnx.checker.check_model(proto, full_check=True)
+    (inp,) = proto.graph.input
+    assert inp.name == "X" and inp.type.tensor_type.elem_type == (
+        onnx.TensorProto.FLOAT if dtype == "float32" else onnx.TensorProto.DOUBLE
+    )
+    out = run(proto, X.astype(dtype))
+    assert list(out) == ["label", "probabilities"]
+    want = clf.predict_proba(X)
+    assert out["probabilities"].shape == (ROWS, len(clf.classes_))
+    assert_close(out["probabilities"], want.astype(dtype), dtype)
+    np.testing.assert_array_equal(out["label"], clf.predict(X))
+    assert out["label"].dtype == (object if labels == "three-strings" else np.int64)
+
+
+@converge_quietly
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("outputs", [1, 2])
+def test_a_regressor_exports_its_variable(outputs, dtype, estimator_data):
+    X, _ = estimator_data
+    Y = np.stack([X[:, 0] - X[:, 1], X[:, 2] * 0.5], axis=1)[:, :outputs]
+    reg = bpnet.MLPRegressor((7,), max_iter=5, random_state=0, dtype=dtype)
+    reg.fit(X.astype(dtype), Y[:, 0] if outputs == 1 else Y)
+    out = run(bpnet.export_onnx(reg, None), X.astype(dtype))
+    assert list(out) == ["variable"] and out["variable"].shape == (ROWS, outputs)
+    want = reg.predict(X).reshape(ROWS, outputs)
+    assert_close(out["variable"], want, dtype)
+
+
+@converge_quietly
+def test_skl2onnx_converts_a_pipeline_holding_a_classifier(estimator_data):
+    skl2onnx = pytest.importorskip("skl2onnx")
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = estimator_data
+    X = X.astype(np.float32)
+    pipe = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("mlp", bpnet.MLPClassifier((8,), max_iter=5, random_state=0)),
+        ]
+    ).fit(X, np.array(["a", "b", "c"])[y])
+    proto = skl2onnx.to_onnx(
+        pipe, X[:1], options={id(pipe.steps[-1][1]): {"zipmap": False}}
+    )
+    onnx.checker.check_model(proto, full_check=True)
+    out = run(proto, X)
+    np.testing.assert_array_equal(out["label"], pipe.predict(X))
+    np.testing.assert_allclose(out["probabilities"], pipe.predict_proba(X), atol=1e-5)
+
+
+@converge_quietly
+def test_skl2onnx_converts_a_pipeline_holding_a_regressor(estimator_data):
+    skl2onnx = pytest.importorskip("skl2onnx")
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, _ = estimator_data
+    X = X.astype(np.float32)
+    pipe = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("mlp", bpnet.MLPRegressor((8,), max_iter=5, random_state=0)),
+        ]
+    ).fit(X, X[:, 0] * 2)
+    out = run(skl2onnx.to_onnx(pipe, X[:1]), X)
+    np.testing.assert_allclose(out["variable"][:, 0], pipe.predict(X), atol=1e-4)

@@ -81,6 +81,11 @@ EXTRAS = {
     "tqdm": ("tqdm", "train"),
     "matplotlib": ("matplotlib", "plot"),
     "mpi4py": ("mpi4py", "mpi"),
+    "ndonnx": ("ndonnx", "onnx"),
+    "onnx": ("onnx", "onnx"),
+    "onnxscript": ("onnxscript", "onnx"),
+    "onnxruntime": ("onnxruntime", "onnx"),
+    "skl2onnx": ("skl2onnx", "onnx"),
 }
 
 

@@ -7,7 +7,10 @@ teaches skl2onnx the estimators, so a scikit-learn pipeline that holds one
 converts with ``skl2onnx.to_onnx``. Needs the ``onnx`` extra.
 """
 
+from bpnet.export import converter
 from bpnet.export.heads import ExportError
 from bpnet.export.onnx_graph import export_onnx
 
 __all__ = ["ExportError", "export_onnx"]
+
+converter.register_when_imported()

@@ -203,6 +203,10 @@ def tracing_copy(net: Sequential, dtype: str) -> Sequential:
     layers = []
     for i, layer in enumerate(net.layers):
         clone = copy.copy(layer)  # the layer's settings; its arrays are rebuilt
+        if getattr(clone, "init", None) is not None:
+            # the weights drawn in build are replaced: draw them the default
+            # way (an estimator's initializer hands out its draws only once)
+            clone.init = None
         for method in ("build", "forward"):
             setattr(clone, method, _naming(getattr(clone, method), i, layer, method))
         layers.append(clone)
