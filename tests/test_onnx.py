@@ -3,6 +3,7 @@ onnxruntime, gives what bpnet's NumPy prediction gives."""
 
 import collections
 import importlib.util
+import json
 from typing import Any
 
 import numpy as np
@@ -106,10 +107,6 @@ def test_the_graph_predicts_what_bpnet_predicts(name, dtype, data, tmp_path):
     X = data[0].astype(dtype)
     out = run(proto, X)
     P = net.backend.to_numpy(net.predict_proba(X))
-    if net.loss.regression:
-        assert list(out) == ["variable"]
-        assert_close(out["variable"], P, dtype)
-        return
     assert list(out) == ["label", "probabilities"]
     assert_close(out["probabilities"], P, dtype)
     np.testing.assert_array_equal(out["label"], net.backend.to_numpy(net.predict(X)))
@@ -326,3 +323,113 @@ def test_skl2onnx_converts_a_pipeline_holding_a_regressor(estimator_data):
     ).fit(X, X[:, 0] * 2)
     out = run(skl2onnx.to_onnx(pipe, X[:1]), X)
     np.testing.assert_allclose(out["variable"][:, 0], pipe.predict(X), atol=1e-4)
+
+
+# --- bpnet-export and bpnet-predict model.onnx ------------------------------------
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Any:
+    from bpnet.cli.train import train_main
+
+    out = tmp_path_factory.mktemp("run")
+    assert train_main(["--epochs", "3", "--quiet", "--out", str(out)]) == 0
+    return out
+
+
+def _lines(capsys) -> tuple[list[str], list[str]]:
+    captured = capsys.readouterr()
+    return captured.out.splitlines(), captured.err.splitlines()
+
+
+def test_bpnet_export_then_bpnet_predict_prints_what_it_prints_for_the_npz(
+    run_dir, tmp_path, capsys
+):
+    from bpnet.cli.export import export_main
+    from bpnet.cli.predict import predict_main
+
+    onnx_path = tmp_path / "d.onnx"
+    assert export_main([str(run_dir / "model.npz"), str(onnx_path)]) == 0
+    out, _ = _lines(capsys)
+    assert len(out) == 1 and "d.onnx" in out[0]
+    onnx.checker.check_model(onnx.load(onnx_path), full_check=True)
+    for extra in ([], ["--json"]):
+        assert predict_main([str(run_dir / "model.npz"), *extra]) == 0
+        npz, _ = _lines(capsys)
+        assert predict_main([str(onnx_path), *extra]) == 0
+        via_onnx, _ = _lines(capsys)
+        assert via_onnx[0] == npz[0].replace("(cpu)", "(onnxruntime)")
+        if extra:
+            a, b = json.loads(npz[-1]), json.loads(via_onnx[-1])
+            assert a.pop("device") == "cpu" and b.pop("device") == "onnxruntime"
+            assert a["model"] != b["model"]
+            a.pop("model"), b.pop("model")
+            assert a == b
+    X = np.random.default_rng(0).random((7, 64)).astype(np.float32) * 16
+    np.save(tmp_path / "X.npy", X)
+    assert (
+        predict_main([str(run_dir / "model.npz"), "--data", str(tmp_path / "X.npy")])
+        == 0
+    )
+    npz, _ = _lines(capsys)
+    assert predict_main([str(onnx_path), "--data", str(tmp_path / "X.npy")]) == 0
+    assert _lines(capsys)[0] == npz and len(npz) == 7
+
+
+@converge_quietly
+def test_bpnet_predict_runs_an_exported_estimator(tmp_path, capsys, estimator_data):
+    from bpnet.cli.export import export_main
+    from bpnet.cli.predict import predict_main
+
+    X, y = estimator_data
+    X = X.astype(np.float32)
+    clf = bpnet.MLPClassifier((6,), max_iter=3, random_state=0)
+    clf.fit(X, np.array(["no", "yes", "maybe"])[y])
+    clf.save(tmp_path / "clf.npz")
+    np.save(tmp_path / "X.npy", X[:20])
+    np.save(tmp_path / "y.npy", np.array(["no", "yes", "maybe"])[y[:20]])
+    assert export_main([str(tmp_path / "clf.npz"), str(tmp_path / "clf.onnx")]) == 0
+    capsys.readouterr()
+    for model in ("clf.npz", "clf.onnx"):
+        args = [str(tmp_path / model), "--data", str(tmp_path / "X.npy")]
+        assert predict_main(args) == 0
+        assert _lines(capsys)[0] == clf.predict(X[:20]).tolist()
+        assert predict_main([*args, "--labels", str(tmp_path / "y.npy")]) == 0
+        (line,) = _lines(capsys)[0]
+        assert line.startswith(
+            f"accuracy: {clf.score(X[:20], np.load(tmp_path / 'y.npy')):.4f}"
+        )
+
+
+def test_bpnet_export_refuses_bad_input_in_one_line(
+    run_dir, tmp_path, capsys, monkeypatch
+):
+    import os
+
+    from bpnet.cli.export import export_main
+
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes((run_dir / "model.npz").read_bytes()[:300])
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    access = os.access  # root writes into a folder of mode 0o500 all the same
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: access(p, mode) and str(p) != str(locked)
+    )
+    model = str(run_dir / "model.npz")
+    cases = {
+        "damaged": ([str(damaged), str(tmp_path / "a.onnx")], "damaged.npz"),
+        "folder model": ([str(tmp_path), str(tmp_path / "b.onnx")], "model"),
+        "folder target": ([model, str(tmp_path)], "is a folder"),
+        "unwritable": ([model, str(locked / "c.onnx")], "not writable"),
+        "no folder": ([model, str(tmp_path / "nope" / "d.onnx")], "does not exist"),
+        "opset": ([model, str(tmp_path / "e.onnx"), "--opset", "3"], "opset"),
+    }
+    try:
+        for name, (argv, match) in cases.items():
+            assert export_main(argv) == 2, name
+            out, err = _lines(capsys)
+            assert out == [] and len(err) == 1, (name, err)
+            assert err[0].startswith("bpnet-export: error: ") and match in err[0], name
+    finally:
+        locked.chmod(0o700)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged.npz", "locked"]

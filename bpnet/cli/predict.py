@@ -4,7 +4,8 @@ predict values for) a dataset split or a file with a saved model.
 With labels (a dataset split, a ``.mat`` file's ``y``, or ``--labels``) it
 prints the accuracy (R^2 for a regressor); without, one prediction per line
 (a regressor's row of outputs, space-separated). ``--json`` makes the last
-line of stdout one JSON object. Works on any ``--device``.
+line of stdout one JSON object. Works on any ``--device``. An ``.onnx``
+file written by ``bpnet-export`` runs on onnxruntime and prints the same.
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ def _parser() -> argparse.ArgumentParser:
         description="Classify data with a saved bpnet model or MLPClassifier, "
         "or predict values with a saved MLPRegressor.",
     )
-    p.add_argument("model", help="a model file written by bpnet (model.npz)")
+    p.add_argument(
+        "model",
+        help="a model file written by bpnet (model.npz), or an ONNX file written "
+        "by bpnet-export (model.onnx), run by onnxruntime",
+    )
     src = p.add_mutually_exclusive_group()
     add_flag(
         src,
@@ -299,36 +304,115 @@ def _estimator_truth(y: np.ndarray, classes: Any, flag: str, source: str) -> Any
     return y
 
 
-def predict(args: argparse.Namespace) -> dict:
-    import backends
+class _Predicted:
+    """What a model predicted, and what its labels are checked against."""
+
+    def __init__(self, pred: Any, sequential: bool, n_outputs: int, classes: Any):
+        self.pred = pred
+        self.sequential = sequential
+        self.n_outputs = n_outputs  # a Sequential's: its labels are 0..n-1
+        self.classes = classes  # an estimator's classes_, None for a regressor
+
+
+def _predict_npz(args: argparse.Namespace, meta: dict, X: Any) -> _Predicted:
     from bpnet import io
     from bpnet.nn.model import Sequential
 
-    backend = backends.get_backend(args.device)
-    try:
-        model = io.load(args.model, device=backend)
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(
-            f"model: {exc.strerror or exc}; expected a model file written by "
-            "bpnet-train --out DIR (DIR/model.npz) or bpnet.save"
-        ) from None
-    _, meta = io.read_model_file(args.model)
-    X, y, source, label_flag, split = _load_inputs(args, meta)
-    sequential = isinstance(model, Sequential)
-    if sequential:
+    model = io.load(args.model, device=args.backend)
+    if isinstance(model, Sequential):
         if X.dtype.kind in "iub":
             X = X.astype(np.float32)
-        pred = backend.to_numpy(model.predict(X))
+        pred = args.backend.to_numpy(model.predict(X))
+        return _Predicted(pred, True, model.shapes[-1][0], None)
+    # a scikit-learn style estimator
+    return _Predicted(
+        np.asarray(model.predict(X)), False, 0, getattr(model, "classes_", None)
+    )
+
+
+def _read_onnx(path: str) -> tuple[Any, dict]:
+    """(an onnxruntime session, the bpnet metadata the file holds)."""
+    import onnx
+    import onnxruntime
+
+    try:
+        proto = onnx.load(path)
+        session = onnxruntime.InferenceSession(
+            proto.SerializeToString(), providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:
+        raise ValueError(
+            f"model: {path} is not an ONNX model onnxruntime can run ({exc})"
+        ) from None
+    props = {p.key: p.value for p in proto.metadata_props}
+    try:
+        meta = json.loads(props.get("bpnet", "{}"))
+    except ValueError:
+        meta = {}
+    return session, meta if isinstance(meta, dict) else {}
+
+
+def _predict_onnx(session: Any, meta: dict, X: Any) -> _Predicted:
+    """Run the graph: its ``label`` output (``variable`` for a regressor)."""
+    inp = session.get_inputs()[0]
+    outputs = {o.name: o for o in session.get_outputs()}
+    dtype = np.float64 if inp.type == "tensor(double)" else np.float32
+    name = "label" if "label" in outputs else "variable"
+    if name not in outputs:
+        raise ValueError(
+            f"model: expected an ONNX model with a 'label' or 'variable' output, "
+            f"as bpnet-export writes; this one has {sorted(outputs)}"
+        )
+    (pred,) = session.run([name], {inp.name: np.asarray(X, dtype=dtype)})
+    sequential = meta.get("kind") in (None, "Sequential")
+    if name == "variable":  # as MLPRegressor.predict: (n,) for one output
+        pred = pred[:, 0] if pred.ndim == 2 and pred.shape[1] == 1 else pred
+        return _Predicted(pred, False, 0, None)
+    if sequential:
+        width = outputs["probabilities"].shape[1] if "probabilities" in outputs else 0
+        return _Predicted(pred, True, width, None)
+    return _Predicted(pred, False, 0, np.asarray(meta.get("classes_", np.unique(pred))))
+
+
+def predict(args: argparse.Namespace) -> dict:
+    import backends
+    from bpnet import io
+
+    onnx = Path(args.model).suffix.lower() == ".onnx"
+    if onnx:
+        if args.device != "cpu":
+            raise ValueError(
+                f"--device: an .onnx model runs on onnxruntime (its CPU provider); "
+                f"got --device {args.device}"
+            )
+        if not Path(args.model).is_file():
+            raise FileNotFoundError(
+                f"model: {args.model} is not a file; expected an ONNX file written "
+                "by bpnet-export"
+            )
+        session, meta = _read_onnx(args.model)
+    else:
+        args.backend = backends.get_backend(args.device)
+        try:
+            _, meta = io.read_model_file(args.model)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(
+                f"model: {exc.strerror or exc}; expected a model file written by "
+                "bpnet-train --out DIR (DIR/model.npz) or bpnet.save"
+            ) from None
+    X, y, source, label_flag, split = _load_inputs(args, meta)
+    done = _predict_onnx(session, meta, X) if onnx else _predict_npz(args, meta, X)
+    pred, sequential = done.pred, done.sequential
+    if sequential:
         classes = _numeric_names(meta.get("classes"))
         names = [classes[i] for i in pred] if classes else pred.tolist()
-    else:  # a scikit-learn style estimator
-        pred = np.asarray(model.predict(X))
+    else:
         names = list(pred)
-    regressor = not sequential and not hasattr(model, "classes_")
+    regressor = not sequential and done.classes is None
     summary: dict[str, Any] = {
         "model": str(args.model),
         "kind": meta.get("kind"),
-        "device": backend.name,
+        "device": "onnxruntime" if onnx else args.backend.name,
         "data": source,
         **split,
         "n": int(len(pred)),
@@ -351,9 +435,9 @@ def predict(args: argparse.Namespace) -> dict:
             summary["predictions"] = pred.tolist()
             return summary
         if sequential:
-            truth = _sequential_truth(y, meta, model.shapes[-1][0], label_flag)
+            truth = _sequential_truth(y, meta, done.n_outputs, label_flag)
         else:
-            truth = _estimator_truth(y, model.classes_, label_flag, source)
+            truth = _estimator_truth(y, done.classes, label_flag, source)
         summary["accuracy"] = float(np.mean(np.asarray(pred) == truth))
     if regressor:
         summary["predictions"] = pred.tolist()

@@ -1,6 +1,6 @@
 """What an exported graph outputs. A Sequential: ``label`` and
-``probabilities`` (``predict``, ``predict_proba``), or ``variable`` for a
-regression loss. An estimator: by skl2onnx's conventions for
+``probabilities`` (``predict``, ``predict_proba``), whatever its loss. An
+estimator: by skl2onnx's conventions for
 scikit-learn's own MLPs (``zipmap=False``): ``label`` and ``probabilities``
 for a classifier, ``variable`` for a regressor. The labels follow the
 estimator's own rule (``MLPClassifier._labels``): logit > 0 for one output,
@@ -22,8 +22,6 @@ class ExportError(ValueError):
 
 def sequential_heads(net: Sequential, X: Any) -> dict[str, Any]:
     P = output(net, net.forward(X))
-    if net.loss.regression:
-        return {"variable": P}
     return {"label": net._labels(P), "probabilities": P}
 
 

@@ -66,11 +66,11 @@ def export_onnx(
     onnx.ModelProto
         Input ``X`` (float, [N, n_features], N dynamic). A Sequential gives
         ``label`` (int64 [N], ``predict``) and ``probabilities`` ([N,
-        n_outputs], ``predict_proba``), or ``variable`` for a regression
-        loss. An MLPClassifier gives what skl2onnx gives for scikit-learn's
-        with ``zipmap=False``: ``label`` ([N], ``classes_``' values, int64 or
-        string) and ``probabilities`` ([N, n_classes], two columns for a
-        binary problem); an MLPRegressor gives ``variable`` ([N, n_outputs]).
+        n_outputs], ``predict_proba``). An MLPClassifier gives what
+        skl2onnx gives for scikit-learn's with ``zipmap=False``: ``label``
+        ([N], ``classes_``' values, int64 or string) and ``probabilities``
+        ([N, n_classes], two columns for a binary problem); an MLPRegressor
+        gives ``variable`` ([N, n_outputs]).
 
     Raises
     ------
@@ -98,8 +98,13 @@ def export_onnx(
         onnx.helper.set_model_props(proto, {"bpnet": text})
     onnx.checker.check_model(proto)
     if target is not None:
-        with atomic_open(target) as fh:
-            fh.write(proto.SerializeToString())
+        try:
+            with atomic_open(target) as fh:
+                fh.write(proto.SerializeToString())
+        except OSError as exc:
+            raise type(exc)(
+                exc.errno, f"path: cannot write {str(target)!r}: {exc.strerror}"
+            ) from exc
     return proto
 
 
