@@ -433,3 +433,28 @@ def test_bpnet_export_refuses_bad_input_in_one_line(
     finally:
         locked.chmod(0o700)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged.npz", "locked"]
+
+
+@pytest.mark.parametrize("skl2onnx_first", [False, True])
+def test_the_converters_are_registered_whichever_is_imported_first(skl2onnx_first):
+    """skl2onnx is never imported by bpnet (it takes seconds); its import, before
+    or after bpnet's, registers the converters."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("skl2onnx")
+    first, second = ("skl2onnx", "bpnet") if skl2onnx_first else ("bpnet", "skl2onnx")
+    code = (
+        "import sys\n"
+        f"import {first}\n"
+        "import bpnet\n"
+        "assert skl2onnx_first or 'skl2onnx' not in sys.modules\n"
+        f"import {second}\n"
+        "from skl2onnx._supported_operators import sklearn_operator_name_map as names\n"
+        "print(names[bpnet.MLPClassifier], names[bpnet.MLPRegressor])\n"
+    ).replace("skl2onnx_first", str(skl2onnx_first))
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["BpnetMLPClassifier", "BpnetMLPRegressor"]
