@@ -154,6 +154,36 @@ def test_the_graph_has_no_branches_and_no_scatters(data):
     assert not [op for op in ops if "Scatter" in op]
 
 
+class HiddenWidth(bpnet.SigmoidCrossEntropy):
+    """Sigmoid outputs whose width a graph recorded with an unknown batch does
+    not know: sliced up to a width read from the graph's own shape."""
+
+    def output(self, Z: Any) -> Any:
+        P = super().output(Z)
+        width = getattr(P, "dynamic_shape", P.shape)[1]  # an array when recorded
+        return P[:, :width]
+
+
+def test_predict_on_a_recorded_array_takes_the_rule_of_the_network_s_width(data):
+    import ndonnx
+
+    from bpnet.export.onnx_graph import tracing_copy
+
+    X, y = data
+    net = bpnet.Sequential(
+        [bpnet.Dense(6, 5), bpnet.Tanh(), bpnet.Dense(5, 1)], loss=HiddenWidth()
+    )
+    net.fit(X, (y > 0).astype(np.float64), epochs=2, batch_size=100)
+    traced = tracing_copy(net, "float32")
+    arg = ndonnx.argument(shape=("N", 6), dtype=ndonnx.float32)
+    labels = traced.predict(arg)
+    assert traced.predict_proba(arg).shape == (None, None)  # width unknown
+    out = run(ndonnx.build({"X": arg}, {"label": labels}), X.astype(np.float32))
+    want = net.predict(X)
+    assert 0 < want.sum() < len(want)  # both classes: argmax would give 0s
+    np.testing.assert_array_equal(out["label"], want)
+
+
 class Swish(Layer):
     """x * sigmoid(x): a layer written in a test, registered nowhere."""
 
@@ -268,6 +298,19 @@ def test_a_classifier_exports_as_skl2onnx_exports_sklearn_s(
     assert_close(out["probabilities"], want.astype(dtype), dtype)
     np.testing.assert_array_equal(out["label"], clf.predict(X))
     assert out["label"].dtype == (object if labels == "three-strings" else np.int64)
+
+
+@converge_quietly
+def test_a_multilabel_classifier_exports_an_indicator_per_label(estimator_data):
+    X, _ = estimator_data
+    X = X.astype(np.float32)
+    Y = np.stack([X[:, 0] > 1, X[:, 1] > 0, X[:, 2] > 2], axis=1).astype(np.int64)
+    clf = bpnet.MLPClassifier((8,), max_iter=5, random_state=0).fit(X, Y)
+    out = run(bpnet.export_onnx(clf, None), X)
+    np.testing.assert_array_equal(out["label"], clf.predict(X))
+    assert_close(
+        out["probabilities"], clf.predict_proba(X).astype(np.float32), "float32"
+    )
 
 
 @converge_quietly
