@@ -159,6 +159,30 @@ def _carry_checkpoint(args: argparse.Namespace, comm: Any) -> None:
         comm.barrier()  # every rank reads the copy rank 0 made
 
 
+def _check_resumed_data(args: argparse.Namespace, training: dict, ds: Any) -> None:
+    """Refuse to resume on other data than the checkpoint's (a file that
+    was replaced or rewritten since, or a checkpoint written by
+    ``fit(checkpoint=)`` on its own data), naming the flag, before the
+    checkpoint is carried anywhere. A checkpoint without a fingerprint is
+    left to ``fit``, which warns."""
+    from bpnet.io.fingerprint import (
+        DataMismatchError,
+        check_same_data,
+        data_fingerprint,
+    )
+
+    recorded = training.get("data_fingerprint")
+    if recorded is None:
+        return
+    try:
+        given = data_fingerprint(ds.X_train, ds.y_train)
+        check_same_data(recorded, given, f"the checkpoint {args.resume!r}")
+    except DataMismatchError as exc:
+        source = "--data" if args.data else "--dataset"
+        name = "--labels" if exc.which == "y" and args.labels else source
+        raise DataMismatchError(f"{name}: {exc}", exc.which) from None
+
+
 def _run(
     args: argparse.Namespace,
     explicit: frozenset[str],
@@ -174,6 +198,7 @@ def _run(
 
     ds = _load_data(args)
     if saved is not None:  # before any output: asking for too few is an error
+        _check_resumed_data(args, saved[0], ds)
         resume_total = train_args.resume_epochs(
             args, explicit, saved[0], ds.X_train.shape[0]
         )

@@ -229,7 +229,9 @@ class EarlyStopping(Callback):
 
 class Checkpoint(Callback):
     """Write a checkpoint after every epoch (atomically); with ``resume``,
-    first restore the run saved there, if there is one."""
+    first restore the run saved there, if there is one. ``data`` is the
+    fingerprint of the training data: recorded in every checkpoint, and a
+    resume from one trained on other data is refused."""
 
     every_step = False
 
@@ -240,15 +242,16 @@ class Checkpoint(Callback):
         metadata: dict | None = None,
         resume: bool = False,
         early: EarlyStopping | None = None,
+        data: dict | None = None,
     ) -> None:
         self.path, self.fit_config, self.metadata = path, fit_config, metadata
-        self.resume, self.early = resume, early
+        self.resume, self.early, self.data = resume, early, data
 
     def on_train_begin(self, run: Run) -> None:
         self.run = run
         if self.resume and _exists(self.path):
             records, done, saved_early = ckpt.restore_run(
-                self.path, run.net, run.optimizer
+                self.path, run.net, run.optimizer, self.data
             )
             run.history = History(records)
             run.start_epoch, run.epochs = done, max(0, run.total_epochs - done)
@@ -272,6 +275,7 @@ class Checkpoint(Callback):
             self.config,
             metadata=self.metadata,
             early=early,
+            data=self.data,
         )
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bpnet import io
+from bpnet.io.fingerprint import data_fingerprint
 from bpnet.nn import validation as check
 from bpnet.nn.evaluation import _labels
 from bpnet.nn.losses import Loss, get_loss
@@ -149,7 +150,10 @@ def fit(
         With ``checkpoint``: if that file exists, restore the weights,
         optimizer state, random generators and history from it and train up
         to ``epochs`` in total. Same seed and data: the same final weights as
-        a run that never stopped.
+        a run that never stopped. Every checkpoint records a fingerprint of
+        ``X`` and ``y`` (shape, dtype, a hash of their bytes, sampled when
+        large), and resuming on other data raises ``DataMismatchError`` (a
+        ``ValueError``) naming X or y before anything changes.
     checkpoint_metadata : dict, optional
         JSON-ready metadata written into every checkpoint (``bpnet-train``
         records there which data the run trains on).
@@ -254,7 +258,8 @@ def fit(
                 "shuffle": shuffle,
             }
             meta = checkpoint_metadata
-            saver = Checkpoint(checkpoint, fit_config, meta, resume, early)
+            data = data_fingerprint(X, y, net.backend)
+            saver = Checkpoint(checkpoint, fit_config, meta, resume, early, data)
         validation = val and Validation(*val, _labels(val[1], loss))
         own = _own_callbacks(validation, early, saver, log_every, verbose, progress)
         if dp is not None:
