@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bpnet import io
-from bpnet.io.fingerprint import data_fingerprint
+from bpnet.io.fingerprint import data_fingerprint, fingerprint
 from bpnet.nn import validation as check
 from bpnet.nn.evaluation import _labels
 from bpnet.nn.losses import Loss, get_loss
@@ -217,6 +217,22 @@ def fit(
         Xd, T, val, W = _device_data(
             net, X, y, loss, validation_data, fraction, sample_weight, dp
         )
+        if dp is not None:  # before any step: every rank runs rank 0's run
+            dp.check_same_run(
+                _run_settings(net, opt, loss, X, y, sample_weight, validation_data),
+                {
+                    "epochs": epochs,
+                    "batch_size": batch_size,
+                    "l2": l2,
+                    "validation_fraction": fraction,
+                    "early_stopping": early_stopping,
+                    "patience": patience,
+                    "min_delta": min_delta,
+                    "shuffle": shuffle,
+                    "checkpoint": None if checkpoint is None else str(checkpoint),
+                    "resume": resume,
+                },
+            )
         opt.decay_mask = net.decay_mask()  # built now, the width known
         if early_stopping and val is None:
             raise ValueError(
@@ -265,6 +281,38 @@ def fit(
         if dp is not None:
             own = dp.callbacks(own)
         return train(run, own + user, cuda_graph, dp)
+
+
+def _run_settings(
+    net: Any,
+    opt: Any,
+    loss: Loss,
+    X: Any,
+    y: Any,
+    sample_weight: Any,
+    validation_data: Any,
+) -> dict[str, Any]:
+    """What defines a data-parallel run besides fit's numbers: the network
+    (its layers, dtype and seed), the optimizer, the loss and fingerprints
+    of the data, which every rank must share with rank 0."""
+    be = net.backend
+    try:
+        optimizer: Any = opt.get_config()
+    except (AttributeError, TypeError, ValueError):
+        optimizer = {"type": type(opt).__name__, "lr": getattr(opt, "lr", None)}
+    settings: dict[str, Any] = {
+        "network": net.get_config(),
+        "optimizer": optimizer,
+        "loss": type(loss).__name__,
+        **data_fingerprint(X, y, be),
+        "sample_weight": None,
+        "validation_data": None,
+    }
+    if sample_weight is not None:
+        settings["sample_weight"] = fingerprint(sample_weight, be)
+    if validation_data is not None:
+        settings["validation_data"] = data_fingerprint(*validation_data, be)
+    return settings
 
 
 def _own_callbacks(
