@@ -160,6 +160,24 @@ def _check_ranks_agree(comm: Any, args: argparse.Namespace) -> None:
     check_ranks_agree(comm, settings, "flags")
 
 
+def _say_when_the_map_shrinks(args: argparse.Namespace, ds: Any) -> None:
+    """--data X.npy is read through a memory map: a file truncated while a
+    batch is read ends the process with SIGBUS, which Python cannot catch;
+    it then prints this line (exit 135) instead of ``Bus error``. A change
+    between batches is found at the epoch's end (``fit``'s file check)."""
+    import numpy as np
+
+    if not isinstance(ds.X_train, np.memmap):
+        return
+    from bpnet.cli.bus_error import say_on_bus_error
+
+    say_on_bus_error(
+        f"bpnet-train: error: --data: the file {args.data} shrank while training "
+        "read it through its memory map (SIGBUS), and the run ended at once; its "
+        "last checkpoint is whole: restore the file, then --resume"
+    )
+
+
 def _check_ranks_data(comm: Any, args: argparse.Namespace, ds: Any) -> None:
     """The data every rank loaded is rank 0's (the same file name may hold
     other data on another node): compared by fingerprint."""
@@ -237,6 +255,7 @@ def _run(
     from bpnet.train.fullbatch import minimize
 
     ds = _load_data(args)
+    _say_when_the_map_shrinks(args, ds)
     if comm is not None:
         _check_ranks_data(comm, args, ds)
     if saved is not None:  # before any output: asking for too few is an error

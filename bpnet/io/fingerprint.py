@@ -158,3 +158,43 @@ def check_record(record: Any) -> tuple[str, Any, str] | None:
         ):
             return f".{which}.blake2b", digest, "32 hexadecimal digits"
     return None
+
+
+class DataFileChangedError(OSError):
+    """A memory-mapped data file that training reads changed under it."""
+
+
+def mapped_file(original: Any, used: Any) -> str | None:
+    """The file behind ``original`` when it is a NumPy memory map that
+    training still reads through (``used`` is it, or shares its memory: a
+    host backend kept the map instead of copying it), else None."""
+    if not isinstance(original, np.memmap) or not original.filename:
+        return None
+    if used is original or (
+        isinstance(used, np.ndarray) and np.may_share_memory(used, original)
+    ):
+        return str(original.filename)
+    return None
+
+
+def file_state(path: str) -> tuple[int, int, int, int]:
+    """What ``os.stat`` says changes when a file is truncated, rewritten or
+    replaced: (size, modification time in ns, inode, device)."""
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
+
+
+def file_change(path: str, before: tuple[int, int, int, int]) -> str | None:
+    """How ``path`` changed since ``file_state`` gave ``before``, in words;
+    None when it did not."""
+    try:
+        now = file_state(path)
+    except OSError as exc:
+        return f"it can no longer be read ({exc.strerror or exc})"
+    if now == before:
+        return None
+    if now[2:] != before[2:]:
+        return "it was replaced by another file"
+    if now[0] != before[0]:
+        return f"its size went from {before[0]} to {now[0]} bytes"
+    return "it was rewritten (its modification time changed)"

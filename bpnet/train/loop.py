@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bpnet import io
-from bpnet.io.fingerprint import data_fingerprint, fingerprint
+from bpnet.io.fingerprint import data_fingerprint, fingerprint, mapped_file
 from bpnet.nn import validation as check
 from bpnet.nn.evaluation import _labels
 from bpnet.nn.losses import Loss, get_loss
@@ -33,6 +33,7 @@ from bpnet.train.callbacks import (
     RecordHistory,
     Run,
     Validation,
+    WatchFiles,
     as_callback,
     overrides,
 )
@@ -278,6 +279,9 @@ def fit(
             saver = Checkpoint(checkpoint, fit_config, meta, resume, early, data)
         validation = val and Validation(*val, _labels(val[1], loss))
         own = _own_callbacks(validation, early, saver, log_every, verbose, progress)
+        files = _watched_files(X, Xd, validation_data, val)
+        if files:  # checked first at each epoch's end, before the guard
+            own.insert(1, WatchFiles(files))
         if dp is not None:
             own = dp.callbacks(own)
         return train(run, own + user, cuda_graph, dp)
@@ -313,6 +317,23 @@ def _run_settings(
     if validation_data is not None:
         settings["validation_data"] = data_fingerprint(*validation_data, be)
     return settings
+
+
+def _watched_files(
+    X: Any, Xd: Any, validation_data: Any, val: Any
+) -> dict[str, tuple[str, Any]]:
+    """The memory-mapped files training goes on reading (a host backend
+    that kept the map, or a data-parallel run that streams it), and what
+    each holds."""
+    files: dict[str, tuple[str, Any]] = {}
+    if validation_data is not None and val is not None:
+        path = mapped_file(validation_data[0], val[0])
+        if path is not None:
+            files[path] = ("validation_data X_val", validation_data[0])
+    path = mapped_file(X, Xd)
+    if path is not None:
+        files[path] = ("X", X)
+    return files
 
 
 def _own_callbacks(
