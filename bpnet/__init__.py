@@ -7,6 +7,7 @@ PyTorch and array-api-strict; ``backends`` picks where the arrays live.
 from bpnet import metrics
 from bpnet._version import __version__
 from bpnet.io import ModelFileError, load, save
+from bpnet.io.fingerprint import DataFileChangedError, DataMismatchError
 from bpnet.nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from bpnet.nn.evaluation import evaluate
 from bpnet.nn.ex4 import from_thetas, to_thetas
@@ -57,6 +58,8 @@ __all__ = [
     *_optimizers.CLASSES,
     "Callback",
     "CosineDecay",
+    "DataFileChangedError",
+    "DataMismatchError",
     "DivergenceError",
     "HalfPoissonDeviance",
     "HalfSquaredError",
