@@ -218,9 +218,16 @@ def fit(
         Xd, T, val, W = _device_data(
             net, X, y, loss, validation_data, fraction, sample_weight, dp
         )
+        fingerprints: list[dict] = []
+
+        def data() -> dict:  # X's and y's fingerprints, computed once if asked
+            if not fingerprints:
+                fingerprints.append(data_fingerprint(X, y, net.backend))
+            return fingerprints[0]
+
         if dp is not None:  # before any step: every rank runs rank 0's run
             dp.check_same_run(
-                _run_settings(net, opt, loss, X, y, sample_weight, validation_data),
+                _run_settings(net, opt, loss, data(), sample_weight, validation_data),
                 {
                     "epochs": epochs,
                     "batch_size": batch_size,
@@ -275,8 +282,7 @@ def fit(
                 "shuffle": shuffle,
             }
             meta = checkpoint_metadata
-            data = data_fingerprint(X, y, net.backend)
-            saver = Checkpoint(checkpoint, fit_config, meta, resume, early, data)
+            saver = Checkpoint(checkpoint, fit_config, meta, resume, early, data())
         validation = val and Validation(*val, _labels(val[1], loss))
         own = _own_callbacks(validation, early, saver, log_every, verbose, progress)
         files = _watched_files(X, Xd, validation_data, val)
@@ -291,14 +297,14 @@ def _run_settings(
     net: Any,
     opt: Any,
     loss: Loss,
-    X: Any,
-    y: Any,
+    data: dict[str, Any],
     sample_weight: Any,
     validation_data: Any,
 ) -> dict[str, Any]:
     """What defines a data-parallel run besides fit's numbers: the network
     (its layers, dtype and seed), the optimizer, the loss and fingerprints
-    of the data, which every rank must share with rank 0."""
+    of the data (``data``: X's and y's), which every rank must share with
+    rank 0."""
     be = net.backend
     try:
         optimizer: Any = opt.get_config()
@@ -308,7 +314,7 @@ def _run_settings(
         "network": net.get_config(),
         "optimizer": optimizer,
         "loss": type(loss).__name__,
-        **data_fingerprint(X, y, be),
+        **data,
         "sample_weight": None,
         "validation_data": None,
     }
