@@ -270,6 +270,37 @@ class Backend:
             out += p
         return out
 
+    # --- sparse input (the first layer's product and weight gradient) ----
+    #: whether this backend's first layer takes a sparse batch as it is
+    #: (``sparse_rows``, ``sparse_matmul``, ``sparse_rmatmul``); elsewhere
+    #: ``sparse_rows`` hands out dense rows and nothing else is called
+    takes_sparse = False
+
+    def is_sparse(self, x: Any) -> bool:
+        """Whether ``x`` is a sparse matrix this backend multiplies as it is."""
+        return False
+
+    def sparse_rows(self, X: Any, rows: Any, dtype: Any) -> Any:
+        """Rows ``rows`` (indices or a slice) of a host or device sparse
+        matrix ``X`` in ``dtype``, as this backend's first layer takes them:
+        a sparse matrix where ``takes_sparse``; the pure fallback densifies
+        only these rows and copies them to the device."""
+        part = X[rows] if isinstance(rows, slice) else X[rows, :]
+        dense = part.toarray()
+        if not isinstance(dense, np.ndarray):  # a device sparse matrix's
+            dense = dense.get()
+        return self.asarray(dense, dtype=dtype)
+
+    def sparse_matmul(self, x: Any, W: Any) -> Any:
+        """``x @ W`` for a sparse ``x`` (n, d) and a dense ``W`` (d, k): a
+        dense (n, k) array on the device. Pure fallback: ``x`` made dense."""
+        return self.matmul(self.sparse_rows(x, slice(None), W.dtype), W)
+
+    def sparse_rmatmul(self, x: Any, dy: Any) -> Any:
+        """``x.T @ dy`` for a sparse ``x`` (n, d) and a dense ``dy`` (n, k): the
+        first layer's weight gradient, a dense (d, k) array on the device."""
+        return self.matmul(self.sparse_rows(x, slice(None), dy.dtype).T, dy)
+
     #: whether ``matmul_into`` with ``beta != 0`` writes the product straight
     #: into ``out`` (one pass over it); the pure fallback makes the product
     #: first, so folding an update into it saves nothing there

@@ -114,6 +114,32 @@ class _CuPyRandom(DeviceRandom):
 class CuPyBackend(Backend):
     library = "cupy"
 
+    # cupyx.scipy.sparse (cuSPARSE): the first layer multiplies a CSR batch
+    # as it is; a SciPy matrix's batch is copied over as a sparse matrix.
+    # Not run by the test suite where no CUDA device answers.
+    takes_sparse = True
+
+    def is_sparse(self, x: Any) -> bool:
+        return type(x).__module__.startswith("cupyx.scipy.sparse")
+
+    def sparse_rows(self, X: Any, rows: Any, dtype: Any) -> Any:
+        from cupyx.scipy import sparse as device_sparse
+
+        part = X[rows] if isinstance(rows, slice) else X[rows, :]
+        dt = np.dtype(self.dtype_name(dtype))
+        with self.context():
+            if not self.is_sparse(part):  # a SciPy matrix: its batch crosses
+                part = device_sparse.csr_matrix(part.tocsr().astype(dt))
+            return part.tocsr().astype(dt)
+
+    def sparse_matmul(self, x: Any, W: Any) -> Any:
+        with self.context():
+            return x @ W
+
+    def sparse_rmatmul(self, x: Any, dy: Any) -> Any:
+        with self.context():
+            return x.T @ dy
+
     def __init__(self, index: int = 0) -> None:
         try:
             import array_api_compat.cupy as xp_cupy

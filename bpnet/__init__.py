@@ -8,6 +8,7 @@ from bpnet import metrics
 from bpnet._version import __version__
 from bpnet.export import ExportError, export_onnx
 from bpnet.io import ModelFileError, load, save
+from bpnet.io.fingerprint import DataFileChangedError, DataMismatchError
 from bpnet.nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from bpnet.nn.evaluation import evaluate
 from bpnet.nn.ex4 import from_thetas, to_thetas
@@ -58,6 +59,8 @@ __all__ = [
     *_optimizers.CLASSES,
     "Callback",
     "CosineDecay",
+    "DataFileChangedError",
+    "DataMismatchError",
     "DivergenceError",
     "ExportError",
     "HalfPoissonDeviance",

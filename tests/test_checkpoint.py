@@ -199,3 +199,70 @@ def test_resume_refuses_another_optimizer(tmp_path, override):
     name = next(iter(override))
     with pytest.raises(ValueError, match=f"{name}: the checkpoint's optimizer goes on"):
         bpnet.resume(ck, X, y, epochs=3, **override)
+
+
+# --- the data a checkpoint was trained on ------------------------------------
+def test_resume_on_other_data_is_refused_naming_x_or_y(tmp_path):
+    from bpnet.io.fingerprint import DataMismatchError
+
+    X, y = _data()
+    ck = tmp_path / "ck.npz"
+    _net().fit(X, y, epochs=2, optimizer=_opt(), checkpoint=ck, **KW)
+    permuted = np.random.default_rng(1).permutation(y)
+    with pytest.raises(DataMismatchError, match=r"^y: the checkpoint .* int64 of sh"):
+        bpnet.resume(ck, X, permuted, epochs=4)
+    other = X.copy()
+    other[75, 3] += 1.0
+    net = _net()
+    before = [p.copy() for p in net.parameters()]
+    with pytest.raises(DataMismatchError, match=r"^X: .*float32 of shape \(150x6\)"):
+        net.fit(X=other, y=y, epochs=4, optimizer=_opt(), checkpoint=ck, resume=True)
+    for a, b in zip(before, net.parameters()):  # refused before anything changed
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(DataMismatchError, match=r"^X: .*float64 of shape"):
+        bpnet.resume(ck, X.astype(np.float64), y, epochs=4)
+    bpnet.resume(ck, X, y, epochs=3)  # the same data goes on
+
+
+def test_a_checkpoint_without_a_fingerprint_resumes_with_a_warning(tmp_path):
+    from bpnet.train import checkpoint as ckpt
+
+    X, y = _data()
+    ck = tmp_path / "ck.npz"
+    _net().fit(X, y, epochs=1, optimizer=_opt(), checkpoint=ck, **KW)
+    net, _, training = bpnet.io.load_checkpoint(ck)
+    opt = _opt()
+    opt.step(net.parameters(), [p * 0 for p in net.parameters()])
+    ckpt.save_checkpoint(ck, net, opt, bpnet.History(), 0, training["fit"])
+    with pytest.warns(bpnet.TrainingWarning, match="records no fingerprint"):
+        bpnet.resume(ck, X, y, epochs=2)
+
+
+def test_a_large_memory_map_is_fingerprinted_from_sampled_rows(tmp_path, backend):
+    from bpnet.io import fingerprint as fp
+
+    X = np.random.default_rng(0).normal(size=(40_000, 128)).astype(np.float32)
+    np.save(tmp_path / "X.npy", X)  # 20 MB, above what is hashed whole
+    mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
+    record = fp.fingerprint(mapped)
+    assert 0 < record["sampled_rows"] < 40_000
+    assert record["file"]["size"] == (tmp_path / "X.npy").stat().st_size
+    # a device copy samples the same rows: the same fingerprint
+    on_device = fp.fingerprint(backend.asarray(X), backend)
+    assert {k: on_device[k] for k in ("shape", "dtype", "blake2b")} == {
+        k: record[k] for k in ("shape", "dtype", "blake2b")
+    }
+    X[-1, 0] += 1.0  # the last row is always among the sampled ones
+    assert fp.fingerprint(X)["blake2b"] != record["blake2b"]
+
+
+def test_a_damaged_fingerprint_is_one_error_naming_its_field():
+    from bpnet.io.fingerprint import check_record
+
+    good = {"shape": [3, 2], "dtype": "float32", "blake2b": "0" * 32}
+    assert check_record({"X": good, "y": good}) is None
+    assert check_record({"X": good, "y": {**good, "shape": [-1]}})[0] == ".y.shape"
+    assert check_record({"X": {**good, "blake2b": "zz"}, "y": good})[0] == (
+        ".X.blake2b"
+    )
+    assert check_record([1])[0] == ""

@@ -10,6 +10,7 @@ import pytest
 import scipy.io
 
 import bpnet
+import bpnet.data
 from bpnet.cli.train import train_main
 from bpnet.train.optimizers import OPTIMIZERS
 
@@ -612,3 +613,36 @@ def test_a_full_batch_run_that_stops_short_says_why(monkeypatch, capsys):
 def test_a_full_batch_run_that_uses_its_epochs_says_nothing_more(capsys):
     assert train_main(["--optimizer", "cg", "--epochs", "3", "--quiet"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_resume_on_labels_replaced_by_a_permutation_is_refused(tmp_path, capsys):
+    X, y = tmp_path / "X.npy", tmp_path / "y.npy"
+    digits = bpnet.data.load_digits()
+    np.save(X, digits.X_train[:300])
+    np.save(y, digits.y_train[:300])
+    run = tmp_path / "run"
+    files = ("--data", X, "--labels", y, *MOMENTUM_RUN)
+    assert _train(*files, "--epochs", 2, "--out", run) == 0
+    model = (run / "model.npz").read_bytes()
+    np.save(y, np.random.default_rng(0).permutation(digits.y_train[:300]))
+    capsys.readouterr()
+    assert _train("--resume", run / "checkpoint.npz", "--epochs", 4) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("bpnet-train: error: --labels: y:"), err
+    assert "was trained on y = int64 of shape (240)" in err[0]
+    assert (run / "model.npz").read_bytes() == model  # nothing trained or written
+
+
+def test_a_checkpoint_of_fit_on_other_data_does_not_resume_on_digits(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 64)), rng.integers(0, 10, 200)
+    net = bpnet.Sequential(
+        [bpnet.Dense(64, 8), bpnet.ReLU(), bpnet.Dense(8, 10)], seed=0
+    )
+    ck = tmp_path / "ck.npz"
+    net.fit(X, y, epochs=1, optimizer="momentum", checkpoint=ck)
+    capsys.readouterr()
+    assert _train("--resume", ck, "--epochs", 3) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--dataset: X: the checkpoint" in err[0], err
+    assert "float64 of shape (200x64)" in err[0]

@@ -329,3 +329,53 @@ def test_bpnet_train_distributed_resumes_into_another_folder(tmp_path):
     a = json.loads(one.stdout.strip().splitlines()[-1])
     b = json.loads(resumed.stdout.strip().splitlines()[-1])
     assert b["final_loss"] == a["final_loss"] and b["epochs"] == 4
+
+
+@pytest.mark.parametrize(
+    "flag, rank0, rank1",
+    [("--lr", "0.003", "0.3"), ("--hidden", "16", "32")],
+    ids=["lr-trains-garbage", "hidden-used-to-hang"],
+)
+def test_ranks_started_with_other_flags_end_the_job_naming_rank_and_flag(
+    tmp_path, flag, rank0, rank1
+):
+    cmd = [sys.executable, "-m", "bpnet.cli.train", "--distributed", "--epochs", "2"]
+    proc = subprocess.run(
+        [MPIEXEC, "-n", "1", *cmd, flag, rank0, ":", "-n", "1", *cmd, flag, rank1],
+        env=dict(_env(), BPNET_MPI_TIMEOUT="600"),  # no reduction timeout helps
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    err = [line for line in proc.stderr.splitlines() if line.strip()]
+    want = f"bpnet-train: error: rank 1 of 2: {flag} is {rank1}, rank 0 has {rank0}"
+    assert len(err) == 1 and err[0].startswith(want), proc.stderr
+    assert "Epoch" not in proc.stdout and "test accuracy" not in proc.stdout
+
+
+OTHER_X_PER_RANK = """
+import numpy as np
+import bpnet
+from bpnet import distributed
+
+comm = distributed.init("cpu", abort_on_error=False)
+X = np.random.default_rng(comm.rank).normal(size=(60, 4))  # each rank its own
+y = (X[:, 0] > 0).astype(int)
+net = bpnet.Sequential([bpnet.Dense(4, 3), bpnet.ReLU(), bpnet.Dense(3, 2)], seed=0)
+try:
+    bpnet.fit(net, X, y, epochs=2, comm=comm)
+except distributed.RankMismatchError as exc:
+    print(f"rank {comm.rank} refused: {exc}")
+"""
+
+
+def test_ranks_given_other_data_refuse_to_train(tmp_path):
+    script = tmp_path / "other_x.py"
+    script.write_text(OTHER_X_PER_RANK)
+    proc = _launch(2, [sys.executable, str(script)], timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for r in (0, 1):  # every rank raises the same error, naming rank 1 and X
+        assert f"rank {r} refused: rank 1 of 2: X is float64 of shape (60x4)" in (
+            proc.stdout
+        )

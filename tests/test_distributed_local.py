@@ -46,6 +46,9 @@ class OneRank(comm_mod.MPICommunicator):
     def bcast(self, obj):
         return obj
 
+    def allgather(self, obj):
+        return [obj]
+
     def barrier(self):
         pass
 
@@ -361,3 +364,52 @@ def test_a_rank_past_the_last_row_keeps_an_empty_shard():
     assert Xd.shape[0] == 0 and share == 0.0
     with pytest.raises(ValueError, match="X: expected at least one sample"):
         _shard(net, X[:0], y[:0], net.loss, None, second)  # no rows at all
+
+
+class RankOneOfTwo(OneRank):
+    """Rank 1 of a two-rank job whose rank 0 has ``root``'s settings."""
+
+    def __init__(self, root):
+        super().__init__()
+        self.rank, self.size, self.root = 1, 2, root
+
+    def bcast(self, obj):
+        return {**obj, **self.root}
+
+    def allgather(self, obj):
+        return [None, obj]
+
+
+@pytest.mark.parametrize(
+    "root, match",
+    [
+        ({"batch_size": 64}, "batch_size is 32, rank 0 has 64"),
+        ({"epochs": 5}, "epochs is 2, rank 0 has 5"),
+        (
+            {"optimizer": {"type": "sgd", "lr": 0.3, "schedule": None}},
+            "optimizer.lr is 0.1, rank 0 has 0.3",
+        ),
+        ({"X": {"shape": [9, 6], "dtype": "float64", "blake2b": "0" * 32}}, "X is"),
+    ],
+    ids=["batch-size", "epochs", "lr", "X"],
+)
+def test_a_rank_that_disagrees_with_rank_0_stops_fit_before_a_step(root, match):
+    from bpnet.distributed import RankMismatchError
+
+    X, y = _data()
+    net = _net()
+    before = [p.copy() for p in net.parameters()]
+    with pytest.raises(RankMismatchError, match=f"^rank 1 of 2: {match}"):
+        bpnet.fit(net, X, y, epochs=2, batch_size=32, comm=RankOneOfTwo(root))
+    for a, b in zip(before, net.parameters()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_first_difference_names_a_setting_one_side_lacks():
+    from bpnet.distributed.agree import first_difference
+
+    assert first_difference({"a": 1}, {"a": 1}) is None
+    assert first_difference({"a": 1, "b": 2}, {"a": 1}) == "b is 2, rank 0 has not set"
+    assert first_difference({"--hidden": [8, 4]}, {"--hidden": [8]}) == (
+        "--hidden is 8 4, rank 0 has 8"
+    )

@@ -5,6 +5,7 @@ variable; on the command line, one line and exit status 2, never a traceback."""
 import gzip
 import io as pyio
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -165,3 +166,79 @@ def test_bpnet_plot_on_predictions_asking_for_6_gib_is_one_line(tmp_path):
     proc = _plot(run, limit_gib=3)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert "first_layer.npy" in proc.stderr
+
+
+# --- a memory-mapped --data file changed during a run ---------------------------
+def _mapped(tmp_path, n=300, d=8):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    np.save(tmp_path / "X.npy", X)
+    return np.load(tmp_path / "X.npy", mmap_mode="r"), y
+
+
+def _small_net():
+    import bpnet
+
+    return bpnet.Sequential(
+        [bpnet.Dense(8, 4), bpnet.ReLU(), bpnet.Dense(4, 2)], seed=0
+    )
+
+
+@pytest.mark.parametrize("how", ["rewritten", "truncated", "replaced"])
+def test_a_mapped_file_changed_between_epochs_stops_training_naming_it(tmp_path, how):
+    import bpnet
+    from bpnet.io.fingerprint import DataFileChangedError
+
+    X, y = _mapped(tmp_path)
+    path = tmp_path / "X.npy"
+    one = _small_net()
+    one.fit(np.array(X), y, epochs=1, batch_size=32)
+
+    def change(epoch, logs, net):
+        if how == "rewritten":  # same size, same inode, within the clock's tick
+            st = path.stat()
+            mm = np.load(path, mmap_mode="r+")
+            mm[...] = -mm
+            mm.flush()
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        elif how == "truncated":
+            os.truncate(path, path.stat().st_size // 2)
+        else:
+            np.save(tmp_path / "other.npy", np.zeros((300, 8), np.float32))
+            os.replace(tmp_path / "other.npy", path)
+
+    net = _small_net()
+    ck = tmp_path / "ck.npz"
+    with pytest.raises(DataFileChangedError, match=f"^X: the file {path} changed"):
+        net.fit(X, y, epochs=3, batch_size=32, callbacks=[change], checkpoint=ck)
+    for a, b in zip(one.parameters(), net.parameters()):  # epoch 1's weights
+        np.testing.assert_array_equal(a, b)
+    assert bpnet.io.load_checkpoint(ck)[2]["epoch"] == 1
+
+
+def test_bpnet_train_reading_a_map_that_shrinks_says_one_line_not_bus_error(
+    tmp_path,
+):
+    # A page past the file's new end faults inside NumPy's copy (SIGBUS),
+    # where no Python code can catch it: the handler's line is what is left.
+    script = tmp_path / "shrink.py"
+    script.write_text(
+        "import os, sys\n"
+        "import numpy as np\n"
+        "from bpnet.cli.bus_error import say_on_bus_error\n"
+        "np.save(sys.argv[1], np.ones((4096, 64), dtype=np.float32))\n"
+        "X = np.load(sys.argv[1], mmap_mode='r')\n"
+        "say_on_bus_error('bpnet-train: error: --data: X.npy shrank')\n"
+        "os.truncate(sys.argv[1], 128)\n"
+        "print(float(X[3000:].sum()))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "X.npy")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 135
+    assert proc.stderr == "bpnet-train: error: --data: X.npy shrank\n"
+    assert proc.stdout == ""

@@ -125,6 +125,7 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
 
         comm = init(args.device)  # "cuda": one GPU per rank, from the local rank
         _RUNNING["comm"] = comm
+        _check_ranks_agree(comm, args)
         if not comm.is_root:  # one voice: rank 0 prints and writes the files
             out = _silent
     device = args.device if comm is None else comm.device
@@ -136,6 +137,63 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
         elif args.out:  # fit checks the checkpoint's folder on every rank
             Path(args.out).mkdir(parents=True, exist_ok=True)
         return _run(args, explicit, saved, backend, out, comm)
+
+
+# Flags that change only what this process shows, not the run: ranks may differ.
+_PER_RANK_FLAGS = frozenset({"report", "json", "progress", "quiet", "debug"})
+_PATH_FLAGS = ("data", "labels", "data_dir", "out", "resume")
+
+
+def _check_ranks_agree(comm: Any, args: argparse.Namespace) -> None:
+    """Every rank of a --distributed job runs rank 0's run: a rank started
+    with another flag ends the job before any data is read, naming the rank
+    and the flag (paths compared as absolute paths)."""
+    from bpnet.distributed import check_ranks_agree
+
+    settings = {}
+    for key, value in sorted(vars(args).items()):
+        if key in _PER_RANK_FLAGS or key == "explicit":
+            continue
+        if key in _PATH_FLAGS and value:
+            value = str(Path(value).absolute())
+        settings[flag(key)] = value
+    check_ranks_agree(comm, settings, "flags")
+
+
+def _say_when_the_map_shrinks(args: argparse.Namespace, ds: Any) -> None:
+    """--data X.npy is read through a memory map: a file truncated while a
+    batch is read ends the process with SIGBUS, which Python cannot catch;
+    it then prints this line (exit 135) instead of ``Bus error``. A change
+    between batches is found at the epoch's end (``fit``'s file check)."""
+    import numpy as np
+
+    if not isinstance(ds.X_train, np.memmap):
+        return
+    from bpnet.cli.bus_error import say_on_bus_error
+
+    say_on_bus_error(
+        f"bpnet-train: error: --data: the file {args.data} shrank while training "
+        "read it through its memory map (SIGBUS), and the run ended at once; its "
+        "last checkpoint is whole: restore the file, then --resume"
+    )
+
+
+def _check_ranks_data(comm: Any, args: argparse.Namespace, ds: Any) -> None:
+    """The data every rank loaded is rank 0's (the same file name may hold
+    other data on another node): compared by fingerprint."""
+    from bpnet.distributed import check_ranks_agree
+    from bpnet.io.fingerprint import data_fingerprint
+
+    source = "--data" if args.data else "--dataset"
+    train = data_fingerprint(ds.X_train, ds.y_train)
+    test = data_fingerprint(ds.X_test, ds.y_test)
+    settings = {
+        f"{source}'s training rows": train["X"],
+        f"{'--labels' if args.labels else source}'s training labels": train["y"],
+        f"{source}'s test rows": test["X"],
+        f"{'--labels' if args.labels else source}'s test labels": test["y"],
+    }
+    check_ranks_agree(comm, settings, "data")
 
 
 def _carry_checkpoint(args: argparse.Namespace, comm: Any) -> None:
@@ -159,6 +217,30 @@ def _carry_checkpoint(args: argparse.Namespace, comm: Any) -> None:
         comm.barrier()  # every rank reads the copy rank 0 made
 
 
+def _check_resumed_data(args: argparse.Namespace, training: dict, ds: Any) -> None:
+    """Refuse to resume on other data than the checkpoint's (a file that
+    was replaced or rewritten since, or a checkpoint written by
+    ``fit(checkpoint=)`` on its own data), naming the flag, before the
+    checkpoint is carried anywhere. A checkpoint without a fingerprint is
+    left to ``fit``, which warns."""
+    from bpnet.io.fingerprint import (
+        DataMismatchError,
+        check_same_data,
+        data_fingerprint,
+    )
+
+    recorded = training.get("data_fingerprint")
+    if recorded is None:
+        return
+    try:
+        given = data_fingerprint(ds.X_train, ds.y_train)
+        check_same_data(recorded, given, f"the checkpoint {args.resume!r}")
+    except DataMismatchError as exc:
+        source = "--data" if args.data else "--dataset"
+        name = "--labels" if exc.which == "y" and args.labels else source
+        raise DataMismatchError(f"{name}: {exc}", exc.which) from None
+
+
 def _run(
     args: argparse.Namespace,
     explicit: frozenset[str],
@@ -173,7 +255,11 @@ def _run(
     from bpnet.train.fullbatch import minimize
 
     ds = _load_data(args)
+    _say_when_the_map_shrinks(args, ds)
+    if comm is not None:
+        _check_ranks_data(comm, args, ds)
     if saved is not None:  # before any output: asking for too few is an error
+        _check_resumed_data(args, saved[0], ds)
         resume_total = train_args.resume_epochs(
             args, explicit, saved[0], ds.X_train.shape[0]
         )
@@ -406,6 +492,12 @@ def train_main(argv: list[str] | None = None) -> int:
         print("bpnet-train: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # one line, not a traceback, unless --debug
+        comm = _RUNNING.get("comm")
+        if _is_rank_mismatch(exc) and comm is not None and not args.debug:
+            # every rank raised the same error: rank 0 says it, all exit 2
+            if comm.is_root:
+                print(f"bpnet-train: error: {exc}", file=sys.stderr)
+            return 2
         missing = missing_extra(exc)
         if args.debug or not (missing or _is_user_error(exc)):
             raise
@@ -429,6 +521,12 @@ def _one_line_warnings(show: Any) -> Any:
             show(message, category, *args, **kw)
 
     return show_warning
+
+
+def _is_rank_mismatch(exc: BaseException) -> bool:
+    from bpnet.distributed.agree import RankMismatchError
+
+    return isinstance(exc, RankMismatchError)
 
 
 def _is_user_error(exc: BaseException) -> bool:

@@ -16,6 +16,7 @@ to float summation order. Needs the ``mpi`` extra
 and what speed-up to expect.
 """
 
+from bpnet.distributed.agree import RankMismatchError, check_ranks_agree
 from bpnet.distributed.comm import (
     EXTRA,
     MPICommunicator,
@@ -30,6 +31,8 @@ __all__ = [
     "DataParallel",
     "MPICommunicator",
     "NCCLCommunicator",
+    "RankMismatchError",
+    "check_ranks_agree",
     "evaluate",
     "init",
     "shard",

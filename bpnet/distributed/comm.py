@@ -155,6 +155,10 @@ class MPICommunicator:
         """Rank 0's ``obj`` on every rank."""
         return self.mpi.bcast(obj, root=0)
 
+    def allgather(self, obj: Any) -> list[Any]:
+        """Every rank's ``obj``, in rank order, on every rank."""
+        return self.mpi.allgather(obj)
+
     def barrier(self) -> None:
         self.mpi.Barrier()
 

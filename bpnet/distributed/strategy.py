@@ -301,6 +301,18 @@ class DataParallel:
 
         return rank_aware(self, own)
 
+    def check_same_run(self, *settings: dict[str, Any]) -> None:
+        """Refuse, on every rank and before any step, a rank whose
+        ``settings`` (fit's arguments, the network, the optimizer, data
+        fingerprints) differ from rank 0's: ``RankMismatchError`` naming the
+        rank and the setting."""
+        from bpnet.distributed.agree import check_ranks_agree
+
+        merged: dict[str, Any] = {}
+        for part in settings:
+            merged.update(part)
+        check_ranks_agree(self.comm, merged, "fit settings and data")
+
     def agree(self, flag: bool) -> bool:
         """Rank 0's decision, on every rank."""
         return bool(self.comm.bcast(bool(flag)))

@@ -287,11 +287,14 @@ class Dense(Layer):
         self.init = None if init is None else get_initializer(init)
         self._init_name = init if isinstance(init, str) or init is None else "custom"
         self.x: Any = None
+        self._sparse = False
 
     def build(self, n_in: int, model: Any, init: Initializer | None = None) -> int:
         super().build(n_in, model)  # checks that the widths chain
         self.matmul = model.backend.matmul
         self.matmul_into = model.backend.matmul_into
+        self.backend = model.backend  # its sparse products, for a sparse input
+        self._takes_sparse = model.backend.takes_sparse
         self._ones: dict[int, Any] = {}  # batch size -> (1, batch) ones
         self.device = model.backend.device
         fn = self.init or init or model.default_initializer(self)
@@ -315,18 +318,34 @@ class Dense(Layer):
 
     def forward(self, x: Any, training: bool = False) -> Any:
         self.x = x
-        z = self.matmul(x, self.W)
+        self._sparse = self._takes_sparse and self.backend.is_sparse(x)
+        if self._sparse:  # the first layer of a sparse X: never made dense
+            z = self.backend.sparse_matmul(x, self.W)
+        else:
+            z = self.matmul(x, self.W)
         z += self.b  # in place on the fresh product: one temporary fewer
         return z
+
+    def _weight_gradient(self, dy: Any, out: Any = None) -> Any:
+        """``x.T @ dy``, written into ``out`` when given."""
+        if not self._sparse:
+            if out is None:
+                return self.matmul(self.x.T, dy)
+            return self.matmul_into(self.x.T, dy, out)
+        g = self.backend.sparse_rmatmul(self.x, dy)
+        if out is None:
+            return g
+        out[...] = g
+        return out
 
     def backward(self, dy: Any, need_dx: bool = True) -> Any:
         db = self.xp.reshape(self._column_sums(dy), (-1,))
         out = self.grad_out
         if out is None:
-            self.grads = {"W": self.matmul(self.x.T, dy), "b": db}
+            self.grads = {"W": self._weight_gradient(dy), "b": db}
         else:  # written where the caller wants them: no copy afterwards
             out["b"][...] = db
-            self.grads = {"W": self.matmul_into(self.x.T, dy, out["W"]), "b": out["b"]}
+            self.grads = {"W": self._weight_gradient(dy, out["W"]), "b": out["b"]}
         # The first layer's input gradient is never used: skip its matmul.
         return self.matmul(dy, self.W.T) if need_dx else None
 
@@ -338,7 +357,14 @@ class Dense(Layer):
         ``b <- b - lr * sum(dy, axis=0)``; ``grads`` is left as it was. Returns
         the input's gradient, from the weights before the step."""
         dx = self.matmul(dy, self.W.T) if need_dx else None
-        self.matmul_into(self.x.T, dy, self.W, -lr, decay)
+        if self._sparse:
+            step = self.backend.sparse_rmatmul(self.x, dy)
+            step *= -lr
+            if decay != 1.0:
+                self.W *= decay
+            self.W += step
+        else:
+            self.matmul_into(self.x.T, dy, self.W, -lr, decay)
         db = self._column_sums(dy)
         db *= -lr
         self.b += db[0, ...]  # a view: cheaper than reshape, same numbers

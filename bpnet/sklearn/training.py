@@ -2,8 +2,10 @@
 rule as a callback, or ``bpnet.minimize`` for the full-batch solvers.
 
 A sparse X never goes to the device whole: each minibatch is sliced from it
-on the host and densified alone (``sparse_epochs``), and the full-batch
-solvers sum the loss and gradient over slices of rows (``ChunkedObjective``).
+alone (``sparse_epochs``), and the full-batch solvers sum the loss and
+gradient over slices of rows (``ChunkedObjective``). On NumPy and CuPy the
+first layer multiplies a sparse slice as it is (``Backend.sparse_rows``);
+on the other backends the slice alone is made dense.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from sklearn.utils import check_random_state
 from bpnet.sklearn.params import FULL_BATCH_SOLVERS, make_optimizer
 from bpnet.sklearn.sparse import (
     chunk_rows,
-    dense_rows,
     is_device_sparse,
     is_sparse,
 )
@@ -219,8 +220,9 @@ def sparse_epochs(
     monitor: NoImprovement,
 ) -> None:
     """``bpnet.fit``'s epochs for a sparse X: the same batch order (drawn from
-    the network's host generator), each batch's rows sliced on the host and
-    densified alone, so memory holds one dense batch, never the whole X.
+    the network's host generator), each batch's rows sliced alone. Where the
+    backend ``takes_sparse`` (NumPy, CuPy) the first layer multiplies the
+    sparse batch as it is; elsewhere the batch alone is made dense.
     """
     net, opt = est.net_, est._optimizer
     be, loss, l2 = net.backend, net.loss, float(est.alpha)
@@ -236,7 +238,7 @@ def sparse_epochs(
             loss_sum = 0.0
             for lo in range(0, n, batch_size):
                 rows = order[lo : lo + batch_size]
-                Xb = be.asarray(dense_rows(X, rows), dtype=net.dtype)
+                Xb = be.sparse_rows(X, rows, net.dtype)  # sparse where it can
                 Tb = be.asarray(Y[rows], dtype=net.dtype)
                 wb = None
                 if w is not None:
@@ -278,7 +280,7 @@ class ChunkedObjective:
         g_sum: list[Any] | None = None
         for lo in range(0, n, self.chunk):
             rows = slice(lo, min(lo + self.chunk, n))
-            Xb = be.asarray(dense_rows(X, rows), dtype=net.dtype)
+            Xb = be.sparse_rows(X, rows, net.dtype)
             Tb = be.asarray(Y[rows], dtype=net.dtype)
             if w is None:
                 share = (rows.stop - rows.start) / total

@@ -20,6 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bpnet.io.fingerprint import (
+    DataFileChangedError,
+    file_change,
+    file_state,
+    fingerprint,
+)
 from bpnet.nn.evaluation import _evaluate_device
 from bpnet.nn.losses import Loss
 from bpnet.train import checkpoint as ckpt
@@ -229,7 +235,9 @@ class EarlyStopping(Callback):
 
 class Checkpoint(Callback):
     """Write a checkpoint after every epoch (atomically); with ``resume``,
-    first restore the run saved there, if there is one."""
+    first restore the run saved there, if there is one. ``data`` is the
+    fingerprint of the training data: recorded in every checkpoint, and a
+    resume from one trained on other data is refused."""
 
     every_step = False
 
@@ -240,15 +248,16 @@ class Checkpoint(Callback):
         metadata: dict | None = None,
         resume: bool = False,
         early: EarlyStopping | None = None,
+        data: dict | None = None,
     ) -> None:
         self.path, self.fit_config, self.metadata = path, fit_config, metadata
-        self.resume, self.early = resume, early
+        self.resume, self.early, self.data = resume, early, data
 
     def on_train_begin(self, run: Run) -> None:
         self.run = run
         if self.resume and _exists(self.path):
             records, done, saved_early = ckpt.restore_run(
-                self.path, run.net, run.optimizer
+                self.path, run.net, run.optimizer, self.data
             )
             run.history = History(records)
             run.start_epoch, run.epochs = done, max(0, run.total_epochs - done)
@@ -272,7 +281,55 @@ class Checkpoint(Callback):
             self.config,
             metadata=self.metadata,
             early=early,
+            data=self.data,
         )
+
+
+class WatchFiles(Callback):
+    """Memory-mapped data files that training reads through are checked at
+    every epoch's start and end: ``os.stat`` (size, modification time,
+    inode) first, then, the file still the same size, the array's
+    fingerprint (a bounded read, ``bpnet.io.fingerprint``), which also sees
+    a rewrite within one tick of the file system's clock. A change stops
+    training with ``DataFileChangedError`` naming the file, the weights of
+    the last epoch before the change restored and no checkpoint written for
+    the epoch. Runs before the divergence guard keeps an epoch's weights."""
+
+    every_step = False
+
+    def __init__(self, files: dict[str, tuple[str, Any]]) -> None:
+        self.files = files  # path -> (what it holds, the memory map)
+        self.before: dict[str, Any] = {}
+
+    def on_train_begin(self, run: Run) -> None:
+        self.run = run
+        self.before = {
+            path: (file_state(path), fingerprint(array)["blake2b"])
+            for path, (_, array) in self.files.items()
+        }
+
+    def _check(self, epoch: int, when: str) -> None:
+        for path, (what, array) in self.files.items():
+            state, digest = self.before[path]
+            change = file_change(path, state)  # before the map is touched
+            if change is None and fingerprint(array)["blake2b"] != digest:
+                change = "it was rewritten in place"
+            if change is not None:
+                self.run.restore_good()
+                raise DataFileChangedError(
+                    f"{what}: the file {path} changed during training ({change}) "
+                    f"{when} epoch {epoch + 1}; training stopped with the weights "
+                    "of the last epoch before the change, and no checkpoint was "
+                    "written for this epoch. Restore the file (a resume checks "
+                    "the data against the checkpoint's fingerprint) or start a "
+                    "new run"
+                )
+
+    def on_epoch_begin(self, epoch: int, net: Any) -> None:
+        self._check(epoch, "before")
+
+    def on_epoch_end(self, epoch: int, logs: dict, net: Any) -> None:
+        self._check(epoch, "in")
 
 
 def _exists(path: Any) -> bool:

@@ -14,6 +14,7 @@ import warnings
 from typing import Any
 
 from bpnet import io
+from bpnet.io.fingerprint import check_same_data
 from bpnet.train.checkpoint_check import check_training_state
 from bpnet.train.history import TrainingWarning
 from bpnet.train.optimizers import OPTIMIZERS, Optimizer
@@ -38,9 +39,11 @@ def save_checkpoint(
     fit_config: dict,
     metadata: dict | None = None,
     early: dict | None = None,
+    data: dict | None = None,
 ) -> None:
     """Write everything ``restore`` needs after ``epoch`` epochs (atomic);
-    ``metadata`` adds JSON-ready keys to the file's metadata. ``early`` is
+    ``metadata`` adds JSON-ready keys to the file's metadata; ``data`` is the
+    fingerprint of the training data (``bpnet.io.fingerprint``). ``early`` is
     early stopping's state: ``best_loss``, ``best_epoch``, ``wait``,
     ``stopped`` and the best epoch's weights (``weights``, or None) and
     buffers (``buffers``, or None)."""
@@ -68,6 +71,7 @@ def save_checkpoint(
             "history": history.to_dict(),
             "fit": fit_config,
             "early_stopping": early_meta,
+            "data_fingerprint": data,
         },
         **(metadata or {}),
     )
@@ -118,14 +122,33 @@ def _restore_device_rng(net: Any, state: Any, path: Any) -> None:
         )
 
 
+def _check_data(path: Any, recorded: Any, data: dict) -> None:
+    """Refuse to go on with other data than the checkpoint's run had; a
+    checkpoint that records none (an older file) goes on with a warning."""
+    if recorded is None:
+        warnings.warn(
+            f"resume: the checkpoint {os.fspath(path)!r} records no fingerprint of "
+            "the data it was trained on (it was written by an older bpnet), so "
+            "nothing checks that X and y are that data",
+            TrainingWarning,
+            stacklevel=5,
+        )
+        return
+    check_same_data(recorded, data, f"the checkpoint {os.fspath(path)!r}")
+
+
 def restore_run(
-    path: str | os.PathLike[str], net: Any, opt: Optimizer
+    path: str | os.PathLike[str], net: Any, opt: Optimizer, data: dict | None = None
 ) -> tuple[dict, int, dict | None]:
     """``restore``, plus early stopping's state as ``save_checkpoint`` took
-    it (best weights on the network's device), or None."""
+    it (best weights on the network's device), or None. With ``data``, the
+    fingerprint of the data the run goes on with, a checkpoint trained on
+    other data is refused (``DataMismatchError``) before anything changes."""
     saved, arrays, training = io.load_checkpoint(
         path, device=net.backend, dtype=net.dtype_name, check_state=check_checkpoint
     )
+    if data is not None:
+        _check_data(path, training.get("data_fingerprint"), data)
     if saved.shapes != net.shapes or saved.buffer_shapes != net.buffer_shapes:
         raise ValueError(
             f"resume: the checkpoint {os.fspath(path)!r} holds a network with "

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from bpnet.io.fingerprint import check_record
 from bpnet.io.modelfile import ModelFileError
 
 MAX_EPOCHS = 10**9
@@ -217,6 +218,10 @@ def check_training_state(
     _check_history(training.get("history", {}), epoch)
     _check_host_rng(training.get("host_rng"))
     has_best = _check_early(training.get("early_stopping"), epoch)
+    bad = check_record(training.get("data_fingerprint"))
+    if training.get("data_fingerprint") is not None and bad is not None:
+        field, value, expected = bad
+        raise _field(f"training.data_fingerprint{field}", value, expected)
 
     params = [(tuple(shape), dtype) for shape, dtype in params.values()]
     expected: dict[str, tuple] = {}

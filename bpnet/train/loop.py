@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bpnet import io
+from bpnet.io.fingerprint import data_fingerprint, fingerprint, mapped_file
 from bpnet.nn import validation as check
 from bpnet.nn.evaluation import _labels
 from bpnet.nn.losses import Loss, get_loss
@@ -32,6 +33,7 @@ from bpnet.train.callbacks import (
     RecordHistory,
     Run,
     Validation,
+    WatchFiles,
     as_callback,
     overrides,
 )
@@ -149,7 +151,10 @@ def fit(
         With ``checkpoint``: if that file exists, restore the weights,
         optimizer state, random generators and history from it and train up
         to ``epochs`` in total. Same seed and data: the same final weights as
-        a run that never stopped.
+        a run that never stopped. Every checkpoint records a fingerprint of
+        ``X`` and ``y`` (shape, dtype, a hash of their bytes, sampled when
+        large), and resuming on other data raises ``DataMismatchError`` (a
+        ``ValueError``) naming X or y before anything changes.
     checkpoint_metadata : dict, optional
         JSON-ready metadata written into every checkpoint (``bpnet-train``
         records there which data the run trains on).
@@ -213,6 +218,29 @@ def fit(
         Xd, T, val, W = _device_data(
             net, X, y, loss, validation_data, fraction, sample_weight, dp
         )
+        fingerprints: list[dict] = []
+
+        def data() -> dict:  # X's and y's fingerprints, computed once if asked
+            if not fingerprints:
+                fingerprints.append(data_fingerprint(X, y, net.backend))
+            return fingerprints[0]
+
+        if dp is not None:  # before any step: every rank runs rank 0's run
+            dp.check_same_run(
+                _run_settings(net, opt, loss, data(), sample_weight, validation_data),
+                {
+                    "epochs": epochs,
+                    "batch_size": batch_size,
+                    "l2": l2,
+                    "validation_fraction": fraction,
+                    "early_stopping": early_stopping,
+                    "patience": patience,
+                    "min_delta": min_delta,
+                    "shuffle": shuffle,
+                    "checkpoint": None if checkpoint is None else str(checkpoint),
+                    "resume": resume,
+                },
+            )
         opt.decay_mask = net.decay_mask()  # built now, the width known
         if early_stopping and val is None:
             raise ValueError(
@@ -254,12 +282,64 @@ def fit(
                 "shuffle": shuffle,
             }
             meta = checkpoint_metadata
-            saver = Checkpoint(checkpoint, fit_config, meta, resume, early)
+            saver = Checkpoint(checkpoint, fit_config, meta, resume, early, data())
         validation = val and Validation(*val, _labels(val[1], loss))
         own = _own_callbacks(validation, early, saver, log_every, verbose, progress)
+        files = _watched_files(X, Xd, validation_data, val)
+        if files:  # checked first at each epoch's end, before the guard
+            own.insert(1, WatchFiles(files))
         if dp is not None:
             own = dp.callbacks(own)
         return train(run, own + user, cuda_graph, dp)
+
+
+def _run_settings(
+    net: Any,
+    opt: Any,
+    loss: Loss,
+    data: dict[str, Any],
+    sample_weight: Any,
+    validation_data: Any,
+) -> dict[str, Any]:
+    """What defines a data-parallel run besides fit's numbers: the network
+    (its layers, dtype and seed), the optimizer, the loss and fingerprints
+    of the data (``data``: X's and y's), which every rank must share with
+    rank 0."""
+    be = net.backend
+    try:
+        optimizer: Any = opt.get_config()
+    except (AttributeError, TypeError, ValueError):
+        optimizer = {"type": type(opt).__name__, "lr": getattr(opt, "lr", None)}
+    settings: dict[str, Any] = {
+        "network": net.get_config(),
+        "optimizer": optimizer,
+        "loss": type(loss).__name__,
+        **data,
+        "sample_weight": None,
+        "validation_data": None,
+    }
+    if sample_weight is not None:
+        settings["sample_weight"] = fingerprint(sample_weight, be)
+    if validation_data is not None:
+        settings["validation_data"] = data_fingerprint(*validation_data, be)
+    return settings
+
+
+def _watched_files(
+    X: Any, Xd: Any, validation_data: Any, val: Any
+) -> dict[str, tuple[str, Any]]:
+    """The memory-mapped files training goes on reading (a host backend
+    that kept the map, or a data-parallel run that streams it), and what
+    each holds."""
+    files: dict[str, tuple[str, Any]] = {}
+    if validation_data is not None and val is not None:
+        path = mapped_file(validation_data[0], val[0])
+        if path is not None:
+            files[path] = ("validation_data X_val", validation_data[0])
+    path = mapped_file(X, Xd)
+    if path is not None:
+        files[path] = ("X", X)
+    return files
 
 
 def _own_callbacks(
