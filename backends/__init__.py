@@ -7,13 +7,15 @@
 
 Names: ``cpu`` (NumPy), ``cuda`` / ``cuda:N`` (CuPy), ``torch`` / ``torch:cuda``
 / ``torch:cuda:N`` (PyTorch), ``array-api-strict`` (its ``device1``) or
-``array-api-strict:NAME`` (``CPU_DEVICE``, ``device2``, ``no_float64``), and
+``array-api-strict:NAME`` (``CPU_DEVICE``, ``device2``, ``no_float64``),
+``dpnp`` / ``dpnp:gpu`` / ``dpnp:cpu`` / ``dpnp:N`` (dpnp on a SYCL device), and
 ``ndonnx``, whose arrays record an ONNX graph (``bpnet.export_onnx``).
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 
 from backends._base import Backend, BackendUnavailableError, DeviceRandom, HostRandom
 
@@ -26,7 +28,10 @@ __all__ = [
     "get_backend",
 ]
 
-KNOWN = "'cpu', 'cuda', 'cuda:N', 'torch', 'torch:cuda', 'array-api-strict'"
+KNOWN = (
+    "'cpu', 'cuda', 'cuda:N', 'torch', 'torch:cuda', 'array-api-strict', "
+    "'dpnp', 'dpnp:gpu'"
+)
 
 
 def _parse_index(spec: str, text: str) -> int:
@@ -75,6 +80,10 @@ def _make(spec: str) -> Backend:
         from backends.ndonnx_backend import NdonnxBackend
 
         return NdonnxBackend()
+    if head == "dpnp":
+        from backends.dpnp_backend import DpnpBackend
+
+        return DpnpBackend(rest)
     raise ValueError(f"device: expected one of {KNOWN}, got {spec!r}")
 
 
@@ -85,8 +94,8 @@ def get_backend(spec: str | Backend | None = "cpu") -> Backend:
     ----------
     spec : str or Backend or None
         ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``, ``"torch"``,
-        ``"torch:cuda[:N]"``, ``"array-api-strict[:DEVICE]"``, or a Backend,
-        which is returned as is.
+        ``"torch:cuda[:N]"``, ``"array-api-strict[:DEVICE]"``,
+        ``"dpnp[:gpu|:cpu|:N]"``, or a Backend, which is returned as is.
 
     Raises
     ------
@@ -119,7 +128,8 @@ def _usable(spec: str) -> bool:
 def available_backends() -> list[str]:
     """Names of the backends usable on this machine, probed without raising.
 
-    CuPy installed without a driver or a GPU counts as not available.
+    CuPy installed without a driver or a GPU, and dpnp without a SYCL device,
+    count as not available.
     """
     names = ["cpu"]
     from backends.cupy_backend import cuda_device_count
@@ -129,6 +139,8 @@ def available_backends() -> list[str]:
     for spec in ("torch", "torch:cuda", "array-api-strict"):
         if _usable(spec):
             names.append(spec)
+    if importlib.util.find_spec("dpnp") is not None and _usable("dpnp"):
+        names.append("dpnp")
     return names
 
 

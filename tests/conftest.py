@@ -2,7 +2,8 @@
 
 ``backend`` runs a test on NumPy, array-api-strict's ``device1`` (which refuses
 host shortcuts exactly as a GPU does), array-api-strict's CPU device, PyTorch
-CPU when installed, and CuPy / torch-CUDA when a CUDA device answers.
+CPU when installed, dpnp when a SYCL device answers, and CuPy / torch-CUDA when
+a CUDA device answers.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ BACKENDS = [
         id="torch-cpu",
         marks=pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch is not installed"),
     ),
+    # skips with the backend's one-line reason where dpnp or a SYCL device is absent
+    pytest.param("dpnp", id="dpnp"),
     pytest.param("cuda", id="cupy-cuda", marks=pytest.mark.cuda),
     pytest.param("torch:cuda", id="torch-cuda", marks=pytest.mark.cuda),
 ]
