@@ -10,6 +10,7 @@ Names: ``cpu`` (NumPy), ``cuda`` / ``cuda:N`` (CuPy), ``torch`` / ``torch:cuda``
 ``array-api-strict:NAME`` (``CPU_DEVICE``, ``device2``, ``no_float64``),
 ``dpnp`` / ``dpnp:gpu`` / ``dpnp:cpu`` / ``dpnp:N`` (dpnp on a SYCL device), and
 ``ndonnx``, whose arrays record an ONNX graph (``bpnet.export_onnx``).
+``mlx`` and ``dask`` are known names that are refused with what they lack.
 """
 
 from __future__ import annotations
@@ -84,6 +85,14 @@ def _make(spec: str) -> Backend:
         from backends.dpnp_backend import DpnpBackend
 
         return DpnpBackend(rest)
+    if head == "mlx" and not rest:
+        from backends.mlx_backend import refuse
+
+        raise refuse(spec)
+    if head == "dask" and not rest:
+        from backends.dask_backend import refuse
+
+        raise refuse(spec)
     raise ValueError(f"device: expected one of {KNOWN}, got {spec!r}")
 
 
@@ -129,7 +138,7 @@ def available_backends() -> list[str]:
     """Names of the backends usable on this machine, probed without raising.
 
     CuPy installed without a driver or a GPU, and dpnp without a SYCL device,
-    count as not available.
+    count as not available; mlx and dask never are (``get_backend`` says why).
     """
     names = ["cpu"]
     from backends.cupy_backend import cuda_device_count

@@ -79,7 +79,53 @@ def test_dpnp_not_installed_says_what_to_install(monkeypatch):
         get_backend("dpnp")
 
 
-@pytest.mark.parametrize("spec", ["dpnp"])
+def test_mlx_is_refused_by_name_with_what_it_lacks():
+    try:
+        import mlx.core as mx
+    except (ImportError, OSError) as exc:
+        pytest.skip(f"mlx is not importable here: {exc}")
+    with pytest.raises(BackendUnavailableError) as info:
+        get_backend("mlx")
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("device: 'mlx' is not supported")
+    from backends.mlx_backend import lacks
+
+    assert lacks(mx)  # the reason given is still true of this mlx
+    for what in lacks(mx):
+        assert what in msg
+
+
+def test_mlx_without_libmlx_names_mlx_cpu(monkeypatch):
+    # on Linux, mlx alone fails with "libmlx.so: cannot open shared object file"
+    monkeypatch.setitem(sys.modules, "mlx", None)
+    monkeypatch.setitem(sys.modules, "mlx.core", None)
+    with pytest.raises(BackendUnavailableError) as info:
+        get_backend("mlx")
+    msg = str(info.value)
+    assert "\n" not in msg and "mlx-cpu" in msg and "libmlx.so" in msg
+
+
+def test_dask_is_refused_by_name_with_what_it_lacks():
+    pytest.importorskip("dask", reason="dask is not installed")
+    with pytest.raises(BackendUnavailableError) as info:
+        get_backend("dask")
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("device: 'dask' is not supported")
+    assert "in-place" in msg and "'cpu'" in msg
+
+
+def test_dask_not_installed_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "dask", None)
+    with pytest.raises(BackendUnavailableError, match=r"pip install 'dask\[array\]'"):
+        get_backend("dask")
+
+
+def test_refused_libraries_are_never_listed():
+    names = backends.available_backends()
+    assert "mlx" not in names and "dask" not in names
+
+
+@pytest.mark.parametrize("spec", ["mlx", "dask", "dpnp"])
 def test_bpnet_train_refuses_in_one_line(spec, monkeypatch, capsys):
     if spec == "dpnp":
         try:
