@@ -44,7 +44,9 @@ SHARED_FLAGS: dict[str, dict[str, Any]] = {
     "--test-size": {"type": float},
     "--device": {
         "default": "cpu",
-        "help": "cpu, cuda, cuda:N, torch, torch:cuda, array-api-strict",
+        "help": (
+            "cpu, cuda, cuda:N, torch, torch:cuda, array-api-strict, dpnp, dpnp:gpu"
+        ),
     },
     "--json": {"action": "store_true", "help": "end stdout with one JSON summary line"},
     "--debug": {"action": "store_true", "help": "show tracebacks"},
