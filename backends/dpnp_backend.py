@@ -80,13 +80,14 @@ class DpnpBackend(Backend):
                 f"got 'dpnp:{device}'"
             )
         try:
-            import dpctl
             import dpnp
         except (ImportError, OSError) as exc:  # OSError: a runtime library
             raise BackendUnavailableError(
                 f"device: {self._label(device)!r} needs dpnp, which is not "
                 f"importable here ({type(exc).__name__}: {exc}); {INSTALL_HINT}"
             ) from exc
+        import dpctl  # dpnp imports it: present whenever dpnp is
+
         self._dpnp = dpnp
         self.sycl_device = _select(dpctl, device)
         self.xp = dpnp

@@ -35,8 +35,9 @@ class _FakeDevice:
 @pytest.fixture
 def no_sycl_device(monkeypatch):
     """dpctl as on a machine without an OpenCL ICD or a GPU driver."""
-    dpctl = pytest.importorskip("dpctl", reason="dpnp (with dpctl) is not installed")
     pytest.importorskip("dpnp", reason="dpnp is not installed")
+    import dpctl
+
     monkeypatch.setattr(dpctl, "get_devices", lambda *a, **k: [])
     return dpctl
 
@@ -57,8 +58,9 @@ def test_available_backends_leaves_out_dpnp_without_a_device(no_sycl_device):
 
 
 def test_dpnp_names_a_missing_gpu_or_index_with_the_devices_there(monkeypatch):
-    dpctl = pytest.importorskip("dpctl", reason="dpnp (with dpctl) is not installed")
     pytest.importorskip("dpnp", reason="dpnp is not installed")
+    import dpctl
+
     monkeypatch.setattr(
         dpctl, "get_devices", lambda *a, **k: [_FakeDevice(dpctl, "cpu")]
     )
