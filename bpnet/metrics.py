@@ -23,6 +23,7 @@ _HOST_COPIERS = {
     "cupy": "cuda",
     "torch": "torch",
     "array_api_strict": "array-api-strict:CPU_DEVICE",
+    "dpnp": "dpnp",  # dpnp.asnumpy copies from any SYCL device
 }
 
 
