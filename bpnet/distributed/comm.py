@@ -100,7 +100,11 @@ class MPICommunicator:
         if backend.is_gpu:
             raise ValueError(
                 f"MPI sums host memory, and {backend.name!r} arrays live on a GPU: "
-                "use bpnet.distributed.init(device='cuda'), which reduces with NCCL"
+                + (
+                    "use bpnet.distributed.init(device='cuda'), which reduces with NCCL"
+                    if "cuda" in backend.name
+                    else "train on device 'cpu' (NumPy) or 'torch'"
+                )
             )
         try:
             view = np.from_dlpack(buf)
