@@ -10,6 +10,7 @@ from bpnet.export import ExportError, export_onnx
 from bpnet.io import ModelFileError, load, save
 from bpnet.io.fingerprint import DataFileChangedError, DataMismatchError
 from bpnet.nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from bpnet.nn.conv import Conv2D, Flatten, Reshape
 from bpnet.nn.evaluation import evaluate
 from bpnet.nn.ex4 import from_thetas, to_thetas
 from bpnet.nn.gates import Add, Multiply
@@ -25,6 +26,7 @@ from bpnet.nn.losses import (
 )
 from bpnet.nn.model import Sequential
 from bpnet.nn.normalization import BatchNorm
+from bpnet.nn.pooling import AvgPool2D, MaxPool2D
 from bpnet.nn.scale import Scale
 from bpnet.sklearn.persistence import skops_trusted_types
 from bpnet.train import optimizers as _optimizers
@@ -79,17 +81,22 @@ __all__ = [
     "resume",
     "save",
     "Add",
+    "AvgPool2D",
     "BatchNorm",
+    "Conv2D",
     "Dense",
     "Dropout",
+    "Flatten",
     "Layer",
     "LeakyReLU",
     "Loss",
     "MLPClassifier",
     "MLPRegressor",
+    "MaxPool2D",
     "MeanSquaredError",
     "Multiply",
     "ReLU",
+    "Reshape",
     "Scale",
     "Sequential",
     "Sigmoid",

@@ -247,13 +247,13 @@ class DataParallel:
             if n:
                 dest = self.dest.get(i)
                 if dest is None:
-                    dZ = layer.backward(dZ, need_dx=i > 0)
+                    dZ = layer.backward(dZ, need_dx=net._need_dx[i])
                     for (a, b, _), g in zip(self.layout[i], _gradients(layer)):
                         buf[a:b] = xp.reshape(g, (-1,))
                 else:
                     layer.grad_out = dest
                     try:
-                        dZ = layer.backward(dZ, need_dx=i > 0)
+                        dZ = layer.backward(dZ, need_dx=net._need_dx[i])
                     finally:
                         layer.grad_out = None
             if i in self.buckets:

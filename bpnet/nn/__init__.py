@@ -9,9 +9,11 @@ complete whichever module a user imports first.
 
 from bpnet.nn import (  # noqa: F401  (they register classes)
     activations,
+    conv,
     initializers,
     layers,
     losses,
     normalization,
+    pooling,
     scale,
 )

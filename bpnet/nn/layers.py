@@ -60,6 +60,12 @@ class Layer:
         True when the layer may sit between a Dense and its activation
         without changing which initializer suits the Dense (Dropout,
         BatchNorm, Scale).
+    flat_only : bool
+        True when the layer takes (n, features) rows only (Dense, BatchNorm,
+        Scale); False when it takes samples of any shape. A sample's shape is
+        an int (its features) or, after ``Reshape`` or a convolution, a tuple
+        such as (channels, height, width): the "width" the shape methods
+        receive and give.
 
     A layer may define ``backward_sgd(dy, need_dx, lr, decay)``, backward and
     a plain SGD step in one (Dense does; see ``folds_sgd``, ``train/fused.py``).
@@ -80,6 +86,7 @@ class Layer:
     grad_out: dict[str, Any] | None = None
     n_in: int | None = None
     init_transparent = False
+    flat_only = False
 
     def __init__(self) -> None:
         self._params: list[Any] = []
@@ -203,6 +210,11 @@ class Layer:
         ValueError
             The layer cannot take ``n_in`` features (a Dense of another n_in).
         """
+        if self.flat_only and isinstance(n_in, tuple):
+            raise ValueError(
+                f"{self!r} takes (n, features) rows, but receives samples of shape "
+                f"{n_in} from the layer before it; put Flatten() before it"
+            )
         if self.n_in is not None and n_in != self.n_in:
             raise ValueError(
                 f"{self!r} receives {n_in} features from the layer before it: "
@@ -275,6 +287,7 @@ class Dense(Layer):
     decay_names = frozenset({"W"})
     fresh_grads = True
     writes_grad_out = True
+    flat_only = True
 
     def __init__(self, n_in: int, n_out: int, init: str | Initializer | None = None):
         super().__init__()
@@ -440,6 +453,17 @@ class Dropout(Layer):
 
     def __repr__(self) -> str:
         return f"Dropout({self.rate})"
+
+
+def input_gradients_needed(layers: list[Layer]) -> list[bool]:
+    """Per layer, whether its ``backward`` must return its input's gradient:
+    whether some layer before it learns (a ``Reshape`` first, or a frozen
+    prefix, needs none)."""
+    out, learns = [], False
+    for layer in layers:
+        out.append(learns)
+        learns = learns or bool(layer.param_names or layer._params)
+    return out
 
 
 def layer_from_config(config: dict) -> Layer:

@@ -9,7 +9,13 @@ from backends import HostRandom, get_backend
 from bpnet.nn import validation as check
 from bpnet.nn.evaluation import evaluate
 from bpnet.nn.initializers import get_initializer
-from bpnet.nn.layers import LAYERS, Layer, declared_shapes, layer_from_config
+from bpnet.nn.layers import (
+    LAYERS,
+    Layer,
+    declared_shapes,
+    input_gradients_needed,
+    layer_from_config,
+)
 from bpnet.nn.losses import LOSSES, Loss, SoftmaxCrossEntropy, get_loss
 
 
@@ -123,7 +129,14 @@ class Sequential:
                 except ValueError as exc:
                     raise ValueError(f"layers[{i}]: {exc}") from None
                 width = layer.build(width, self)
+        if not isinstance(width, int):
+            raise ValueError(
+                f"layers[{len(self.layers) - 1}]: the network's last layer "
+                f"{self.layers[-1]!r} gives samples of shape {width}; expected "
+                "(n, outputs) rows: end with Flatten() (and a Dense)"
+            )
         self.n_inputs, self.n_outputs = n_in, width
+        self._need_dx = input_gradients_needed(self.layers)
         # (layer, name) of each entry of parameters(), and the positions there
         # of those that take the l2 penalty
         self._slots = [
@@ -300,9 +313,9 @@ class Sequential:
         return X
 
     def _backward(self, dZ: Any) -> list[Any]:
-        last = len(self.layers) - 1
-        for i in range(last, -1, -1):
-            dZ = self.layers[i].backward(dZ, need_dx=i > 0)
+        need_dx = self._need_dx
+        for i in range(len(self.layers) - 1, -1, -1):
+            dZ = self.layers[i].backward(dZ, need_dx=need_dx[i])
         return [g for layer in self._learning for g in layer.named_gradients().values()]
 
     def _loss_and_grad(
@@ -604,7 +617,8 @@ class Sequential:
                     size *= s
                 n += size
             width = layer.output_width(width)
-            lines.append(f"  {layer!r:<22} -> (n, {width:<5}) {n:>10,} params")
+            shown = ", ".join(map(str, width)) if isinstance(width, tuple) else width
+            lines.append(f"  {layer!r:<22} -> (n, {shown:<5}) {n:>10,} params")
         lines.append(f"  total: {self.n_parameters:,} parameters")
         return "\n".join(lines)
 

@@ -47,6 +47,7 @@ class BatchNorm(Layer):
     buffer_names = ("running_mean", "running_var")
     fresh_grads = True
     init_transparent = True
+    flat_only = True
 
     def __init__(self, momentum: float = 0.9, eps: float = 1e-5) -> None:
         super().__init__()

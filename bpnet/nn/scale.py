@@ -20,6 +20,7 @@ class Scale(Layer):
     param_names = ("scale",)
     fresh_grads = True
     init_transparent = True
+    flat_only = True
 
     def parameter_shapes(self, n_in: int) -> dict[str, tuple[int, ...]]:
         return {"scale": (n_in,)}

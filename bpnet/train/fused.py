@@ -61,7 +61,7 @@ class SGDStep:
             layer = net.layers[i]
             learns = id(layer) in learning
             method = layer.backward_sgd if learns else layer.backward
-            self.backward.append((method, learns, i > 0))
+            self.backward.append((method, learns, net._need_dx[i]))
 
     def __call__(self, X: Any, T: Any, lr: float, weights: Any = None) -> tuple:
         """(0-D loss, logits); the parameters are stepped in place."""

@@ -1,0 +1,204 @@
+"""im2col and its adjoint as gathers, on the Array API only (Deep Learning from
+Scratch ch. 7's ``im2col``/``col2im``).
+
+``im2col`` lays every (kh, kw) window of an NCHW batch out as a row, so that a
+convolution is one matrix product: ``take`` along the flattened sample with a
+precomputed index array. Its adjoint, ``col2im``, sums the window entries back
+onto the pixels they came from. The standard has no scatter-add, so ``col2im``
+is a gather too: for every pixel the index array lists the (at most
+``ceil(KH / stride) * ceil(KW / stride)``) window entries that read it, and the
+gathered values are summed. Positions outside the image (zero padding) and
+missing contributors point at one zero appended to the row.
+
+The index arrays depend on the sample's shape only, not on the batch size;
+they are made with the namespace's own ``arange`` on the arrays' device.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+from array_api_compat import device as _device
+from array_api_compat import is_writeable_array
+
+
+class Geometry(NamedTuple):
+    """A sliding window over (C, H, W) samples: kernel, stride, padding and
+    the output's height and width."""
+
+    C: int
+    H: int
+    W: int
+    KH: int
+    KW: int
+    stride: int
+    pad: int
+    OH: int
+    OW: int
+
+    @property
+    def needs_zero(self) -> bool:
+        """Whether some window entry reads padding, or some pixel is read by
+        fewer windows than the most-read one: the gathers then need a zero."""
+        return self.pad > 0 or not (self.stride == self.KH == self.KW)
+
+
+def geometry(
+    layer: Any, shape: Any, kernel: tuple[int, int], stride: int, pad: int
+) -> Geometry:
+    """The window geometry of ``layer`` on samples of ``shape`` (C, H, W);
+    a ValueError naming the layer, what it expects and what it was given when
+    the shape does not fit."""
+    if not isinstance(shape, tuple) or len(shape) != 3:
+        raise ValueError(
+            f"{layer!r} takes (channels, height, width) samples, but receives "
+            f"{_shown(shape)} from the layer before it; put "
+            "Reshape((channels, height, width)) before it"
+        )
+    C, H, W = shape
+    KH, KW = kernel
+    for name, size, k in (("height", H, KH), ("width", W, KW)):
+        span = size + 2 * pad
+        if k > span:
+            raise ValueError(
+                f"{layer!r}: the window {name} {k} is larger than the input's "
+                f"{name} {size}" + (f" plus 2 * padding {pad}" if pad else "")
+                + f" (input shape {shape})"
+            )
+        if (span - k) % stride:
+            raise ValueError(
+                f"{layer!r}: the stride {stride} does not divide the input {name} "
+                f"{size}" + (f" + 2 * padding {pad}" if pad else "")
+                + f" - window {k} = {span - k} (input shape {shape}); expected a "
+                "multiple of the stride"
+            )
+    OH = (H + 2 * pad - KH) // stride + 1
+    OW = (W + 2 * pad - KW) // stride + 1
+    return Geometry(C, H, W, KH, KW, stride, pad, OH, OW)
+
+
+def _shown(shape: Any) -> str:
+    if isinstance(shape, tuple):
+        return f"samples of shape {shape}"
+    return f"{shape} features"
+
+
+def window_indices(xp: Any, g: Geometry, device: Any) -> Any:
+    """(OH * OW * C * KH * KW,) positions in a flattened (C * H * W) sample,
+    row-major over (oh, ow, c, kh, kw); a position in the padding is
+    ``C * H * W``, the appended zero."""
+    i64 = xp.int64
+
+    def axis(n: int, at: int) -> Any:
+        shape = [1] * 5
+        shape[at] = n
+        return xp.reshape(xp.arange(n, dtype=i64, device=device), tuple(shape))
+
+    oh, ow, c = axis(g.OH, 0), axis(g.OW, 1), axis(g.C, 2)
+    kh, kw = axis(g.KH, 3), axis(g.KW, 4)
+    h = oh * g.stride + kh - g.pad
+    w = ow * g.stride + kw - g.pad
+    flat = c * (g.H * g.W) + h * g.W + w
+    if g.pad:
+        inside = (h >= 0) & (h < g.H) & (w >= 0) & (w < g.W)
+        flat = xp.where(inside, flat, xp.full_like(flat, g.C * g.H * g.W))
+    flat = xp.broadcast_to(flat, (g.OH, g.OW, g.C, g.KH, g.KW))
+    return xp.reshape(flat, (-1,))
+
+
+def pixel_indices(xp: Any, g: Geometry, device: Any) -> tuple[Any, int]:
+    """The adjoint's gather: (C * H * W * S,) positions in a flattened
+    (OH * OW * C * KH * KW) column row, S per pixel (the window entries that
+    read it, row-major over (c, h, w, slot)), and S. A missing entry is
+    ``OH * OW * C * KH * KW``, the appended zero.
+
+    The entries that read pixel h are ``kh = (h + pad) % stride + i * stride``
+    for ``i = 0, 1, ...`` while ``kh < KH``, in the window ``oh = (h + pad -
+    kh) / stride`` when ``0 <= oh < OH``; the same along the width."""
+    i64 = xp.int64
+    s = g.stride
+    SI, SJ = math.ceil(g.KH / s), math.ceil(g.KW / s)
+
+    def axis(n: int, at: int) -> Any:
+        shape = [1] * 5
+        shape[at] = n
+        return xp.reshape(xp.arange(n, dtype=i64, device=device), tuple(shape))
+
+    c, h, w = axis(g.C, 0), axis(g.H, 1), axis(g.W, 2)
+    i, j = axis(SI, 3), axis(SJ, 4)
+    kh = (h + g.pad) % s + i * s
+    kw = (w + g.pad) % s + j * s
+    oh = (h + g.pad - kh) // s
+    ow = (w + g.pad - kw) // s
+    flat = ((oh * g.OW + ow) * g.C + c) * (g.KH * g.KW) + kh * g.KW + kw
+    if g.needs_zero:
+        valid = (kh < g.KH) & (kw < g.KW) & (oh >= 0) & (oh < g.OH)
+        valid = valid & (ow >= 0) & (ow < g.OW)
+        zero = g.OH * g.OW * g.C * g.KH * g.KW
+        flat = xp.where(valid, flat, xp.full_like(flat, zero))
+    flat = xp.broadcast_to(flat, (g.C, g.H, g.W, SI, SJ))
+    return xp.reshape(flat, (-1,)), SI * SJ
+
+
+def with_zero(xp: Any, rows: Any) -> Any:
+    """``rows`` (n, L) with a zero column appended: position L reads 0."""
+    zero = xp.zeros((rows.shape[0], 1), dtype=rows.dtype, device=_device(rows))
+    return xp.concat((rows, zero), axis=1)
+
+
+def tiles(g: Geometry) -> bool:
+    """Whether the windows tile the image (stride = kernel, no padding): then
+    im2col and col2im are a reshape and a transpose, with no gather."""
+    return g.pad == 0 and g.stride == g.KH == g.KW
+
+
+def im2col(xp: Any, x: Any, g: Geometry, idx: Any) -> Any:
+    """(N, C, H, W) -> (N * OH * OW, C * KH * KW): each row one window.
+    ``idx`` is ``window_indices``' (unused for tiles, see ``tiles``)."""
+    n = x.shape[0]
+    if tiles(g):
+        x = xp.reshape(x, (n, g.C, g.OH, g.KH, g.OW, g.KW))
+        x = xp.permute_dims(x, (0, 2, 4, 1, 3, 5))
+        return xp.reshape(x, (n * g.OH * g.OW, g.C * g.KH * g.KW))
+    rows = xp.reshape(x, (n, g.C * g.H * g.W))
+    if g.pad:
+        rows = with_zero(xp, rows)
+    cols = xp.take(rows, idx, axis=1)
+    return xp.reshape(cols, (n * g.OH * g.OW, g.C * g.KH * g.KW))
+
+
+def col2im(xp: Any, cols: Any, g: Geometry, idx: Any, slots: int) -> Any:
+    """The adjoint of ``im2col``: (N * OH * OW, C * KH * KW) -> (N, C, H, W),
+    each pixel the sum of the window entries that read it. ``idx`` and
+    ``slots`` are ``pixel_indices``' (unused for tiles)."""
+    n = cols.shape[0] // (g.OH * g.OW)
+    if tiles(g):
+        cols = xp.reshape(cols, (n, g.OH, g.OW, g.C, g.KH, g.KW))
+        cols = xp.permute_dims(cols, (0, 3, 1, 4, 2, 5))
+        return xp.reshape(cols, (n, g.C, g.H, g.W))
+    rows = xp.reshape(cols, (n, g.OH * g.OW * g.C * g.KH * g.KW))
+    if g.needs_zero:
+        rows = with_zero(xp, rows)
+    gathered = xp.take(rows, idx, axis=1)
+    if slots > 1:
+        gathered = xp.sum(xp.reshape(gathered, (n, g.C * g.H * g.W, slots)), axis=2)
+    return xp.reshape(gathered, (n, g.C, g.H, g.W))
+
+
+class IndexCache:
+    """The index arrays of one layer, per sample shape, kept only where arrays
+    can be written in place (NumPy, PyTorch, CuPy): under a tracer (JAX,
+    ndonnx) an array kept from one call would outlive its trace, so they are
+    made again each call there."""
+
+    def __init__(self) -> None:
+        self._kept: dict[Any, Any] = {}
+
+    def get(self, key: Any, x: Any, make: Any) -> Any:
+        if not is_writeable_array(x):
+            return make()
+        value = self._kept.get(key)
+        if value is None:
+            value = self._kept[key] = make()
+        return value
