@@ -63,13 +63,15 @@ def geometry(
         if k > span:
             raise ValueError(
                 f"{layer!r}: the window {name} {k} is larger than the input's "
-                f"{name} {size}" + (f" plus 2 * padding {pad}" if pad else "")
+                f"{name} {size}"
+                + (f" plus 2 * padding {pad}" if pad else "")
                 + f" (input shape {shape})"
             )
         if (span - k) % stride:
             raise ValueError(
                 f"{layer!r}: the stride {stride} does not divide the input {name} "
-                f"{size}" + (f" + 2 * padding {pad}" if pad else "")
+                f"{size}"
+                + (f" + 2 * padding {pad}" if pad else "")
                 + f" - window {k} = {span - k} (input shape {shape}); expected a "
                 "multiple of the stride"
             )
