@@ -162,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="hidden layer widths (none for a linear model)",
     )
     m.add_argument(
+        "--conv",
+        action="store_true",
+        help="Deep Learning from Scratch's SimpleConvNet: 30 5x5 filters (3x3 on "
+        "8x8 digits), ReLU, 2x2 max-pool, then the --hidden Dense layers "
+        "(default 100)",
+    )
+    m.add_argument(
         "--activation",
         default="relu",
         choices=ACTIVATIONS.names(),

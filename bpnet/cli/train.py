@@ -75,6 +75,8 @@ def _build_net(args: argparse.Namespace, n_in: int, n_out: int) -> Any:
 
     layers: list[Any] = []
     width = n_in
+    if args.conv:
+        layers, width = conv_block(n_in, args.init)
     for h in args.hidden:
         layers.append(Dense(width, h, init=args.init))
         if args.batch_norm:
@@ -85,8 +87,49 @@ def _build_net(args: argparse.Namespace, n_in: int, n_out: int) -> Any:
         width = h
     layers.append(Dense(width, n_out, init=args.init))
     return Sequential(
-        layers, device=args.device, dtype=args.dtype, seed=args.seed, loss=args.loss
+        layers,
+        device=args.device,
+        dtype=args.dtype,
+        seed=args.seed,
+        loss=args.loss,
+        n_in=n_in,
     )
+
+
+def conv_block(n_in: int, init: Any = None) -> tuple[list[Any], int]:
+    """Deep Learning from Scratch's ``SimpleConvNet`` in front of the Dense
+    layers: square one-channel images of ``n_in`` pixels as (1, side, side),
+    30 filters of 5x5 (3x3 for images under 16 pixels a side, the 8x8
+    digits), ReLU, 2x2 max-pooling, flattened. Returns the layers and the
+    width they give."""
+    from bpnet.nn.activations import ReLU
+    from bpnet.nn.conv import Conv2D, Flatten, Reshape
+    from bpnet.nn.pooling import MaxPool2D
+
+    side = math.isqrt(n_in)
+    kernel = 5 if side >= 16 else 3
+    if side * side != n_in or side < kernel + 1:
+        raise ValueError(
+            f"--conv: takes square one-channel images of at least {kernel + 1}x"
+            f"{kernel + 1} pixels as rows; the data have {n_in} features"
+        )
+    if (side - kernel + 1) % 2:  # a 2x2 pool needs an even map: pad by one
+        raise ValueError(
+            f"--conv: the {side}x{side} images give {side - kernel + 1}x"
+            f"{side - kernel + 1} maps after the {kernel}x{kernel} filters, which a "
+            "2x2 max-pool cannot split"
+        )
+    layers = [
+        Reshape((1, side, side)),
+        Conv2D(30, kernel, init=init),
+        ReLU(),
+        MaxPool2D(2),
+        Flatten(),
+    ]
+    width: Any = n_in
+    for layer in layers:
+        width = layer.output_width(width)
+    return layers, width
 
 
 def _optimizer(args: argparse.Namespace, epochs: int) -> Any:
@@ -117,6 +160,8 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
     saved = None
     if args.resume:
         saved = train_args.apply_checkpoint(args, explicit)
+    if args.conv and not args.resume and "hidden" not in explicit:
+        args.hidden = [100]  # SimpleConvNet's hidden Dense layer
     check_args(args)
     train_args.check_flags_apply(args, explicit)
     comm = None
@@ -366,6 +411,7 @@ def _run(
         "device_description": backend.describe(),
         "dataset": ds.name,
         "hidden": args.hidden,
+        "conv": args.conv,
         "activation": args.activation,
         "optimizer": args.optimizer,
         "epochs": epochs_run,

@@ -213,6 +213,7 @@ def _saved_settings(meta: dict, path: str) -> dict[str, Any]:
         "seed": config.get("seed", 0),
         "dropout": rates[0] if rates else 0.0,
         "batch_norm": "BatchNorm" in kinds,
+        "conv": "Conv2D" in kinds,
     }
     if acts:
         saved["activation"] = acts[0]

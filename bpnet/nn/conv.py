@@ -85,10 +85,11 @@ class Conv2D(Layer):
     come out whole. Learns W of shape (F, C, KH, KW), which takes the l2
     penalty, and b of shape (F,).
 
-    Forward: im2col (a gather with ``take``), then one product with W as an
-    (F, C*KH*KW) matrix. Backward: ``dW = dY^T @ cols``, ``db = sum(dY)``,
-    ``dx = col2im(dY @ W)``, col2im being a gather and a sum too
-    (``bpnet.nn.im2col``).
+    Forward: im2col (a gather with ``take``) to (N, C*KH*KW, OH*OW), then
+    ``W @ cols`` with W as an (F, C*KH*KW) matrix, which is already in NCHW
+    order. Backward: ``dW = sum_n dY_n @ cols_n^T`` (one ``tensordot``),
+    ``db = sum(dY)``, ``dx = col2im(W^T @ dY)``, col2im being a gather and a
+    sum too (``bpnet.nn.im2col``).
     """
 
     param_names = ("W", "b")
@@ -127,7 +128,6 @@ class Conv2D(Layer):
         self, n_in: Any, model: Any, init: Initializer | None = None
     ) -> tuple[int, int, int]:
         out = super().build(n_in, model)  # checks the shape
-        self.matmul = model.backend.matmul
         C, (KH, KW), F = n_in[0], self.kernel, self.filters
         fn = self.init or init or model.default_initializer(self)
         Wt, b = fn(C * KH * KW, F, model.host_rng)  # (C*KH*KW, F), as a Dense's
@@ -152,30 +152,29 @@ class Conv2D(Layer):
         return value if which == "window" else value[0]
 
     def forward(self, x: Any, training: bool = False) -> Any:
-        xp = self.xp
-        n, F = x.shape[0], self.filters
+        xp, F = self.xp, self.filters
         g = self._geometry(tuple(x.shape[1:]))
-        cols = im2col(xp, x, g, self._index(x, g, "window"))
+        cols = im2col(xp, x, g, self._index(x, g, "window"))  # (N, CKK, OH*OW)
         Wm = xp.reshape(self.W, (F, g.C * g.KH * g.KW))
-        y = self.matmul(cols, Wm.T) + self.b  # (N * OH * OW, F)
+        y = xp.matmul(Wm, cols) + xp.reshape(self.b, (F, 1))  # (N, F, OH*OW)
         self.cols, self.g = cols, g
-        y = xp.permute_dims(xp.reshape(y, (n, g.OH * g.OW, F)), (0, 2, 1))
-        return xp.reshape(y, (n, F, g.OH, g.OW))
+        return xp.reshape(y, (x.shape[0], F, g.OH, g.OW))
 
     def backward(self, dy: Any, need_dx: bool = True) -> Any:
         xp, g, F = self.xp, self.g, self.filters
-        n = dy.shape[0]
-        dy = xp.permute_dims(xp.reshape(dy, (n, F, g.OH * g.OW)), (0, 2, 1))
-        dy = xp.reshape(dy, (n * g.OH * g.OW, F))
+        dy = xp.reshape(dy, (dy.shape[0], F, g.OH * g.OW))
         self.grads = {
-            "W": xp.reshape(self.matmul(dy.T, self.cols), self.W.shape),
-            "b": xp.sum(dy, axis=0),
+            # sum over samples and positions of dy * cols: one product
+            "W": xp.reshape(
+                xp.tensordot(dy, self.cols, axes=((0, 2), (0, 2))), self.W.shape
+            ),
+            "b": xp.sum(xp.sum(dy, axis=2), axis=0),
         }
         if not need_dx:
             return None
         Wm = xp.reshape(self.W, (F, g.C * g.KH * g.KW))
-        idx = self._index(dy, g, "pixel")
-        return col2im(xp, self.matmul(dy, Wm), g, idx, _slots(g))
+        dcols = xp.matmul(Wm.T, dy)  # (N, CKK, OH*OW)
+        return col2im(xp, dcols, g, self._index(dy, g, "pixel"), _slots(g))
 
     def get_config(self) -> dict:
         config = {
@@ -224,7 +223,8 @@ class Reshape(Layer):
     ----------
     shape : tuple of int
         The shape of one sample (the batch axis is kept); it must hold as many
-        values as the samples it receives.
+        values as the samples it receives. First in a network, it fixes the
+        network's input width (``n_in``), as a first Dense does.
     """
 
     def __init__(self, shape: Any) -> None:
@@ -234,6 +234,8 @@ class Reshape(Layer):
                 f"Reshape shape: expected a tuple of positive integers, got {shape!r}"
             )
         self.shape = tuple(positive_int(s, "Reshape shape") for s in shape)
+        # first in a network, it fixes the input width, as a Dense does
+        self.n_in = math.prod(self.shape)
 
     def output_width(self, n_in: Any) -> Any:
         if sample_size(n_in) != math.prod(self.shape):

@@ -3,8 +3,10 @@ Scratch ch. 7's ``im2col``/``col2im``).
 
 ``im2col`` lays every (kh, kw) window of an NCHW batch out as a row, so that a
 convolution is one matrix product: ``take`` along the flattened sample with a
-precomputed index array. Its adjoint, ``col2im``, sums the window entries back
-onto the pixels they came from. The standard has no scatter-add, so ``col2im``
+precomputed index array, laid out (N, C * KH * KW, OH * OW) so that the
+product with the weights comes out in NCHW order with no transpose. Its
+adjoint, ``col2im``, sums the window entries back onto the pixels they came
+from. The standard has no scatter-add, so ``col2im``
 is a gather too: for every pixel the index array lists the (at most
 ``ceil(KH / stride) * ceil(KW / stride)``) window entries that read it, and the
 gathered values are summed. Positions outside the image (zero padding) and
@@ -87,57 +89,52 @@ def _shown(shape: Any) -> str:
 
 
 def window_indices(xp: Any, g: Geometry, device: Any) -> Any:
-    """(OH * OW * C * KH * KW,) positions in a flattened (C * H * W) sample,
-    row-major over (oh, ow, c, kh, kw); a position in the padding is
+    """(C * KH * KW * OH * OW,) positions in a flattened (C * H * W) sample,
+    row-major over (c, kh, kw, oh, ow); a position in the padding is
     ``C * H * W``, the appended zero."""
-    i64 = xp.int64
-
-    def axis(n: int, at: int) -> Any:
-        shape = [1] * 5
-        shape[at] = n
-        return xp.reshape(xp.arange(n, dtype=i64, device=device), tuple(shape))
-
-    oh, ow, c = axis(g.OH, 0), axis(g.OW, 1), axis(g.C, 2)
-    kh, kw = axis(g.KH, 3), axis(g.KW, 4)
+    c, kh = _axis(xp, g.C, 0, device), _axis(xp, g.KH, 1, device)
+    kw = _axis(xp, g.KW, 2, device)
+    oh, ow = _axis(xp, g.OH, 3, device), _axis(xp, g.OW, 4, device)
     h = oh * g.stride + kh - g.pad
     w = ow * g.stride + kw - g.pad
     flat = c * (g.H * g.W) + h * g.W + w
     if g.pad:
         inside = (h >= 0) & (h < g.H) & (w >= 0) & (w < g.W)
         flat = xp.where(inside, flat, xp.full_like(flat, g.C * g.H * g.W))
-    flat = xp.broadcast_to(flat, (g.OH, g.OW, g.C, g.KH, g.KW))
+    flat = xp.broadcast_to(flat, (g.C, g.KH, g.KW, g.OH, g.OW))
     return xp.reshape(flat, (-1,))
+
+
+def _axis(xp: Any, n: int, at: int, device: Any) -> Any:
+    """``arange(n)`` along axis ``at`` of five."""
+    shape = [1] * 5
+    shape[at] = n
+    return xp.reshape(xp.arange(n, dtype=xp.int64, device=device), tuple(shape))
 
 
 def pixel_indices(xp: Any, g: Geometry, device: Any) -> tuple[Any, int]:
     """The adjoint's gather: (C * H * W * S,) positions in a flattened
-    (OH * OW * C * KH * KW) column row, S per pixel (the window entries that
-    read it, row-major over (c, h, w, slot)), and S. A missing entry is
-    ``OH * OW * C * KH * KW``, the appended zero.
+    (C * KH * KW * OH * OW) column block, S per pixel (the window entries
+    that read it, row-major over (c, h, w, slot)), and S. A missing entry is
+    ``C * KH * KW * OH * OW``, the appended zero.
 
     The entries that read pixel h are ``kh = (h + pad) % stride + i * stride``
     for ``i = 0, 1, ...`` while ``kh < KH``, in the window ``oh = (h + pad -
     kh) / stride`` when ``0 <= oh < OH``; the same along the width."""
-    i64 = xp.int64
     s = g.stride
     SI, SJ = math.ceil(g.KH / s), math.ceil(g.KW / s)
-
-    def axis(n: int, at: int) -> Any:
-        shape = [1] * 5
-        shape[at] = n
-        return xp.reshape(xp.arange(n, dtype=i64, device=device), tuple(shape))
-
-    c, h, w = axis(g.C, 0), axis(g.H, 1), axis(g.W, 2)
-    i, j = axis(SI, 3), axis(SJ, 4)
+    c, h = _axis(xp, g.C, 0, device), _axis(xp, g.H, 1, device)
+    w = _axis(xp, g.W, 2, device)
+    i, j = _axis(xp, SI, 3, device), _axis(xp, SJ, 4, device)
     kh = (h + g.pad) % s + i * s
     kw = (w + g.pad) % s + j * s
     oh = (h + g.pad - kh) // s
     ow = (w + g.pad - kw) // s
-    flat = ((oh * g.OW + ow) * g.C + c) * (g.KH * g.KW) + kh * g.KW + kw
+    flat = ((c * g.KH + kh) * g.KW + kw) * (g.OH * g.OW) + oh * g.OW + ow
     if g.needs_zero:
         valid = (kh < g.KH) & (kw < g.KW) & (oh >= 0) & (oh < g.OH)
         valid = valid & (ow >= 0) & (ow < g.OW)
-        zero = g.OH * g.OW * g.C * g.KH * g.KW
+        zero = g.C * g.KH * g.KW * g.OH * g.OW
         flat = xp.where(valid, flat, xp.full_like(flat, zero))
     flat = xp.broadcast_to(flat, (g.C, g.H, g.W, SI, SJ))
     return xp.reshape(flat, (-1,)), SI * SJ
@@ -156,30 +153,32 @@ def tiles(g: Geometry) -> bool:
 
 
 def im2col(xp: Any, x: Any, g: Geometry, idx: Any) -> Any:
-    """(N, C, H, W) -> (N * OH * OW, C * KH * KW): each row one window.
-    ``idx`` is ``window_indices``' (unused for tiles, see ``tiles``)."""
+    """(N, C, H, W) -> (N, C * KH * KW, OH * OW): each column one window, so
+    that ``W @ cols``, W as an (F, C * KH * KW) matrix, is the convolution in
+    NCHW order. ``idx`` is ``window_indices``' (unused for tiles, see
+    ``tiles``)."""
     n = x.shape[0]
     if tiles(g):
         x = xp.reshape(x, (n, g.C, g.OH, g.KH, g.OW, g.KW))
-        x = xp.permute_dims(x, (0, 2, 4, 1, 3, 5))
-        return xp.reshape(x, (n * g.OH * g.OW, g.C * g.KH * g.KW))
-    rows = xp.reshape(x, (n, g.C * g.H * g.W))
-    if g.pad:
-        rows = with_zero(xp, rows)
-    cols = xp.take(rows, idx, axis=1)
-    return xp.reshape(cols, (n * g.OH * g.OW, g.C * g.KH * g.KW))
+        x = xp.permute_dims(x, (0, 1, 3, 5, 2, 4))
+    else:
+        rows = xp.reshape(x, (n, g.C * g.H * g.W))
+        if g.pad:
+            rows = with_zero(xp, rows)
+        x = xp.take(rows, idx, axis=1)
+    return xp.reshape(x, (n, g.C * g.KH * g.KW, g.OH * g.OW))
 
 
 def col2im(xp: Any, cols: Any, g: Geometry, idx: Any, slots: int) -> Any:
-    """The adjoint of ``im2col``: (N * OH * OW, C * KH * KW) -> (N, C, H, W),
+    """The adjoint of ``im2col``: (N, C * KH * KW, OH * OW) -> (N, C, H, W),
     each pixel the sum of the window entries that read it. ``idx`` and
     ``slots`` are ``pixel_indices``' (unused for tiles)."""
-    n = cols.shape[0] // (g.OH * g.OW)
+    n = cols.shape[0]
     if tiles(g):
-        cols = xp.reshape(cols, (n, g.OH, g.OW, g.C, g.KH, g.KW))
-        cols = xp.permute_dims(cols, (0, 3, 1, 4, 2, 5))
+        cols = xp.reshape(cols, (n, g.C, g.KH, g.KW, g.OH, g.OW))
+        cols = xp.permute_dims(cols, (0, 1, 4, 2, 5, 3))
         return xp.reshape(cols, (n, g.C, g.H, g.W))
-    rows = xp.reshape(cols, (n, g.OH * g.OW * g.C * g.KH * g.KW))
+    rows = xp.reshape(cols, (n, g.C * g.KH * g.KW * g.OH * g.OW))
     if g.needs_zero:
         rows = with_zero(xp, rows)
     gathered = xp.take(rows, idx, axis=1)

@@ -47,7 +47,7 @@ class _Pool(Layer):
         return (g.C, g.OH, g.OW)
 
     def _windows(self, x: Any) -> Any:
-        """(N, C, H, W) -> (N * C * OH * OW, PH * PW): a row per window."""
+        """(N, C, H, W) -> (N * C, PH * PW, OH * OW): a column per window."""
         xp = self.xp
         g = self._geometry(tuple(x.shape[1:]))
         self.shape, self.g = tuple(x.shape), g._replace(C=1)  # channels as samples
@@ -106,18 +106,29 @@ class MaxPool2D(_Pool):
     def forward(self, x: Any, training: bool = False) -> Any:
         xp = self.xp
         cols = self._windows(x)
-        self.argmax = xp.argmax(cols, axis=1)  # the first of tied maxima
-        self.n_window = cols.shape[1]
-        return self._out(xp.max(cols, axis=1))
+        # the maximum and the first entry that reaches it, entry by entry
+        # (elementwise over the windows: faster than a reduction along a
+        # short axis, and the first of tied maxima by construction)
+        best = cols[:, 0, :]
+        first = xp.zeros(best.shape, dtype=xp.int64, device=device_of(x))
+        for k in range(1, cols.shape[1]):
+            entry = cols[:, k, :]
+            higher = entry > best
+            best = xp.where(higher, entry, best)
+            first = xp.where(higher, xp.full_like(first, k), first)
+        self.first, self.n_window = first, cols.shape[1]
+        return self._out(best)
 
     def backward(self, dy: Any, need_dx: bool = True) -> Any:
         if not need_dx:
             return None
         xp = self.xp
-        slot = xp.arange(self.n_window, dtype=self.argmax.dtype, device=device_of(dy))
-        first = xp.reshape(self.argmax, (-1, 1)) == slot
-        dcols = xp.astype(first, dy.dtype) * xp.reshape(dy, (-1, 1))
-        return self._back(dcols)
+        slot = xp.arange(self.n_window, dtype=xp.int64, device=device_of(dy))
+        hit = xp.reshape(self.first, (-1, 1, self.first.shape[1])) == xp.reshape(
+            slot, (1, -1, 1)
+        )
+        dy = xp.reshape(dy, (self.first.shape[0], 1, -1))
+        return self._back(xp.astype(hit, dy.dtype) * dy)
 
 
 @LAYERS.register()
@@ -135,6 +146,7 @@ class AvgPool2D(_Pool):
         if not need_dx:
             return None
         xp = self.xp
-        dcols = xp.reshape(dy, (-1, 1)) * (1.0 / self.n_window)
-        dcols = xp.broadcast_to(dcols, (dcols.shape[0], self.n_window))
-        return self._back(dcols)
+        dy = xp.reshape(dy, (-1, 1, self.g.OH * self.g.OW)) * (1.0 / self.n_window)
+        return self._back(
+            xp.broadcast_to(dy, (dy.shape[0], self.n_window, dy.shape[2]))
+        )
