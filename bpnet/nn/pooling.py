@@ -46,13 +46,21 @@ class _Pool(Layer):
         g = self._geometry(n_in)
         return (g.C, g.OH, g.OW)
 
-    def _windows(self, x: Any) -> Any:
-        """(N, C, H, W) -> (N * C, PH * PW, OH * OW): a column per window."""
+    def _windows(self, x: Any) -> list[Any]:
+        """The window entries of (N, C, H, W): PH * PW arrays, the k-th
+        holding entry k (row-major) of every window. Where the windows tile
+        the image they are strided views of ``x`` (no copy); otherwise slices
+        of im2col's (N * C, PH * PW, OH * OW)."""
         xp = self.xp
         g = self._geometry(tuple(x.shape[1:]))
         self.shape, self.g = tuple(x.shape), g._replace(C=1)  # channels as samples
+        if tiles(g):
+            return [
+                x[:, :, i :: g.KH, j :: g.KW] for i in range(g.KH) for j in range(g.KW)
+            ]
         rows = xp.reshape(x, (x.shape[0] * g.C, 1, g.H, g.W))
-        return im2col(xp, rows, self.g, self._index(x, "window"))
+        cols = im2col(xp, rows, self.g, self._index(x, "window"))
+        return [cols[:, k, :] for k in range(cols.shape[1])]
 
     def _back(self, dcols: Any) -> Any:
         """The gradient for each window's entries -> the input's gradient."""
@@ -105,29 +113,29 @@ class MaxPool2D(_Pool):
 
     def forward(self, x: Any, training: bool = False) -> Any:
         xp = self.xp
-        cols = self._windows(x)
+        entries = self._windows(x)
         # the maximum and the first entry that reaches it, entry by entry
         # (elementwise over the windows: faster than a reduction along a
         # short axis, and the first of tied maxima by construction)
-        best = cols[:, 0, :]
-        first = xp.zeros(best.shape, dtype=xp.int64, device=device_of(x))
-        for k in range(1, cols.shape[1]):
-            entry = cols[:, k, :]
-            higher = entry > best
-            best = xp.where(higher, entry, best)
-            first = xp.where(higher, xp.full_like(first, k), first)
-        self.first, self.n_window = first, cols.shape[1]
+        best = entries[0]
+        itype = xp.int16 if len(entries) < 2**15 else xp.int64
+        dev = device_of(x)
+        first = xp.zeros(best.shape, dtype=itype, device=dev)
+        for k in range(1, len(entries)):
+            higher = entries[k] > best
+            best = xp.where(higher, entries[k], best)
+            first = xp.where(higher, xp.asarray(k, dtype=itype, device=dev), first)
+        self.first, self.n_window = first, len(entries)
         return self._out(best)
 
     def backward(self, dy: Any, need_dx: bool = True) -> Any:
         if not need_dx:
             return None
         xp = self.xp
-        slot = xp.arange(self.n_window, dtype=xp.int64, device=device_of(dy))
-        hit = xp.reshape(self.first, (-1, 1, self.first.shape[1])) == xp.reshape(
-            slot, (1, -1, 1)
-        )
-        dy = xp.reshape(dy, (self.first.shape[0], 1, -1))
+        first = xp.reshape(self.first, (-1, 1, self.g.OH * self.g.OW))
+        slot = xp.arange(self.n_window, dtype=first.dtype, device=device_of(dy))
+        hit = first == xp.reshape(slot, (1, -1, 1))
+        dy = xp.reshape(dy, (first.shape[0], 1, -1))
         return self._back(xp.astype(hit, dy.dtype) * dy)
 
 
@@ -138,9 +146,12 @@ class AvgPool2D(_Pool):
     goes to every entry of the window."""
 
     def forward(self, x: Any, training: bool = False) -> Any:
-        cols = self._windows(x)
-        self.n_window = cols.shape[1]
-        return self._out(self.xp.mean(cols, axis=1))
+        entries = self._windows(x)
+        self.n_window = len(entries)
+        total = entries[0]
+        for entry in entries[1:]:
+            total = total + entry
+        return self._out(total * (1.0 / self.n_window))
 
     def backward(self, dy: Any, need_dx: bool = True) -> Any:
         if not need_dx:
