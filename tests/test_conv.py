@@ -351,3 +351,54 @@ def test_repr_shows_each_layer_s_sample_shape():
     text = repr(_simple_convnet())
     assert "Conv2D(3, 3, padding=1)" in text and "-> (n, 3, 6, 6)" in text
     assert "MaxPool2D(2)" in text and "-> (n, 3, 3, 3)" in text
+
+
+def test_bpnet_train_conv_on_the_digits_and_resume(tmp_path, capsys):
+    """SimpleConvNet adapted to 8x8 digits (3x3 filters): trained, its filters
+    drawn, its checkpoint resumed with the convolution recorded."""
+    import json
+
+    from bpnet.cli.train import train_main
+
+    run = tmp_path / "run"
+    assert train_main(["--conv", "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    net = bpnet.load(run / "model.npz")
+    kinds = [type(layer).__name__ for layer in net.layers]
+    assert kinds == [
+        "Reshape",
+        "Conv2D",
+        "ReLU",
+        "MaxPool2D",
+        "Flatten",
+        "Dense",
+        "ReLU",
+        "Dense",
+    ]
+    assert net.layers[1].kernel == (3, 3) and net.layers[5].n_out == 100
+    assert (run / "first_layer.png").stat().st_size > 0
+    capsys.readouterr()
+    code = train_main(
+        ["--resume", str(run / "checkpoint.npz"), "--epochs", "2", "--json", "-q"]
+    )
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["conv"] is True and summary["epochs"] == 2
+
+
+def test_bpnet_train_conv_refuses_data_that_are_not_square_images():
+    from bpnet.cli.train import conv_block
+
+    with pytest.raises(ValueError, match="--conv: takes square one-channel images"):
+        conv_block(10)
+    with pytest.raises(ValueError, match="2x2 max-pool cannot split"):
+        conv_block(81)
+
+
+def test_plot_first_layer_draws_convolution_filters(tmp_path):
+    from bpnet.plots import plot_first_layer
+
+    W = np.random.default_rng(0).normal(size=(4, 2, 3, 3))
+    out = plot_first_layer(W, tmp_path / "f.png", n=3, dpi=50)
+    assert out.stat().st_size > 0
+    with pytest.raises(ValueError, match=r"or a Conv2D's \(filters, channels"):
+        plot_first_layer(np.zeros((2, 2, 2)), tmp_path / "g.png")

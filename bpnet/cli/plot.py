@@ -150,7 +150,7 @@ def plot_run(
     first_layer = run_dir / "first_layer.npy"
     if first_layer.is_file():
         W = read_npy(first_layer)
-        if _makes_images(W.T, image_shape):
+        if W.ndim == 4 or _makes_images(W.T, image_shape):  # 4-D: conv filters
             written.append(
                 plot_first_layer(W, out / "first_layer.png", image_shape, dpi=dpi)
             )

@@ -257,11 +257,13 @@ def plot_first_layer(
 
     Parameters
     ----------
-    W : array_like of shape (n_inputs, n_hidden)
+    W : array_like of shape (n_inputs, n_hidden) or (F, C, KH, KW)
         The first Dense layer's weights (bpnet's layout: column j holds the
         input weights of hidden unit j). Each column is scaled to its own
         range. For an ex4 ``Theta1`` of shape (n_hidden, 1 + n_inputs), pass
-        ``Theta1[:, 1:].T``.
+        ``Theta1[:, 1:].T``. A ``Conv2D``'s weights draw each filter as a
+        KHxKW image, one per input channel (F * C images, filter after
+        filter); ``n`` then counts filters and ``image_shape`` is not used.
     path : path-like
         Where to write the PNG; its directory must exist.
     image_shape : (int, int), optional
@@ -283,10 +285,15 @@ def plot_first_layer(
         ``path``.
     """
     arr = as_host(W, "W")
-    if arr.ndim != 2:
+    filters = arr.ndim == 4
+    if filters:  # (F, C, KH, KW) -> one column per filter and channel
+        F, C, KH, KW = arr.shape
+        arr = arr.reshape(F * C, KH * KW).T
+        image_shape = (KH, KW)
+    elif arr.ndim != 2:
         raise ValueError(
-            f"W: expected a 2-D weight matrix (n_inputs, n_hidden), got shape "
-            f"{arr.shape}"
+            f"W: expected a 2-D weight matrix (n_inputs, n_hidden) or a Conv2D's "
+            f"(filters, channels, height, width), got shape {arr.shape}"
         )
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"W: expected numbers, got dtype {arr.dtype}")
@@ -297,7 +304,7 @@ def plot_first_layer(
         n = n_hidden
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n: expected an integer >= 1 or None, got {n!r}")
-    count = min(int(n), n_hidden)
+    count = min(int(n) * (C if filters else 1), n_hidden)
     images, shape = as_images(arr.T[:count], "W.T", image_shape, order)
     size, dpi = check_figsize(figsize, dpi, (8.0, 8.0))
     fig = new_figure(size, dpi)
@@ -306,11 +313,17 @@ def plot_first_layer(
     )
     for img, ax in zip(images, image_axes(fig, count)):
         ax.imshow(img, cmap=cmap, interpolation="nearest")
-    fig.suptitle(
-        f"First-layer weights: {count} of {n_hidden} hidden units, "
-        f"{shape[0]}x{shape[1]} inputs each",
-        fontsize=11,
-    )
+    if filters:
+        title = (
+            f"Convolution filters: {count // C} of {F} filters x {C} channel"
+            f"{'s' if C > 1 else ''}, {KH}x{KW} each"
+        )
+    else:
+        title = (
+            f"First-layer weights: {count} of {n_hidden} hidden units, "
+            f"{shape[0]}x{shape[1]} inputs each"
+        )
+    fig.suptitle(title, fontsize=11)
     return save_png(fig, path, dpi)
 
 
