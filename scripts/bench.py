@@ -62,6 +62,7 @@ from bench_common import (  # noqa: E402
     load_digits_split,
     load_fashion,
 )
+from bench_conv import CONV_PEERS  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "fashion-mnist"
 ALL_PEERS = (*SGD_PEERS, "scipy-cg")
@@ -166,7 +167,13 @@ def worker(job: dict) -> dict:
                 pass
         rss0 = _reset_peak()
         try:
-            out = _runner(job["peer"])(cfg, tuple(data), settings)
+            if cfg.get("conv"):
+                from bench_conv import PEERS as CONV_RUNNERS
+
+                run = CONV_RUNNERS[job["peer"]]
+            else:
+                run = _runner(job["peer"])
+            out = run(cfg, tuple(data), settings)
             record.update(out, status="ok", reason=None)
             record["cpu_epoch_s"] = list(CPU_TIMES)
         except Unavailable as exc:
@@ -413,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     jobs = []
     for cfg_name in args.configs:
         wanted = CG_PEERS if config(cfg_name)["method"] == "cg" else SGD_PEERS
+        if config(cfg_name).get("conv"):
+            wanted = CONV_PEERS
         jobs += [(cfg_name, p) for p in wanted if p in peers]  # bpnet first
     runs: dict[tuple, list] = {job: [] for job in jobs}
     for r in range(args.rounds):

@@ -49,6 +49,17 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "method": "sgd",
         "label": "784-128-10 ReLU, batch 32, SGD lr 0.1 (Fashion-MNIST)",
     },
+    "E": {
+        "data": "fashion",
+        "conv": True,  # bench_conv's network and peers
+        "sizes": (784, 4320, 100, 10),
+        "activation": "relu",
+        "batch_size": 100,
+        "lr": 0.1,
+        "method": "sgd",
+        "label": "SimpleConvNet: conv 30x5x5, ReLU, max-pool 2, 100, 10; batch 100, "
+        "SGD lr 0.1 (Fashion-MNIST)",
+    },
     "C": {
         "data": "digits",
         "sizes": (64, 25, 10),

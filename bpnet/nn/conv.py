@@ -87,7 +87,7 @@ class Conv2D(Layer):
 
     Forward: im2col (a gather with ``take``) to (N, C*KH*KW, OH*OW), then
     ``W @ cols`` with W as an (F, C*KH*KW) matrix, which is already in NCHW
-    order. Backward: ``dW = sum_n dY_n @ cols_n^T`` (one ``tensordot``),
+    order. Backward: ``dW = sum_n dY_n @ cols_n^T`` (a batched product, summed),
     ``db = sum(dY)``, ``dx = col2im(W^T @ dY)``, col2im being a gather and a
     sum too (``bpnet.nn.im2col``).
     """
@@ -164,9 +164,11 @@ class Conv2D(Layer):
         xp, g, F = self.xp, self.g, self.filters
         dy = xp.reshape(dy, (dy.shape[0], F, g.OH * g.OW))
         self.grads = {
-            # sum over samples and positions of dy * cols: one product
+            # per sample dy_n @ cols_n^T, summed: faster than one tensordot,
+            # which copies both operands into a (F, N*L) x (N*L, CKK) product
             "W": xp.reshape(
-                xp.tensordot(dy, self.cols, axes=((0, 2), (0, 2))), self.W.shape
+                xp.sum(xp.matmul(dy, xp.matrix_transpose(self.cols)), axis=0),
+                self.W.shape,
             ),
             "b": xp.sum(xp.sum(dy, axis=2), axis=0),
         }

@@ -118,7 +118,7 @@ class MaxPool2D(_Pool):
         # (elementwise over the windows: faster than a reduction along a
         # short axis, and the first of tied maxima by construction)
         best = entries[0]
-        itype = xp.int16 if len(entries) < 2**15 else xp.int64
+        itype = xp.int8 if len(entries) < 128 else xp.int64
         dev = device_of(x)
         first = xp.zeros(best.shape, dtype=itype, device=dev)
         for k in range(1, len(entries)):
@@ -132,7 +132,16 @@ class MaxPool2D(_Pool):
         if not need_dx:
             return None
         xp = self.xp
-        first = xp.reshape(self.first, (-1, 1, self.g.OH * self.g.OW))
+        g, first = self.g, self.first
+        if tiles(g):  # straight into (N, C, OH, PH, OW, PW), which is NCHW
+            n, C = self.shape[0], self.shape[1]
+            first = xp.reshape(first, (n, C, g.OH, 1, g.OW, 1))
+            slot = xp.arange(self.n_window, dtype=first.dtype, device=device_of(dy))
+            hit = first == xp.reshape(slot, (1, 1, 1, g.KH, 1, g.KW))
+            dy = xp.reshape(dy, (n, C, g.OH, 1, g.OW, 1))
+            dx = xp.where(hit, dy, xp.zeros_like(dy))
+            return xp.reshape(dx, self.shape)
+        first = xp.reshape(first, (-1, 1, g.OH * g.OW))
         slot = xp.arange(self.n_window, dtype=first.dtype, device=device_of(dy))
         hit = first == xp.reshape(slot, (1, -1, 1))
         dy = xp.reshape(dy, (first.shape[0], 1, -1))
