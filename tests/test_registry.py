@@ -129,7 +129,14 @@ def test_the_estimator_builds_every_registered_optimizer():
     "registry", [LOSSES, INITIALIZERS, SOLVERS, SCHEDULES, OPTIMIZERS, LAYERS]
 )
 def test_every_registered_class_round_trips_through_its_config(registry):
-    samples = {"CosineDecay": {"epochs": 5}, "Dense": {"n_in": 3, "n_out": 2}}
+    samples = {
+        "CosineDecay": {"epochs": 5},
+        "Dense": {"n_in": 3, "n_out": 2},
+        "Conv2D": {"filters": 2, "kernel_size": (3, 2), "stride": 2, "padding": 1},
+        "MaxPool2D": {"pool_size": 2},
+        "AvgPool2D": {"pool_size": (3, 2), "stride": 1},
+        "Reshape": {"shape": (1, 2, 3)},
+    }
     for name in registry.names():
         cls = registry.get(name)
         obj = registry.create(name, **samples.get(cls.__name__, {}))
