@@ -133,14 +133,6 @@ class MaxPool2D(_Pool):
             return None
         xp = self.xp
         g, first = self.g, self.first
-        if tiles(g):  # straight into (N, C, OH, PH, OW, PW), which is NCHW
-            n, C = self.shape[0], self.shape[1]
-            first = xp.reshape(first, (n, C, g.OH, 1, g.OW, 1))
-            slot = xp.arange(self.n_window, dtype=first.dtype, device=device_of(dy))
-            hit = first == xp.reshape(slot, (1, 1, 1, g.KH, 1, g.KW))
-            dy = xp.reshape(dy, (n, C, g.OH, 1, g.OW, 1))
-            dx = xp.where(hit, dy, xp.zeros_like(dy))
-            return xp.reshape(dx, self.shape)
         first = xp.reshape(first, (-1, 1, g.OH * g.OW))
         slot = xp.arange(self.n_window, dtype=first.dtype, device=device_of(dy))
         hit = first == xp.reshape(slot, (1, -1, 1))
