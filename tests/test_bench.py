@@ -485,3 +485,39 @@ def test_peak_times_every_layout_of_the_same_product():
         "contiguous W.T",
         "W @ dZ.T, transposed out",
     }
+
+
+def test_the_conv_peers_start_from_bpnet_s_weights_and_compute_its_gradients():
+    """bench_conv's weights and batch order are bpnet's draws, and the book's
+    NumPy SimpleConvNet gives bpnet's gradients (float64)."""
+    bpnet = pytest.importorskip("bpnet")
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        from bench_conv import BookConvNet, conv_orders, conv_params
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    net = bpnet.Sequential(
+        [
+            bpnet.Reshape((1, 28, 28)),
+            bpnet.Conv2D(30, 5),
+            bpnet.ReLU(),
+            bpnet.MaxPool2D(2),
+            bpnet.Flatten(),
+            bpnet.Dense(4320, 100),
+            bpnet.ReLU(),
+            bpnet.Dense(100, 10),
+        ],
+        dtype="float64",
+        seed=0,
+    )
+    for ours, theirs in zip(net.parameters(), conv_params(0)):
+        np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(
+        net.host_rng.permutation(50), next(conv_orders(0, 50))
+    )
+    rng = np.random.default_rng(1)
+    X, y = rng.random((5, 784)), rng.integers(0, 10, 5)
+    _, grads = net.loss_and_grad(X, y)
+    _, book = BookConvNet(conv_params(0)).loss_grads(X.copy(), y)
+    for ours, theirs in zip(grads, book):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
