@@ -402,3 +402,31 @@ def test_plot_first_layer_draws_convolution_filters(tmp_path):
     assert out.stat().st_size > 0
     with pytest.raises(ValueError, match=r"or a Conv2D's \(filters, channels"):
         plot_first_layer(np.zeros((2, 2, 2)), tmp_path / "g.png")
+
+
+def test_onnx_export_records_the_convolution_with_a_dynamic_batch(tmp_path):
+    """The forward is pure Array API with the batch as -1: ndonnx records it,
+    and the network's own index arrays are not replaced by the trace's."""
+    pytest.importorskip("onnxscript")
+    ort = pytest.importorskip("onnxruntime")
+    net = bpnet.Sequential(
+        [
+            bpnet.Reshape((1, 9, 9)),
+            bpnet.Conv2D(3, 3, padding=1),
+            bpnet.ReLU(),
+            bpnet.MaxPool2D(3),
+            bpnet.Conv2D(2, 3, stride=2, padding=1),
+            bpnet.AvgPool2D(2),
+            bpnet.Flatten(),
+            bpnet.Dense(2, 3),
+        ],
+        seed=1,
+    )
+    X = np.random.default_rng(0).random((5, 81), dtype=np.float32)
+    before = net.predict_proba(X)
+    bpnet.export_onnx(net, tmp_path / "conv.onnx")
+    session = ort.InferenceSession(str(tmp_path / "conv.onnx"))
+    assert session.get_inputs()[0].shape == ["N", 81]
+    _, proba = session.run(None, {"X": X})
+    np.testing.assert_allclose(proba, before, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(net.predict_proba(X), before)

@@ -17,6 +17,7 @@ TESTED = {
     "dnn_classifier",
     "dlfs_ch5",
     "dlfs_ch6",
+    "dlfs_ch7",
 }
 
 
@@ -190,3 +191,15 @@ def test_dlfs_ch6_compares_what_the_chapter_compares(capsys):
     assert _number(r"Dropout 0.2: train acc {NUM}", out) < _number(
         r"Dropout 0.0: train acc {NUM}", out
     )
+
+
+def test_dlfs_ch7_trains_simple_convnet(capsys, tmp_path):
+    out = _run("dlfs_ch7", capsys, "--epochs", "3", "--plot-dir", str(tmp_path))
+    assert "im2col of (1, 3, 7, 7): (1, 75, 9)" in out
+    assert "im2col of (10, 3, 7, 7): (10, 75, 9)" in out
+    assert _number(r"gradient check: relative difference {NUM}", out) < 1e-7
+    accuracies = re.findall(r"epoch (\d+): train acc ([\d.]+), test acc ([\d.]+)", out)
+    assert [int(e) for e, _, _ in accuracies] == [1, 2, 3]
+    assert float(accuracies[-1][2]) > 0.8
+    assert "filters: (30, 1, 3, 3)" in out
+    assert (tmp_path / "filters_after.png").stat().st_size > 0

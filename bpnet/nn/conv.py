@@ -158,11 +158,11 @@ class Conv2D(Layer):
         Wm = xp.reshape(self.W, (F, g.C * g.KH * g.KW))
         y = xp.matmul(Wm, cols) + xp.reshape(self.b, (F, 1))  # (N, F, OH*OW)
         self.cols, self.g = cols, g
-        return xp.reshape(y, (x.shape[0], F, g.OH, g.OW))
+        return xp.reshape(y, (-1, F, g.OH, g.OW))
 
     def backward(self, dy: Any, need_dx: bool = True) -> Any:
         xp, g, F = self.xp, self.g, self.filters
-        dy = xp.reshape(dy, (dy.shape[0], F, g.OH * g.OW))
+        dy = xp.reshape(dy, (-1, F, g.OH * g.OW))
         self.grads = {
             # per sample dy_n @ cols_n^T, summed: faster than one tensordot,
             # which copies both operands into a (F, N*L) x (N*L, CKK) product
@@ -209,8 +209,9 @@ class Flatten(Layer):
         return sample_size(n_in)
 
     def forward(self, x: Any, training: bool = False) -> Any:
-        self.in_shape = tuple(x.shape)
-        return self.xp.reshape(x, (x.shape[0], -1))
+        # the batch as -1: it may be unknown while a graph is traced
+        self.in_shape = (-1, *x.shape[1:])
+        return self.xp.reshape(x, (-1, math.prod(x.shape[1:])))
 
     def backward(self, dy: Any, need_dx: bool = True) -> Any:
         return self.xp.reshape(dy, self.in_shape) if need_dx else None
@@ -249,8 +250,8 @@ class Reshape(Layer):
         return self.shape[0] if len(self.shape) == 1 else self.shape
 
     def forward(self, x: Any, training: bool = False) -> Any:
-        self.in_shape = tuple(x.shape)
-        return self.xp.reshape(x, (x.shape[0], *self.shape))
+        self.in_shape = (-1, *x.shape[1:])
+        return self.xp.reshape(x, (-1, *self.shape))
 
     def backward(self, dy: Any, need_dx: bool = True) -> Any:
         return self.xp.reshape(dy, self.in_shape) if need_dx else None

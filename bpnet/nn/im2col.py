@@ -21,8 +21,7 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from array_api_compat import device as _device
-from array_api_compat import is_writeable_array
+from array_api_compat import device, is_lazy_array, is_writeable_array
 
 
 class Geometry(NamedTuple):
@@ -142,8 +141,9 @@ def pixel_indices(xp: Any, g: Geometry, device: Any) -> tuple[Any, int]:
 
 def with_zero(xp: Any, rows: Any) -> Any:
     """``rows`` (n, L) with a zero column appended: position L reads 0."""
-    zero = xp.zeros((rows.shape[0], 1), dtype=rows.dtype, device=_device(rows))
-    return xp.concat((rows, zero), axis=1)
+    # shaped from the data, not from rows.shape[0]: the batch may be unknown
+    # while a graph is traced (ONNX export)
+    return xp.concat((rows, xp.zeros_like(rows[:, :1])), axis=1)
 
 
 def tiles(g: Geometry) -> bool:
@@ -157,48 +157,49 @@ def im2col(xp: Any, x: Any, g: Geometry, idx: Any) -> Any:
     that ``W @ cols``, W as an (F, C * KH * KW) matrix, is the convolution in
     NCHW order. ``idx`` is ``window_indices``' (unused for tiles, see
     ``tiles``)."""
-    n = x.shape[0]
     if tiles(g):
-        x = xp.reshape(x, (n, g.C, g.OH, g.KH, g.OW, g.KW))
+        x = xp.reshape(x, (-1, g.C, g.OH, g.KH, g.OW, g.KW))
         x = xp.permute_dims(x, (0, 1, 3, 5, 2, 4))
     else:
-        rows = xp.reshape(x, (n, g.C * g.H * g.W))
+        rows = xp.reshape(x, (-1, g.C * g.H * g.W))
         if g.pad:
             rows = with_zero(xp, rows)
         x = xp.take(rows, idx, axis=1)
-    return xp.reshape(x, (n, g.C * g.KH * g.KW, g.OH * g.OW))
+    return xp.reshape(x, (-1, g.C * g.KH * g.KW, g.OH * g.OW))
 
 
 def col2im(xp: Any, cols: Any, g: Geometry, idx: Any, slots: int) -> Any:
     """The adjoint of ``im2col``: (N, C * KH * KW, OH * OW) -> (N, C, H, W),
     each pixel the sum of the window entries that read it. ``idx`` and
     ``slots`` are ``pixel_indices``' (unused for tiles)."""
-    n = cols.shape[0]
     if tiles(g):
-        cols = xp.reshape(cols, (n, g.C, g.KH, g.KW, g.OH, g.OW))
+        cols = xp.reshape(cols, (-1, g.C, g.KH, g.KW, g.OH, g.OW))
         cols = xp.permute_dims(cols, (0, 1, 4, 2, 5, 3))
-        return xp.reshape(cols, (n, g.C, g.H, g.W))
-    rows = xp.reshape(cols, (n, g.C * g.KH * g.KW * g.OH * g.OW))
+        return xp.reshape(cols, (-1, g.C, g.H, g.W))
+    rows = xp.reshape(cols, (-1, g.C * g.KH * g.KW * g.OH * g.OW))
     if g.needs_zero:
         rows = with_zero(xp, rows)
     gathered = xp.take(rows, idx, axis=1)
     if slots > 1:
-        gathered = xp.sum(xp.reshape(gathered, (n, g.C * g.H * g.W, slots)), axis=2)
-    return xp.reshape(gathered, (n, g.C, g.H, g.W))
+        gathered = xp.reshape(gathered, (-1, g.C * g.H * g.W, slots))
+        gathered = xp.sum(gathered, axis=2)
+    return xp.reshape(gathered, (-1, g.C, g.H, g.W))
 
 
 class IndexCache:
-    """The index arrays of one layer, per sample shape, kept only where arrays
-    can be written in place (NumPy, PyTorch, CuPy): under a tracer (JAX,
-    ndonnx) an array kept from one call would outlive its trace, so they are
-    made again each call there."""
+    """The index arrays of one layer, per array type, device and sample shape,
+    kept only where arrays are eager and writable (NumPy, PyTorch, CuPy):
+    under a tracer (JAX, ndonnx) an array kept from one call would outlive
+    its trace, so they are made again each call there. Copies of a layer may
+    share one cache: the key keeps their libraries and devices apart."""
 
     def __init__(self) -> None:
         self._kept: dict[Any, Any] = {}
 
     def get(self, key: Any, x: Any, make: Any) -> Any:
-        if not is_writeable_array(x):
+        if is_lazy_array(x) or not is_writeable_array(x):
             return make()
+        key = (type(x), str(device(x)), key)
         value = self._kept.get(key)
         if value is None:
             value = self._kept[key] = make()

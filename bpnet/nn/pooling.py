@@ -53,12 +53,13 @@ class _Pool(Layer):
         of im2col's (N * C, PH * PW, OH * OW)."""
         xp = self.xp
         g = self._geometry(tuple(x.shape[1:]))
-        self.shape, self.g = tuple(x.shape), g._replace(C=1)  # channels as samples
+        # shapes with the batch as -1: it may be unknown while a graph is traced
+        self.shape, self.g = (-1, *x.shape[1:]), g._replace(C=1)  # channels as samples
         if tiles(g):
             return [
                 x[:, :, i :: g.KH, j :: g.KW] for i in range(g.KH) for j in range(g.KW)
             ]
-        rows = xp.reshape(x, (x.shape[0] * g.C, 1, g.H, g.W))
+        rows = xp.reshape(x, (-1, 1, g.H, g.W))
         cols = im2col(xp, rows, self.g, self._index(x, "window"))
         return [cols[:, k, :] for k in range(cols.shape[1])]
 
@@ -78,8 +79,7 @@ class _Pool(Layer):
         return value if which == "window" else value[0]
 
     def _out(self, y: Any) -> Any:
-        n, C = self.shape[0], self.shape[1]
-        return self.xp.reshape(y, (n, C, self.g.OH, self.g.OW))
+        return self.xp.reshape(y, (-1, self.shape[1], self.g.OH, self.g.OW))
 
     def get_config(self) -> dict:
         return {
@@ -120,7 +120,7 @@ class MaxPool2D(_Pool):
         best = entries[0]
         itype = xp.int8 if len(entries) < 128 else xp.int64
         dev = device_of(x)
-        first = xp.zeros(best.shape, dtype=itype, device=dev)
+        first = xp.zeros_like(best, dtype=itype)
         for k in range(1, len(entries)):
             higher = entries[k] > best
             best = xp.where(higher, entries[k], best)
@@ -136,7 +136,7 @@ class MaxPool2D(_Pool):
         first = xp.reshape(first, (-1, 1, g.OH * g.OW))
         slot = xp.arange(self.n_window, dtype=first.dtype, device=device_of(dy))
         hit = first == xp.reshape(slot, (1, -1, 1))
-        dy = xp.reshape(dy, (first.shape[0], 1, -1))
+        dy = xp.reshape(dy, (-1, 1, g.OH * g.OW))
         return self._back(xp.astype(hit, dy.dtype) * dy)
 
 
