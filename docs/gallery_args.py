@@ -10,6 +10,7 @@ ARGS = {
     "dnn_classifier": ["--epochs", "5"],
     "dlfs_ch5": ["--epochs", "5"],
     "dlfs_ch6": ["--epochs", "5"],
+    "dlfs_ch7": ["--epochs", "3"],
 }
 
 
