@@ -61,7 +61,7 @@ def _ex4_cost(tmp_path, lam):
 def test_every_example_is_a_gallery_script_with_a_main_and_a_test():
     names = {p.stem for p in EXAMPLES.glob("*.py")}
     assert names == TESTED
-    assert (EXAMPLES / "README.txt").is_file()  # the gallery's header
+    assert (EXAMPLES / "GALLERY_HEADER.rst").is_file()  # the gallery's header
     for name in names:
         source = (EXAMPLES / f"{name}.py").read_text()
         tree = ast.parse(source)
