@@ -172,3 +172,45 @@ def test_cli_warns_when_the_loss_ends_above_its_start():
     assert len(lines) == 1, proc.stderr  # one line, like the CLI's errors
     assert lines[0].startswith("bpnet-train: warning: training made the loss worse")
     assert "lr=0.1" in lines[0]
+
+
+# --- the full-batch solvers (scipy's CG, TNC, L-BFGS-B) -------------------------
+@pytest.mark.parametrize("method", ["cg", "tnc", "lbfgs"])
+def test_full_batch_nan_from_the_start_raises_and_keeps_the_weights(method):
+    X, y = _blobs()
+    net = _net()
+    before = [np.array(p) for p in net.parameters()]
+    with pytest.raises(bpnet.DivergenceError, match=f"the {method} solver") as info:
+        bpnet.minimize(net, X, y, l2=1e300, method=method, maxiter=5)
+    assert "smaller l2" in str(info.value) and "starting weights" in str(info.value)
+    _assert_restored(net, before)
+
+
+@pytest.mark.parametrize("method", ["cg", "tnc", "lbfgs"])
+def test_full_batch_nan_later_restores_the_lowest_finite_loss(method):
+    X, y = _blobs()
+    net = _net()
+    seen = []
+
+    def objective():  # finite for 6 evaluations, then NaN everywhere
+        loss, grads = net.loss_and_grad(X, y)
+        if len(seen) >= 6:
+            return float("nan"), [g * float("nan") for g in grads]
+        seen.append((loss, net.get_flat_parameters()))
+        return loss, grads
+
+    with pytest.raises(bpnet.DivergenceError, match="lowest finite loss"):
+        bpnet.minimize(net, X, y, method=method, maxiter=50, objective=objective)
+    best = min(seen, key=lambda s: s[0])
+    np.testing.assert_array_equal(net.get_flat_parameters(), best[1])
+
+
+def test_cli_full_batch_divergence_is_one_line_exit_2_and_no_model(tmp_path):
+    out = tmp_path / "D"
+    proc = _cli(
+        "--optimizer", "cg", "--l2", "1e300", "--epochs", "3", "--out", str(out)
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bpnet-train: error: training div")
+    assert not (out / "model.npz").exists()
