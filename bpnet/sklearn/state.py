@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.preprocessing import LabelBinarizer
 
 from backends import get_backend
+from bpnet.sklearn.params import network_structure
 
 FORMATS = ("bpnet.MLPClassifier", "bpnet.MLPRegressor")
 _LABEL_DTYPES = "biufU"
@@ -67,6 +68,8 @@ def get_state(est: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         "params": params,
         "device": be.name,
         "dtype": net.dtype_name,
+        # the network held, which set_params may have made differ from params
+        "network": network_structure(net),
         **_targets(est),
         "n_features_in": int(est.n_features_in_),
         "feature_names_in": None if names is None else [str(n) for n in names],
@@ -158,6 +161,7 @@ def restore(
         int(meta["n_outputs"]),
         device=meta["device"] if device is None else device,
         dtype=meta["dtype"] if dtype is None else dtype,
+        structure=meta.get("network"),
     )
     # each layer's W and b, in parameters() order, stored as coef_i, intercept_i
     learning = [layer for layer in net.layers if layer.named_parameters()]
