@@ -414,4 +414,5 @@ def register_model_file_kind(cls: type) -> None:
             arrays, metadata, backend, dtype
         ),
         types=cls,
+        arrays=state.declared_arrays,
     )
