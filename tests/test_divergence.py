@@ -214,3 +214,44 @@ def test_cli_full_batch_divergence_is_one_line_exit_2_and_no_model(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("bpnet-train: error: training div")
     assert not (out / "model.npz").exists()
+
+
+# --- silent nonsense gets a word ----------------------------------------------------
+def _warnings_of(X, y, **kw):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            _net().fit(X, y, epochs=2, **kw)
+        except bpnet.DivergenceError:  # the warning came first, before the step
+            pass
+    return [str(w.message) for w in caught if w.category is TrainingWarning]
+
+
+@pytest.mark.parametrize("scale", [1e30, 1e7])
+def test_inputs_far_outside_the_unit_scale_warn_to_standardise(scale):
+    X, y = _blobs()
+    said = _warnings_of(X * np.float32(scale), y)
+    assert any(s.startswith("X: values as large as") for s in said), said
+    assert any("standardise X" in s for s in said)
+    assert not any(s.startswith("X:") for s in _warnings_of(X, y))
+
+
+@pytest.mark.parametrize("value", [0.0, 0.5])
+def test_identical_rows_warn_that_there_is_no_signal(value):
+    X, y = _blobs()
+    said = _warnings_of(np.full_like(X, value), y)
+    assert any("training rows looked at are the same" in s for s in said), said
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_rate_whose_updates_round_away_warns(optimizer):
+    X, y = _blobs()
+    said = _warnings_of(X, y, optimizer=optimizer, lr=1e-45)
+    assert any(s.startswith("training changed no weight in epoch 1") for s in said)
+    assert not any("changed no weight" in s for s in _warnings_of(X, y, lr=0.01))
+
+
+def test_cli_says_when_the_rate_rounds_away():
+    proc = _cli("--optimizer", "sgd", "--lr", "1e-45", "--epochs", "1", "--quiet")
+    assert proc.returncode == 0
+    assert "bpnet-train: warning: training changed no weight" in proc.stderr
