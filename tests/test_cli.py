@@ -646,3 +646,20 @@ def test_a_checkpoint_of_fit_on_other_data_does_not_resume_on_digits(tmp_path, c
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--dataset: X: the checkpoint" in err[0], err
     assert "float64 of shape (200x64)" in err[0]
+
+
+@pytest.mark.parametrize(
+    "flag, expected",
+    [("--out", "a folder name"), ("--resume", "a checkpoint file")],
+)
+@pytest.mark.parametrize("value", ["", " "])
+def test_an_empty_out_or_resume_is_an_error_naming_the_flag(
+    flag, expected, value, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)  # nothing may be written, here or anywhere
+    with pytest.raises(SystemExit) as info:
+        train_main([flag, value, "--epochs", "1", "--quiet"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"argument {flag}: expected {expected}" in err[0]
+    assert list(tmp_path.iterdir()) == []

@@ -163,3 +163,101 @@ def test_a_model_load_never_unpacks_the_training_state(bombs):
     path = bombs["state/opt/m/0"]
     lines, seconds, rss = _load_in_subprocess(f"bio.load({str(path)!r})")
     assert "refused" not in lines and seconds < 30 and rss < 500, (lines, rss)
+
+
+# --- a memory budget for everything a file declares -------------------------------
+def _estimator_file(path, **change):
+    """A real MLPClassifier file whose estimator metadata gets ``change``."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.utils._testing import ignore_warnings
+
+    from bpnet.sklearn.classifier import MLPClassifier
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((30, 4)), np.arange(30) % 3
+    with ignore_warnings(category=ConvergenceWarning):
+        clf = MLPClassifier((5,), max_iter=2, random_state=0).fit(X, y)
+    arrays, meta = bio.read_model_file(clf.save(path))
+    for key in bio.modelfile.RESERVED_KEYS:
+        meta.pop(key)
+    est = meta["estimator"]
+    for key, value in change.items():
+        if key == "hidden_layer_sizes":
+            est["params"][key] = est["network"][key] = value
+        else:
+            est[key] = value
+    bio.write_model_file(path, arrays, meta)
+    return path
+
+
+@LINUX_PROC
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"hidden_layer_sizes": [30000, 30000]}, "moments.m: expected 6 arrays"),
+        ({"hidden_layer_sizes": [200000, 200000]}, "moments.m: expected 6 arrays"),
+        ({"n_features_in": 10**9}, "array 'coef_0' is stored as float64 of shape"),
+        ({"classes_dtype": "<U400000000"}, "classes_dtype: '<U400000000' for 3"),
+        ({"classes": ["a", "a", "b"], "classes_dtype": "<U1"}, "labels repeat"),
+        ({"classes": [0, 1]}, "expected 3 labels for a network of 3 output"),
+    ],
+)
+def test_estimator_files_are_checked_before_anything_is_built(tmp_path, change, match):
+    path = _estimator_file(tmp_path / "est.npz", **change)
+    assert path.stat().st_size < 20_000
+    lines, _, rss = _load_in_subprocess(f"bio.load({str(path)!r})")
+    assert match in lines.get("refused", ""), lines
+    # main reached 7.1 GB for [30000, 30000]; [200000, 200000] was a raw
+    # _ArrayMemoryError and '<U400000000' a bare MemoryError
+    assert rss < 300, rss
+
+
+def _compressed_dense(path, n_out):
+    """A consistent Sequential file, Dense(64, n_out), its weights deflated
+    zeros: 2**27 float32 weights (512 MiB) fit in 0.6 MB."""
+    net = bpnet.Sequential([bpnet.Dense(64, 2)])
+    _, meta = bio.read_model_file(bpnet.save(net, path))
+    meta["config"]["layers"][0]["n_out"] = n_out
+    meta["arrays"] = {
+        "param_0": {"shape": [64, n_out], "dtype": "float32"},
+        "param_1": {"shape": [n_out], "dtype": "float32"},
+    }
+    blob = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    members = [_stored("__metadata__.npy", blob)]
+    for name, shape in (("param_0", (64, n_out)), ("param_1", (n_out,))):
+        buf = pyio.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            buf, {"descr": "<f4", "fortran_order": False, "shape": shape}
+        )
+        header, size = buf.getvalue(), int(np.prod(shape)) * 4
+        data, crc = _deflated_zeros(header, size)
+        members.append((f"{name}.npy", data, crc, len(header) + size, True))
+    return _zip(path, members)
+
+
+@LINUX_PROC
+def test_a_consistent_file_over_the_budget_is_refused_with_the_size_and_the_way_up(
+    tmp_path,
+):
+    path = _compressed_dense(tmp_path / "wide.npz", 2**21)
+    assert path.stat().st_size < 2**20
+    lines, _, rss = _load_in_subprocess(f"bio.load({str(path)!r})")
+    refused = lines.get("refused", "")
+    assert "asks for about 2.54 GiB of memory, over the budget of 2 GiB" in refused
+    assert "max_memory=" in refused and "BPNET_MAX_MEMORY" in refused
+    assert rss < 300, rss  # main took 2.2 GB
+    small = _compressed_dense(tmp_path / "small.npz", 2**12)
+    with pytest.raises(bio.ModelFileError, match="over the budget of 1 MiB"):
+        bpnet.load(small, max_memory="1M")
+    assert bpnet.load(small, max_memory=2**30).shapes == [(64, 2**12), (2**12,)]
+
+
+@pytest.mark.parametrize("text, expected", [("8G", 8 * 2**30), ("512MiB", 2**29)])
+def test_the_budget_comes_from_the_environment(monkeypatch, text, expected):
+    assert bio.memory_budget() == bio.MAX_MEMORY
+    monkeypatch.setenv("BPNET_MAX_MEMORY", text)
+    assert bio.memory_budget() == expected
+    assert bio.memory_budget(1000) == 1000  # the argument wins
+    monkeypatch.setenv("BPNET_MAX_MEMORY", "lots")
+    with pytest.raises(ValueError, match="BPNET_MAX_MEMORY: expected a size"):
+        bio.memory_budget()

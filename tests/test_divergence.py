@@ -172,3 +172,86 @@ def test_cli_warns_when_the_loss_ends_above_its_start():
     assert len(lines) == 1, proc.stderr  # one line, like the CLI's errors
     assert lines[0].startswith("bpnet-train: warning: training made the loss worse")
     assert "lr=0.1" in lines[0]
+
+
+# --- the full-batch solvers (scipy's CG, TNC, L-BFGS-B) -------------------------
+@pytest.mark.parametrize("method", ["cg", "tnc", "lbfgs"])
+def test_full_batch_nan_from_the_start_raises_and_keeps_the_weights(method):
+    X, y = _blobs()
+    net = _net()
+    before = [np.array(p) for p in net.parameters()]
+    with pytest.raises(bpnet.DivergenceError, match=f"the {method} solver") as info:
+        bpnet.minimize(net, X, y, l2=1e300, method=method, maxiter=5)
+    assert "smaller l2" in str(info.value) and "starting weights" in str(info.value)
+    _assert_restored(net, before)
+
+
+@pytest.mark.parametrize("method", ["cg", "tnc", "lbfgs"])
+def test_full_batch_nan_later_restores_the_lowest_finite_loss(method):
+    X, y = _blobs()
+    net = _net()
+    seen = []
+
+    def objective():  # finite for 6 evaluations, then NaN everywhere
+        loss, grads = net.loss_and_grad(X, y)
+        if len(seen) >= 6:
+            return float("nan"), [g * float("nan") for g in grads]
+        seen.append((loss, net.get_flat_parameters()))
+        return loss, grads
+
+    with pytest.raises(bpnet.DivergenceError, match="lowest finite loss"):
+        bpnet.minimize(net, X, y, method=method, maxiter=50, objective=objective)
+    best = min(seen, key=lambda s: s[0])
+    np.testing.assert_array_equal(net.get_flat_parameters(), best[1])
+
+
+def test_cli_full_batch_divergence_is_one_line_exit_2_and_no_model(tmp_path):
+    out = tmp_path / "D"
+    proc = _cli(
+        "--optimizer", "cg", "--l2", "1e300", "--epochs", "3", "--out", str(out)
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bpnet-train: error: training div")
+    assert not (out / "model.npz").exists()
+
+
+# --- silent nonsense gets a word ----------------------------------------------------
+def _warnings_of(X, y, **kw):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            _net().fit(X, y, epochs=2, **kw)
+        except bpnet.DivergenceError:  # the warning came first, before the step
+            pass
+    return [str(w.message) for w in caught if w.category is TrainingWarning]
+
+
+@pytest.mark.parametrize("scale", [1e30, 1e7])
+def test_inputs_far_outside_the_unit_scale_warn_to_standardise(scale):
+    X, y = _blobs()
+    said = _warnings_of(X * np.float32(scale), y)
+    assert any(s.startswith("X: values as large as") for s in said), said
+    assert any("standardise X" in s for s in said)
+    assert not any(s.startswith("X:") for s in _warnings_of(X, y))
+
+
+@pytest.mark.parametrize("value", [0.0, 0.5])
+def test_identical_rows_warn_that_there_is_no_signal(value):
+    X, y = _blobs()
+    said = _warnings_of(np.full_like(X, value), y)
+    assert any("training rows looked at are the same" in s for s in said), said
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_rate_whose_updates_round_away_warns(optimizer):
+    X, y = _blobs()
+    said = _warnings_of(X, y, optimizer=optimizer, lr=1e-45)
+    assert any(s.startswith("training changed no weight in epoch 1") for s in said)
+    assert not any("changed no weight" in s for s in _warnings_of(X, y, lr=0.01))
+
+
+def test_cli_says_when_the_rate_rounds_away():
+    proc = _cli("--optimizer", "sgd", "--lr", "1e-45", "--epochs", "1", "--quiet")
+    assert proc.returncode == 0
+    assert "bpnet-train: warning: training changed no weight" in proc.stderr

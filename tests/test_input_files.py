@@ -242,3 +242,44 @@ def test_bpnet_train_reading_a_map_that_shrinks_says_one_line_not_bus_error(
     assert proc.returncode == 135
     assert proc.stderr == "bpnet-train: error: --data: X.npy shrank\n"
     assert proc.stdout == ""
+
+
+# --- bpnet-train --data X.npz: read whole, so bounded ----------------------------
+def _npz_claiming(path, shape):
+    """An .npz whose X.npy header claims ``shape`` of float32 over 16 bytes."""
+    buf = pyio.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": "<f4", "fortran_order": False, "shape": shape}
+    )
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("X.npy", buf.getvalue() + bytes(16))
+        y = pyio.BytesIO()
+        np.save(y, np.arange(4) % 2)
+        zf.writestr("y.npy", y.getvalue())
+    return path
+
+
+def test_an_npz_header_claiming_373_gib_is_one_line(tmp_path, capsys):
+    from bpnet.cli.train import train_main
+
+    path = _npz_claiming(tmp_path / "big.npz", (100_000_000_000,))
+    assert train_main(["--data", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bpnet-train: error: --data: ") and "\n" not in err
+    assert "X.npy: its header says shape (100000000000,)" in err
+
+
+def test_an_npz_over_the_memory_budget_is_refused_before_it_is_read(
+    tmp_path, capsys, monkeypatch
+):
+    from bpnet.cli.train import train_main
+
+    X = np.zeros((20_000, 64), np.float32)  # 5 MiB that deflate to 5 KiB
+    path = tmp_path / "zeros.npz"
+    np.savez_compressed(path, X=X, y=np.arange(20_000) % 2)
+    assert path.stat().st_size < 100_000
+    monkeypatch.setenv("BPNET_MAX_MEMORY", "4M")
+    assert train_main(["--data", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--data: " in err and "asks for about 5.04 MiB of memory, over the " in err
+    assert "budget of 4 MiB" in err and "BPNET_MAX_MEMORY" in err

@@ -560,3 +560,35 @@ def test_random_bytes_raise_model_file_error(pristine, head, body):
     _, _, _, path = pristine
     with pytest.raises(ModelFileError):
         _load_fuzzed(path, head + body)
+
+
+@pytest.mark.parametrize(
+    "classes, match",
+    [
+        (["a", "a", "b"], "the label 'a' appears more than once"),
+        ([{"a": 1}, "b", "c"], "expected a list of class labels"),
+        ({"a": 0, "b": 1, "c": 2}, "expected a list of class labels"),
+        (
+            [str(i) for i in range(10**6)],
+            "expected one label per output of the model \\(3\\)",
+        ),
+        (["a", "b"], "expected one label per output of the model \\(3\\), got 2"),
+    ],
+)
+def test_classes_that_do_not_name_the_outputs_are_refused_at_load(
+    tmp_path, classes, match
+):
+    net = bpnet.Sequential([bpnet.Dense(4, 3)])
+    arrays, meta = bio.read_model_file(bio.save(net, tmp_path / "m.npz"))
+    for key in bio.modelfile.RESERVED_KEYS:
+        meta.pop(key)
+    meta["classes"] = classes
+    bio.write_model_file(tmp_path / "bad.npz", arrays, meta)
+    with pytest.raises(ModelFileError, match=f"its metadata classes: {match}"):
+        bio.load(tmp_path / "bad.npz")
+    with pytest.raises((TypeError, ValueError), match=f"classes: {match}"):
+        bio.save(net, tmp_path / "again.npz", classes=classes)
+    assert not (tmp_path / "again.npz").exists()
+    bio.save(net, tmp_path / "two.npz", classes=["x", "y", "z"])  # one per output
+    one = bpnet.Sequential([bpnet.Dense(4, 1)], loss="sigmoid")
+    bio.load(bio.save(one, tmp_path / "one.npz", classes=["no", "yes"]))

@@ -506,3 +506,38 @@ def test_bpnet_train_names_a_damaged_npz(tmp_path, damage, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("bpnet-train: error: --data: "), err
     assert "data.npz" in err[0]
+
+
+# --- what a model file asks of memory, and weights that overflow ------------------
+def _wide(tmp_path, huge=False):
+    net = bpnet.Sequential([bpnet.Dense(4, 1000), bpnet.ReLU(), bpnet.Dense(1000, 3)])
+    if huge:
+        net.set_parameters(
+            [np.full(p.shape, 3e38, np.float32) for p in net.parameters()]
+        )
+    X = np.random.default_rng(0).random((300, 4)).astype(np.float32)
+    np.save(tmp_path / "X.npy", X)
+    return net, bpnet.save(net, tmp_path / "wide.npz"), X
+
+
+def test_rows_are_predicted_in_slices_that_fit_max_memory(tmp_path, capsys):
+    net, path, X = _wide(tmp_path)
+    data = ["--data", str(tmp_path / "X.npy"), "--json"]
+    # 400 KiB, 32 KiB of it weights, 16 KiB a row: slices of 23 rows
+    assert predict_main([str(path), *data, "--max-memory", "400K"]) == 0
+    expected = net.backend.to_numpy(net.predict(X)).tolist()
+    assert _last_json(capsys)["predictions"] == expected
+    assert predict_main([str(path), *data, "--max-memory", "100K"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "loading it asks for about" in err and "raise the budget with --max-m" in err
+    assert "the environment variable BPNET_MAX_MEMORY" in err
+
+
+def test_weights_whose_outputs_overflow_are_an_error_not_zeros(tmp_path, capsys):
+    # finite weights of 3e38: every output is Inf or NaN in float32
+    _, path, _ = _wide(tmp_path, huge=True)
+    code = predict_main([str(path), "--data", str(tmp_path / "X.npy")])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""  # it printed 0 for every row
+    assert err.strip().splitlines() == [err.strip()]
+    assert "its outputs are NaN or Inf for" in err and "in float32" in err

@@ -22,6 +22,18 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def path_named(what: str) -> Any:
+    """argparse type: a non-empty path (``--out ""`` would write nowhere, and
+    ``--resume ""`` start a fresh run); ``what`` is the example in the error."""
+
+    def check(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return text
+
+    return check
+
+
 def nonnegative_int(text: str) -> int:
     """argparse type: an integer >= 0 (a seed)."""
     try:
@@ -262,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--out",
         metavar="DIR",
+        type=path_named("a folder name, e.g. --out runs/digits"),
         help="write checkpoint.npz, model.npz, history.json and plots here; a folder "
         "that holds another run is refused",
     )
@@ -273,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--resume",
         metavar="CHECKPOINT",
+        type=path_named("a checkpoint file, e.g. --resume runs/digits/checkpoint.npz"),
         help="continue a run from its checkpoint.npz, with the checkpoint's model, "
         "optimizer, batch size, schedule, seed and data",
     )

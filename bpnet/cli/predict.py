@@ -67,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
         help="test fraction of that split (default: recorded, else 0.2)",
     )
     p.add_argument("--labels", metavar="FILE.npy", help="true labels for --data X.npy")
+    p.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="what loading the model and predicting may allocate, e.g. 8G "
+        "(default: $BPNET_MAX_MEMORY, else 2G); rows are predicted in slices "
+        "that fit it",
+    )
     for name in ("--data-dir", "--device", "--json", "--debug"):
         add_flag(p, name)
     return p
@@ -314,20 +321,76 @@ class _Predicted:
         self.classes = classes  # an estimator's classes_, None for a regressor
 
 
-def _predict_npz(args: argparse.Namespace, meta: dict, X: Any) -> _Predicted:
-    from bpnet import io
+def _predict_in_slices(model: Any, X: Any, budget: int, backend: Any) -> np.ndarray:
+    """The model's predictions for the rows of X, computed in slices whose
+    forward pass fits in ``budget`` bytes (beside the weights); a model whose
+    outputs are NaN or Inf (weights too large for its dtype) is an error."""
+    from bpnet.io.modelfile import over_budget
+    from bpnet.nn.layers import declared_shapes
     from bpnet.nn.model import Sequential
 
-    model = io.load(args.model, device=args.backend)
-    if isinstance(model, Sequential):
-        if X.dtype.kind in "iub":
-            X = X.astype(np.float32)
-        pred = args.backend.to_numpy(model.predict(X))
+    sequential = isinstance(model, Sequential)
+    net = model if sequential else model.net_
+    itemsize = np.dtype(net.dtype_name).itemsize
+    widths = [w for w, _, _ in declared_shapes(net.layers, net.n_inputs)]
+    # each layer's input kept for a backward pass, its output, and the loss's
+    per_row = (sum(widths) + 2 * net.n_outputs) * itemsize * 2
+    weights = sum(int(np.prod(p.shape)) for p in net.parameters()) * itemsize
+    rows = max(0, budget - weights) // per_row
+    if rows < 1:
+        need = per_row + weights
+        raise ValueError(
+            over_budget("predicting one row", need, budget, "--max-memory")
+        )
+    n = X.shape[0]
+    parts, bad = [], 0
+    for lo in range(0, n, int(rows)):
+        chunk = X[lo : lo + int(rows)]
+        # an overflow is reported below, once (NumPy's own warning, too)
+        with backend.errstate(), np.errstate(over="ignore", invalid="ignore"):
+            Z = backend.to_numpy(net.forward(chunk))
+        bad += int(Z.shape[0] - np.isfinite(Z).all(axis=1).sum())
+        if bad:
+            continue
+        if sequential:
+            parts.append(backend.to_numpy(model.predict(chunk)))
+        else:
+            parts.append(np.asarray(model.predict(chunk)))
+    if bad:
+        largest = max(
+            float(np.abs(backend.to_numpy(p)).max()) for p in net.parameters()
+        )
+        raise ValueError(
+            f"model: its outputs are NaN or Inf for {bad} of the {n} rows (its "
+            f"largest weight is {largest:.3g}, in {net.dtype_name}): the model "
+            "file's weights are not usable; retrain, or check the file"
+        )
+    if not parts:
+        return (
+            np.asarray(model.predict(X))
+            if not sequential
+            else backend.to_numpy(model.predict(X))
+        )
+    return np.concatenate(parts)
+
+
+def _predict_npz(args: argparse.Namespace, meta: dict, X: Any) -> _Predicted:
+    from bpnet import io
+    from bpnet.io.modelfile import LIBRARY_WAY
+    from bpnet.nn.model import Sequential
+
+    try:
+        model = io.load(args.model, device=args.backend, max_memory=args.budget)
+    except io.ModelFileError as exc:
+        raise io.ModelFileError(str(exc).replace(LIBRARY_WAY, "--max-memory")) from None
+    sequential = isinstance(model, Sequential)
+    if sequential and X.dtype.kind in "iub":
+        X = X.astype(np.float32)
+    pred = _predict_in_slices(model, X, args.budget, args.backend)
+    if sequential:
         return _Predicted(pred, True, model.shapes[-1][0], None)
     # a scikit-learn style estimator
-    return _Predicted(
-        np.asarray(model.predict(X)), False, 0, getattr(model, "classes_", None)
-    )
+    return _Predicted(pred, False, 0, getattr(model, "classes_", None))
 
 
 def _read_onnx(path: str) -> tuple[Any, dict]:
@@ -392,9 +455,15 @@ def predict(args: argparse.Namespace) -> dict:
             )
         session, meta = _read_onnx(args.model)
     else:
+        from bpnet.io.modelfile import parse_bytes
+
+        size = args.max_memory
+        args.budget = io.memory_budget(
+            None if size is None else parse_bytes(size, "--max-memory")
+        )
         args.backend = backends.get_backend(args.device)
-        try:
-            _, meta = io.read_model_file(args.model)
+        try:  # the metadata only: the arrays are read (and counted) by load
+            _, meta = io.read_model_file(args.model, check=lambda m, h: [])
         except FileNotFoundError as exc:
             raise FileNotFoundError(
                 f"model: {exc.strerror or exc}; expected a model file written by "
@@ -455,6 +524,11 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         message = missing_extra(exc) or " ".join(str(exc).split())
+        if isinstance(exc, MemoryError):
+            message = (
+                f"out of memory ({message or 'MemoryError'}); give a smaller "
+                "--max-memory, or predict fewer rows at a time"
+            )
         print(f"bpnet-predict: error: {message}", file=sys.stderr)
         return 2
     try:

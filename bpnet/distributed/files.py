@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bpnet.io.plain import load_npy, npz_member
+from bpnet.io.plain import check_npz_budget, load_npy, npz_member
 
 
 def load_arrays(
@@ -34,6 +34,7 @@ def load_arrays(
         if labels is not None:
             raise ValueError(f"--labels: {path} holds its own y; got --labels {labels}")
         y_flag = "--data"
+        check_npz_budget(path, y_flag)
         with load_npy(path, y_flag, "an .npz file holding arrays X and y") as z:
             missing = {"X", "y"} - set(z.files)
             if missing:

@@ -42,11 +42,14 @@ from bpnet.io.modelfile import (
     FORMAT_VERSION,
     MAX_BYTES,
     MAX_ELEMENTS,
+    MAX_MEMORY,
     ModelFileError,
     _check_name,
     _fail,
     _resolve,
     file_to_write,
+    memory_budget,
+    over_budget,
     read_model_file,
     write_model_file,
 )
@@ -59,11 +62,13 @@ from bpnet.nn.model import Sequential
 
 __all__ = [
     "FORMAT_VERSION",
+    "MAX_MEMORY",
     "ModelFileError",
     "atomic_write_bytes",
     "atomic_write_text",
     "load",
     "load_checkpoint",
+    "memory_budget",
     "read_checkpoint",
     "read_model_file",
     "register_kind",
@@ -184,18 +189,44 @@ def _to_host(x: Any, backend: Any, what: str) -> np.ndarray:
     )
 
 
-def _check_classes(classes: Any) -> list:
-    if isinstance(classes, np.ndarray):
-        classes = classes.tolist()
-    ok = isinstance(classes, (list, tuple)) and all(
+def _n_outputs(model: Any) -> int | None:
+    n = getattr(model, "n_outputs", None)
+    n = getattr(model, "n_outputs_", None) if n is None else n
+    return n if type(n) is int else None
+
+
+def _classes_problem(classes: Any, n_outputs: int | None) -> str | None:
+    """What is wrong with ``classes`` as the names of a model's outputs (one
+    label per output, or two for a single sigmoid output), or None."""
+    ok = isinstance(classes, list) and all(
         isinstance(c, (str, int, float, bool)) for c in classes
     )
     if not ok:
-        raise TypeError(
-            f"classes: expected a list of class labels (str or numbers), "
-            f"got {classes!r:.80}"
+        return f"expected a list of class labels (str or numbers), got {classes!r:.80}"
+    if n_outputs is not None and len(classes) not in (
+        n_outputs,
+        2 if n_outputs == 1 else n_outputs,
+    ):
+        return (
+            f"expected one label per output of the model ({n_outputs}), got "
+            f"{len(classes)}"
         )
-    return list(classes)
+    seen: set = set()
+    for c in classes:
+        if (type(c), c) in seen:
+            return f"the label {c!r:.40} appears more than once"
+        seen.add((type(c), c))
+    return None
+
+
+def _check_classes(classes: Any, model: Any) -> list:
+    if isinstance(classes, (np.ndarray, tuple)):
+        classes = list(np.asarray(classes).tolist())
+    problem = _classes_problem(classes, _n_outputs(model))
+    if problem is not None:
+        error = TypeError if problem.startswith("expected a list") else ValueError
+        raise error(f"classes: {problem}")
+    return classes
 
 
 def save(
@@ -239,7 +270,7 @@ def save(
             "file itself; rename them"
         )
     if "classes" in extra_metadata:
-        extra_metadata["classes"] = _check_classes(extra_metadata["classes"])
+        extra_metadata["classes"] = _check_classes(extra_metadata["classes"], model)
     metadata.update(extra_metadata)
     if training is not None:
         if not isinstance(training, dict):
@@ -292,8 +323,38 @@ def _same_arrays(found: dict[str, tuple], params: dict, others: dict) -> None:
             )
 
 
-def _file_check(check_state: StateCheck | None, with_state: bool) -> Any:
-    """The ``check`` of ``read_model_file`` for a model (and its state)."""
+# What a load allocates per number of the model's parameters and buffers,
+# besides the array read from the file: the network built fresh (its initial
+# weights drawn in float64 on the host, then cast) and the read weights
+# copied into it. Measured: loading a float32 Dense(64, 2**19) peaks at
+# 4.1 times its 128 MiB of weights; this counts 5.
+_BUILD_BYTES = 8
+_COPIES = 2
+
+
+def _load_bytes(headers: dict[str, tuple], model: dict[str, tuple], dtype: Any) -> int:
+    """Bytes a load of these arrays allocates: each read once as stored, and
+    the model's (``model``) built and copied in the dtype asked for."""
+    import math
+
+    need = 0
+    for name, (shape, stored) in headers.items():
+        n = math.prod(shape)
+        need += n * stored.itemsize
+        if name in model:
+            size = stored.itemsize if dtype is None else np.dtype(dtype).itemsize
+            need += n * (_BUILD_BYTES + _COPIES * size)
+    return need
+
+
+def _file_check(
+    check_state: StateCheck | None,
+    with_state: bool,
+    budget: int | None = None,
+    dtype: Any = None,
+) -> Any:
+    """The ``check`` of ``read_model_file`` for a model (and its state),
+    refusing a file whose load would allocate more than ``budget`` bytes."""
 
     def check(meta: dict, headers: dict[str, tuple]) -> list[str]:
         kind = _kind_named(meta.get("kind"))
@@ -320,7 +381,12 @@ def _file_check(check_state: StateCheck | None, with_state: bool) -> Any:
             rest = {k: payload[k] for k in others}
         if check_state is not None:
             check_state(meta, state, params, rest)
-        return list(headers) if with_state else list(payload)
+        names = list(headers) if with_state else list(payload)
+        if budget is not None:
+            need = _load_bytes({k: headers[k] for k in names}, payload, dtype)
+            if need > budget:
+                raise ModelFileError(over_budget("loading it", need, budget))
+        return names
 
     return check
 
@@ -333,6 +399,7 @@ def load_checkpoint(
     max_bytes: int = MAX_BYTES,
     max_elements: int = MAX_ELEMENTS,
     check_state: StateCheck | None = None,
+    max_memory: int | str | None = None,
 ) -> tuple[Any, dict[str, np.ndarray], dict[str, Any]]:
     """Load a model and the training state saved with it.
 
@@ -359,7 +426,7 @@ def load_checkpoint(
         The ``training`` dict given to ``save`` ({} when there was none).
     """
     model, state, meta = _load(
-        path, device, dtype, max_bytes, max_elements, check_state, True
+        path, device, dtype, max_bytes, max_elements, check_state, True, max_memory
     )
     return model, state, meta.get("training", {})
 
@@ -372,11 +439,14 @@ def read_checkpoint(
     check_state: StateCheck | None = None,
     max_bytes: int = MAX_BYTES,
     max_elements: int = MAX_ELEMENTS,
+    max_memory: int | str | None = None,
 ) -> tuple[Any, dict[str, np.ndarray], dict[str, Any]]:
     """``load_checkpoint``, returning the whole metadata document (the
     ``training`` dict, the config, and any extra metadata given to ``save``)
     in place of ``training`` alone."""
-    return _load(path, device, dtype, max_bytes, max_elements, check_state, True)
+    return _load(
+        path, device, dtype, max_bytes, max_elements, check_state, True, max_memory
+    )
 
 
 def _load(
@@ -387,12 +457,14 @@ def _load(
     max_elements: int,
     check_state: StateCheck | None,
     with_state: bool,
+    max_memory: int | str | None = None,
 ) -> tuple[Any, dict[str, np.ndarray], dict[str, Any]]:
+    budget = memory_budget(max_memory)
     backend = get_backend(device)
     if dtype is not None:
         backend.dtype(dtype)  # an unknown or unsupported dtype fails here
     path = _resolve(check_path(path))
-    check = _file_check(check_state, with_state)
+    check = _file_check(check_state, with_state, budget, dtype)
     arrays, meta = read_model_file(path, max_bytes, max_elements, check=check)
     name = meta["kind"]  # a kind _file_check found registered
     payload = {k: v for k, v in arrays.items() if not k.startswith(STATE_PREFIX)}
@@ -409,6 +481,10 @@ def _load(
         raise _fail(path, str(exc)) from exc
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise _fail(path, f"does not describe a valid {name}: {exc}") from exc
+    if "classes" in meta:  # what bpnet-predict names its predictions by
+        problem = _classes_problem(meta["classes"], _n_outputs(model))
+        if problem is not None:
+            raise _fail(path, f"its metadata classes: {problem}")
     return model, state, meta
 
 
@@ -419,6 +495,7 @@ def load(
     *,
     max_bytes: int = MAX_BYTES,
     max_elements: int = MAX_ELEMENTS,
+    max_memory: int | str | None = None,
 ) -> Any:
     """Load a model saved with ``save``, rebuilt on ``device``.
 
@@ -432,6 +509,11 @@ def load(
         Default: the dtype the model was saved in.
     max_bytes, max_elements : int
         Size limits, see ``read_model_file``.
+    max_memory : int or str, optional
+        What the load may allocate, in bytes or as a size such as ``"8G"``:
+        the arrays read, the network built and the weights copied into it,
+        counted from the file's headers and metadata before any of it is
+        allocated. Default: ``$BPNET_MAX_MEMORY``, else 2 GiB (``MAX_MEMORY``).
 
     Returns
     -------
@@ -448,7 +530,9 @@ def load(
         ``device`` is not usable here, or cannot hold the dtype.
     """
     # the training state of a checkpoint is checked but never unpacked here
-    return _load(path, device, dtype, max_bytes, max_elements, None, False)[0]
+    return _load(path, device, dtype, max_bytes, max_elements, None, False, max_memory)[
+        0
+    ]
 
 
 register_kind(

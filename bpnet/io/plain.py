@@ -120,6 +120,32 @@ def _read_members(zf: zipfile.ZipFile, max_bytes: int) -> dict[str, np.ndarray]:
     return arrays
 
 
+def check_npz_budget(path: Path, flag: str, budget: int | None = None) -> None:
+    """Refuse an ``.npz`` whose members would not fit ``budget`` bytes
+    (default: ``memory_budget()``) once read, or whose headers do not fit
+    the bytes stored, from the headers alone: a deflate bomb or a header
+    claiming terabytes costs nothing. A ``ValueError`` naming ``flag``."""
+    from bpnet.io.modelfile import memory_budget, over_budget
+
+    budget = memory_budget() if budget is None else budget
+    try:
+        with zipfile.ZipFile(path) as zf:
+            total = 0
+            for info in zf.infolist():
+                with zf.open(info) as fh:
+                    shape, dtype, header = npy_header(fh, info.filename)
+                total += _check_size(
+                    info.filename, shape, dtype, header, info.file_size
+                )
+    except (zipfile.BadZipFile, EOFError, SyntaxError, OSError) as exc:
+        raise ValueError(f"{flag}: {path} is not a readable .npz ({exc})") from None
+    except ValueError as exc:
+        raise ValueError(f"{flag}: {path}: {exc}") from None
+    if total > budget:
+        what = f"{flag}: {path}, read whole (a .npy would be memory-mapped),"
+        raise ValueError(over_budget(what, total, budget, ""))
+
+
 def load_npy(
     path: str | os.PathLike[str],
     flag: str,

@@ -184,11 +184,16 @@ class BaseMLP(BaseEstimator):
         n_outputs: int,
         device: Any = None,
         dtype: str | None = None,
+        structure: dict | None = None,
     ) -> Sequential:
-        """A fresh network for this problem; sets the shape attributes."""
+        """A fresh network for this problem; sets the shape attributes.
+        ``structure`` ({"hidden_layer_sizes", "activation"}) stands for the
+        parameters of those names: a saved network is rebuilt as it was."""
+        structure = structure or {}
+        hidden = structure.get("hidden_layer_sizes", self.hidden_layer_sizes)
         self.out_activation_, loss = self._output()
         self.n_outputs_ = n_outputs
-        self.n_layers_ = len(params.hidden_sizes(self.hidden_layer_sizes)) + 2
+        self.n_layers_ = len(params.hidden_sizes(hidden)) + 2
         return params.build_network(
             self,
             n_features,
@@ -196,6 +201,8 @@ class BaseMLP(BaseEstimator):
             loss,
             device=self.device if device is None else device,
             dtype=dtype or self.dtype or "float32",
+            hidden=hidden,
+            activation=structure.get("activation"),
         )
 
     def _make_optimizer(self) -> Any:
@@ -279,6 +286,8 @@ class BaseMLP(BaseEstimator):
             )
         warm = not incremental and self.warm_start and hasattr(self, "net_")
         fresh = not hasattr(self, "net_") or not (incremental or warm)
+        if not fresh:  # the network fit left must be the one the params describe
+            params.check_same_network(self, self.net_)
         X, y = self._validate_X(X, y, reset=fresh, dtype=self._X_dtype(fresh))
         dtype = self._fit_dtype_name(X) if fresh else self._fitted_dtype()
         Y = self._encode_targets(y, incremental, fresh, np.dtype(dtype).type)
@@ -405,4 +414,5 @@ def register_model_file_kind(cls: type) -> None:
             arrays, metadata, backend, dtype
         ),
         types=cls,
+        arrays=state.declared_arrays,
     )

@@ -205,6 +205,8 @@ def build_network(
     loss: Loss,
     device: Any,
     dtype: str,
+    hidden: tuple[int, ...] | None = None,
+    activation: str | None = None,
 ) -> Sequential:
     """Dense layers of widths n_features, *hidden_layer_sizes, n_outputs with
     the hidden activation between them, ending in the raw outputs that
@@ -212,10 +214,13 @@ def build_network(
     values). With a ``random_state`` the initial weights are the ones
     scikit-learn's estimator draws for it, so that both start from the same
     point; without one they come from the network's own generator. Either
-    way they are drawn on the host and copied to ``device`` once.
+    way they are drawn on the host and copied to ``device`` once. ``hidden``
+    and ``activation``, when given, stand for the estimator's parameters (a
+    fitted network rebuilt as it was, whatever ``set_params`` changed since).
     """
-    widths = [n_features, *hidden_sizes(est.hidden_layer_sizes), n_outputs]
-    act = HIDDEN_ACTIVATIONS[est.activation]
+    hidden = hidden_sizes(est.hidden_layer_sizes if hidden is None else hidden)
+    widths = [n_features, *hidden, n_outputs]
+    act = HIDDEN_ACTIVATIONS[est.activation if activation is None else activation]
     factor = 2.0 if act is Sigmoid else 6.0
     draws = None
     if est.random_state is not None:  # before seed_from draws from a RandomState
@@ -233,6 +238,52 @@ def build_network(
         seed=seed_from(est.random_state),
         loss=loss,
     )
+
+
+def network_structure(net: Sequential) -> dict[str, Any]:
+    """What a network built by ``build_network`` is made of, read from its
+    layers: {"hidden_layer_sizes": [...], "activation": name}; the name is
+    the first of ``HIDDEN_ACTIVATIONS`` that builds its hidden activation."""
+    dense = [layer for layer in net.layers if isinstance(layer, Dense)]
+    acts = {type(layer) for layer in net.layers if not isinstance(layer, Dense)}
+    if len(acts) > 1:  # pragma: no cover - build_network makes one kind
+        raise ValueError(f"net: expected one hidden activation, got {sorted(acts)}")
+    act = acts.pop() if acts else None
+    name = next(k for k, v in HIDDEN_ACTIVATIONS.items() if v is act)
+    return {
+        "hidden_layer_sizes": [int(layer.n_out) for layer in dense[:-1]],
+        "activation": name,
+    }
+
+
+def check_same_network(est: Any, net: Sequential) -> None:
+    """Refuse to go on training ``net`` (warm_start, partial_fit) when the
+    estimator's parameters now describe another network: scikit-learn's
+    ValueError naming the parameter, before any step."""
+    held = network_structure(net)
+    hidden = hidden_sizes(est.hidden_layer_sizes)
+    how = (
+        "set warm_start=False to train a new network, or set it back"
+        if est.warm_start
+        else "fit (not partial_fit) a new network, or set it back"
+    )
+    if list(hidden) != held["hidden_layer_sizes"]:
+        raise ValueError(
+            f"hidden_layer_sizes: the fitted network has hidden layers "
+            f"{tuple(held['hidden_layer_sizes'])}, got {hidden}; a warm start or "
+            f"partial_fit continues that network: {how}"
+        )
+    if HIDDEN_ACTIVATIONS[est.activation] is not HIDDEN_ACTIVATIONS[held["activation"]]:
+        raise ValueError(
+            f"activation: the fitted network uses {held['activation']!r}, got "
+            f"{est.activation!r}; a warm start or partial_fit continues that "
+            f"network: {how}"
+        )
+    if est.dtype is not None and est.dtype != net.dtype_name:
+        raise ValueError(
+            f"dtype: the fitted network is {net.dtype_name}, got {est.dtype!r}; a "
+            f"warm start or partial_fit continues that network: {how}"
+        )
 
 
 def make_optimizer(est: Any) -> Optimizer:

@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.preprocessing import LabelBinarizer
 
 from backends import get_backend
+from bpnet.sklearn.params import hidden_sizes, network_structure
 
 FORMATS = ("bpnet.MLPClassifier", "bpnet.MLPRegressor")
 _LABEL_DTYPES = "biufU"
@@ -67,6 +68,8 @@ def get_state(est: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         "params": params,
         "device": be.name,
         "dtype": net.dtype_name,
+        # the network held, which set_params may have made differ from params
+        "network": network_structure(net),
         **_targets(est),
         "n_features_in": int(est.n_features_in_),
         "feature_names_in": None if names is None else [str(n) for n in names],
@@ -110,6 +113,91 @@ def _targets(est: Any) -> dict[str, Any]:
         "classes_dtype": classes_dtype,
         "y_type": est._label_binarizer.y_type_,
     }
+
+
+MAX_CLASS_BYTES = 2**24  # what classes_ may take: 16 MiB, as the metadata
+
+
+def declared_arrays(metadata: dict[str, Any]) -> tuple[dict, dict]:
+    """The arrays an estimator's file holds, from its metadata alone (so an
+    absurd one costs nothing): ({coef_i, intercept_i: shape} in the network's
+    order, {optimizer/NAME/i: shape}); a ``ValueError`` naming the field for
+    metadata that describes no network ``restore`` could build."""
+    meta = metadata.get("estimator")
+    if not isinstance(meta, dict):
+        raise ValueError("metadata: no 'estimator' object")
+    sizes = []
+    for key in ("n_features_in", "n_outputs"):
+        v = meta.get(key)
+        if type(v) is not int or v < 1:
+            raise ValueError(f"metadata {key}: expected an integer >= 1, got {v!r:.40}")
+        sizes.append(v)
+    network = meta.get("network") or meta.get("params") or {}
+    if not isinstance(network, dict):
+        raise ValueError(f"metadata network: expected an object, got {network!r:.40}")
+    hidden = hidden_sizes(network.get("hidden_layer_sizes"))
+    widths = [sizes[0], *hidden, sizes[1]]
+    params: dict[str, tuple[int, ...]] = {}
+    for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
+        params[f"coef_{i}"] = (fan_in, fan_out)
+        params[f"intercept_{i}"] = (fan_out,)
+    _check_classes(meta, sizes[1])
+    others: dict[str, tuple[int, ...]] = {}
+    opt = meta.get("optimizer")
+    if opt is not None:
+        moments = opt.get("moments") if isinstance(opt, dict) else None
+        if not isinstance(moments, dict):
+            raise ValueError("metadata optimizer: expected an object with 'moments'")
+        shapes = list(params.values())
+        for name, count in moments.items():
+            if count != len(shapes):
+                raise ValueError(
+                    f"metadata optimizer.moments.{name!s:.40}: expected "
+                    f"{len(shapes)} arrays (one per parameter), got {count!r:.40}"
+                )
+            for i, shape in enumerate(shapes):
+                others[f"optimizer/{name}/{i}"] = shape
+    return params, others
+
+
+def _check_classes(meta: dict[str, Any], n_outputs: int) -> None:
+    """A classifier's labels: as many as its outputs say (two for one
+    output), distinct, of a dtype that holds them in little memory."""
+    if "classes" not in meta:
+        return
+    classes, kind = meta.get("classes"), meta.get("classes_dtype")
+    if not isinstance(classes, list) or not all(
+        isinstance(c, (str, int, float, bool)) and not isinstance(c, dict)
+        for c in classes
+    ):
+        raise ValueError(
+            f"metadata classes: expected a list of labels, got {classes!r:.60}"
+        )
+    y_type = meta.get("y_type")
+    expected = 2 if n_outputs == 1 and y_type != "multilabel-indicator" else n_outputs
+    if len(classes) != expected:
+        raise ValueError(
+            f"metadata classes: expected {expected} labels for a network of "
+            f"{n_outputs} output(s), got {len(classes)}"
+        )
+    if len({(type(c), c) for c in classes}) != len(classes):
+        raise ValueError(f"metadata classes: labels repeat in {classes!r:.80}")
+    if kind != "object":
+        try:
+            dtype = np.dtype(kind)
+        except (TypeError, ValueError):
+            dtype = None
+        if dtype is None or dtype.kind not in _LABEL_DTYPES:
+            raise ValueError(
+                f"metadata classes_dtype: expected a NumPy dtype of numbers or "
+                f"text, or 'object', got {kind!r:.40}"
+            )
+        if dtype.itemsize * len(classes) > MAX_CLASS_BYTES:
+            raise ValueError(
+                f"metadata classes_dtype: {kind!r:.40} for {len(classes)} labels "
+                f"asks for {dtype.itemsize * len(classes)} bytes, over the "
+                f"{MAX_CLASS_BYTES} labels may take"
+            )
 
 
 def _label_binarizer(y_type: str, classes: np.ndarray) -> LabelBinarizer:
@@ -158,6 +246,7 @@ def restore(
         int(meta["n_outputs"]),
         device=meta["device"] if device is None else device,
         dtype=meta["dtype"] if dtype is None else dtype,
+        structure=meta.get("network"),
     )
     # each layer's W and b, in parameters() order, stored as coef_i, intercept_i
     learning = [layer for layer in net.layers if layer.named_parameters()]

@@ -160,7 +160,9 @@ def minimize(
     loss = net.loss if loss is None else get_loss(loss)
     be = net.backend
     curve: list[float] = []
-    last: dict[str, Any] = {"loss": float("nan")}
+    start = net.get_flat_parameters()
+    # the point of the lowest finite loss: (flat weights, loss, iteration)
+    last: dict[str, Any] = {"loss": float("nan"), "best": (start, math.inf, 0)}
 
     if comm is not None and objective is not None:
         raise ValueError(
@@ -201,6 +203,8 @@ def minimize(
             if not math.isfinite(value):  # in the search after iteration len(curve)
                 last["nonfinite"] = last.get("nonfinite", 0) + 1
                 last["nonfinite_after"] = len(curve)
+            elif value < last["best"][1]:  # what divergence falls back to
+                last["best"] = (theta.copy(), value, len(curve))
             return value, flat
 
         def on_iteration(xk: Any, *args: Any) -> None:
@@ -217,7 +221,7 @@ def minimize(
         try:
             result = optimize.minimize(
                 evaluate,
-                net.get_flat_parameters(),
+                start.copy(),
                 jac=True,
                 method=solver.scipy_method,
                 tol=tol,
@@ -234,6 +238,7 @@ def minimize(
                 success=False,
                 message=f"stopped after maxiter={maxiter} iterations",
             )
+        _check_finite(result, last["best"], solver, l2, net)
         net.set_flat_parameters(result.x)
         # an overflow in the last iteration's search (or after it) only: an
         # early one that the run got past says nothing about where it stopped
@@ -244,6 +249,43 @@ def minimize(
         result.loss_curve = curve
         result.seconds = time.perf_counter() - t0
     return result
+
+
+def _check_finite(
+    result: Any, best: tuple, solver: Solver, l2: float, net: Any
+) -> None:
+    """Stop a run that ended on NaN or Inf (its loss, or its weights) as
+    ``fit`` stops a diverged one: the weights of the lowest finite loss seen
+    (the starting weights when there was none) go back into ``net`` and
+    ``DivergenceError`` says so."""
+    from bpnet.train.history import DivergenceError, History
+
+    finite_x = math.isfinite(float((result.x * 0.0).sum()))  # inf * 0 is NaN
+    if finite_x and math.isfinite(float(result.fun)):
+        return
+    theta, loss, iteration = best
+    net.set_flat_parameters(theta)
+    name = SOLVERS.name_of(solver)
+    if math.isfinite(loss):
+        kept = (
+            f"the weights of the lowest finite loss ({loss:.6g}, "
+            f"{'the starting weights' if iteration == 0 else f'iteration {iteration}'})"
+            " were restored"
+        )
+    else:
+        kept = "the loss was not finite even at the starting weights, kept as they were"
+    hint = (
+        f"a smaller l2 (got {l2:g})"
+        if l2 > 1e6
+        else "scaling the inputs to [0, 1]"
+        + ("" if net.dtype_name == "float64" else ", or dtype float64")
+    )
+    raise DivergenceError(
+        f"training diverged: the {name} solver ended with a NaN or Inf "
+        f"{'loss' if finite_x else 'in its weights'} "
+        f"after {int(getattr(result, 'nit', 0))} iteration(s); {kept}. Try {hint}.",
+        History({"loss": list(getattr(result, "loss_curve", []))}),
+    )
 
 
 def _flag_false_convergence(result: Any, nonfinite: int, gtol: Any, net: Any) -> None:

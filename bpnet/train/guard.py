@@ -66,6 +66,7 @@ class DivergenceGuard(Callback):
 
     def on_train_begin(self, run: Run) -> None:
         self.run = run
+        self.first = True  # the first epoch of this call is compared with its start
 
     def on_epoch_begin(self, epoch: int, net: Any) -> None:
         if self.run.good is None:  # after any resume, before the first step
@@ -75,9 +76,29 @@ class DivergenceGuard(Callback):
         last = self.run.steps - 1
         if not math.isfinite(logs["loss"]):
             _diverged(self.run, "the loss became NaN or Inf", epoch, last)
-        if not math.isfinite(float(weights_sum_of_squares(net))):
+        now = float(weights_sum_of_squares(net))
+        if not math.isfinite(now):
             what = "the weights became NaN or Inf (or too large for the dtype)"
             _diverged(self.run, what, epoch, last)
+        if self.first and self.run.good is not None:
+            self.first = False
+            xp = net.xp
+            same = [xp.all(p == g) for p, g in zip(net.parameters(), self.run.good)]
+            if same and all(bool(s) for s in same):
+                self._unchanged(epoch, net)
+        self.run.keep_good()
+
+    def _unchanged(self, epoch: int, net: Any) -> None:
+        opt = self.run.optimizer
+        warnings.warn(
+            TrainingWarning(
+                f"training changed no weight in epoch {epoch + 1}: with learning "
+                f"rate {opt.lr:g} every update is below the precision of "
+                f"{net.dtype_name} weights and rounds away; use a larger learning "
+                f"rate (e.g. lr={_default_lr(opt):g})"
+            ),
+            stacklevel=_caller_level(),
+        )
         self.run.keep_good()
 
 
@@ -122,6 +143,7 @@ class LossTrend(Callback):
             W = run.weights[::stride, ...][:m, ...]
             self.W = W / run.net.xp.sum(W)
         self.start = self._loss(run)  # read back at the end, with the other
+        _check_scale(self.X, run.net)
 
     def _loss(self, run: Run) -> Any:
         Z = run.net._forward(self.X, training=False)
@@ -144,6 +166,38 @@ class LossTrend(Callback):
                 ),
                 stacklevel=_caller_level(),
             )
+
+
+#: inputs beyond this size are far outside what initial weights expect
+LARGE_INPUT = 1e6
+
+
+def _check_scale(X: Any, net: Any) -> None:
+    """Warn (TrainingWarning) when the sampled training rows ``X`` are all the
+    same, or far larger than the order-1 inputs a network starts from."""
+    xp = net.xp
+    if X.shape[0] == 0:
+        return
+    largest = float(xp.max(xp.abs(X)))
+    if X.shape[0] > 1 and bool(xp.all(xp.max(X, axis=0) == xp.min(X, axis=0))):
+        warnings.warn(
+            TrainingWarning(
+                f"X: all {X.shape[0]} training rows looked at are the same (every "
+                "feature is constant): there is no signal to learn from, only the "
+                "class frequencies; check how X was made"
+            ),
+            stacklevel=_caller_level(),
+        )
+    elif largest > LARGE_INPUT:
+        warnings.warn(
+            TrainingWarning(
+                f"X: values as large as {largest:.3g}, far outside the order-1 "
+                "scale a network's initial weights expect, so it learns little; "
+                "standardise X (e.g. sklearn.preprocessing.StandardScaler) or "
+                "scale it to [0, 1]"
+            ),
+            stacklevel=_caller_level(),
+        )
 
 
 def _caller_level() -> int:
