@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from typing import Any
 
 from backends._base import Backend, BackendUnavailableError, DeviceRandom, HostRandom
 
@@ -26,6 +27,7 @@ __all__ = [
     "DeviceRandom",
     "HostRandom",
     "available_backends",
+    "backend_of",
     "get_backend",
 ]
 
@@ -124,6 +126,50 @@ def get_backend(spec: str | Backend | None = "cpu") -> Backend:
             f"got {type(spec).__name__}"
         )
     return _make(spec.strip().lower() if not spec.startswith("array") else spec.strip())
+
+
+def backend_of(array: Any, name: str = "x") -> Backend:
+    """The backend whose library and device hold ``array`` (what a layer used
+    on its own, outside a network, builds with).
+
+    Parameters
+    ----------
+    array : array
+        A NumPy, CuPy, PyTorch or array-api-strict array.
+    name : str, default "x"
+        The argument ``array`` came in, for the error messages.
+
+    Raises
+    ------
+    TypeError
+        ``array`` is not an array of a library bpnet has a backend for.
+    """
+    import array_api_compat as compat
+
+    try:
+        xp = compat.array_namespace(array)
+    except TypeError:
+        raise TypeError(
+            f"{name}: expected an array (NumPy, CuPy, PyTorch, array-api-strict), "
+            f"got {type(array).__name__}"
+        ) from None
+    dev = compat.device(array)
+    if compat.is_numpy_namespace(xp):
+        return get_backend("cpu")
+    if compat.is_cupy_namespace(xp):
+        return get_backend(f"cuda:{dev.id}")
+    if compat.is_torch_namespace(xp):
+        return get_backend("torch" if dev.type == "cpu" else f"torch:{dev}")
+    if compat.is_array_api_strict_namespace(xp):
+        from backends.strict_backend import DEVICE_NAMES
+
+        for device in DEVICE_NAMES:
+            if xp.Device(device) == dev:
+                return get_backend(f"array-api-strict:{device}")
+    raise TypeError(
+        f"{name}: bpnet has no backend for {xp.__name__} arrays; expected a NumPy, "
+        "CuPy, PyTorch or array-api-strict array"
+    )
 
 
 def _usable(spec: str) -> bool:
