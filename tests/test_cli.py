@@ -66,7 +66,12 @@ def test_short_digits_run_with_json_and_out(tmp_path):
     assert history["test_accuracy"][-1] == pytest.approx(summary["test_accuracy"])
     assert "test_accuracy: " in proc.stdout and "val_accuracy" not in proc.stdout
     meta = bpnet.io.read_model_file(run / "model.npz")[1]
-    assert meta["data"] == {"dataset": "digits", "seed": 0, "test_size": 0.2}
+    assert meta["data"] == {
+        "dataset": "digits",
+        "seed": 0,
+        "test_size": 0.2,
+        "test_split": "shuffled",
+    }
 
 
 def test_a_validation_fraction_is_named_validation(tmp_path, capsys):
@@ -646,3 +651,18 @@ def test_a_checkpoint_of_fit_on_other_data_does_not_resume_on_digits(tmp_path, c
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--dataset: X: the checkpoint" in err[0], err
     assert "float64 of shape (200x64)" in err[0]
+
+
+def test_resume_with_the_runs_own_epochs_rewrites_its_outputs(tmp_path, capsys):
+    # --epochs of the run's own length asks for nothing more: as --resume alone
+    run = tmp_path / "run"
+    assert _train(*MOMENTUM_RUN, "--epochs", 3, "--out", run) == 0
+    capsys.readouterr()
+    (run / "model.npz").unlink()
+    for extra in ([], ["--epochs", "3"]):
+        assert _train("--resume", run / "checkpoint.npz", *extra) == 0
+        out = capsys.readouterr().out
+        assert "is complete (3 epochs): writing its outputs" in out
+        assert (run / "model.npz").is_file()
+        (run / "model.npz").unlink()
+    assert bpnet.io.load_checkpoint(run / "checkpoint.npz")[2]["epoch"] == 3

@@ -138,7 +138,7 @@ def test_an_estimator_file(tmp_path, capsys):
             "classified whole",
         ),
         (["MODEL", "--labels", "y.npy"], "--labels: goes with --data"),
-        (["MODEL", "--test-size", "1.5"], "--test-size: expected a fraction in (0, 1)"),
+        (["MODEL", "--test-size", "1.5"], "--test-size: expected a fraction in [0, 1)"),
         (["MODEL", "--device", "tpu"], "device: expected one of"),
     ],
 )
@@ -311,8 +311,9 @@ def test_a_negative_seed_is_a_usage_error(trained, capsys):
 
 
 def test_a_model_trained_on_array_files_scores_their_test_rows(tmp_path, capsys):
-    """bpnet-train --data X.npy --labels y.npy holds out the last rows; the
-    model file records the files, so bpnet-predict scores those same rows."""
+    """bpnet-train --data X.npy --labels y.npy --test-split tail holds out the
+    last rows; the model file records the files and the split, so
+    bpnet-predict scores those same rows."""
     ds = load_digits()
     X = np.concatenate([ds.X_train, ds.X_test]).astype(np.float32)
     y = np.concatenate([ds.y_train, ds.y_test]) + 1  # labels 1..10: mapped to 0..9
@@ -326,6 +327,8 @@ def test_a_model_trained_on_array_files_scores_their_test_rows(tmp_path, capsys)
                 *args,
                 "--test-size",
                 "0.25",
+                "--test-split",
+                "tail",
                 "--epochs",
                 "3",
                 "--quiet",
@@ -506,3 +509,25 @@ def test_bpnet_train_names_a_damaged_npz(tmp_path, damage, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("bpnet-train: error: --data: "), err
     assert "data.npz" in err[0]
+
+
+def test_proba_prints_a_row_of_probabilities_per_sample(trained, tmp_path, capsys):
+    X = np.random.default_rng(0).random((4, 64)).astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    net = bpnet.load(trained)
+    want = net.backend.to_numpy(net.predict_proba(X))
+    assert (
+        predict_main([str(trained), "--data", str(tmp_path / "x.npy"), "--proba"]) == 0
+    )
+    rows = [line.split() for line in capsys.readouterr().out.strip().splitlines()]
+    assert len(rows) == 4 and all(len(r) == 10 for r in rows)
+    np.testing.assert_allclose(np.array(rows, dtype=float), want, rtol=1e-5)
+    args = [str(trained), "--data", str(tmp_path / "x.npy"), "--proba", "--json"]
+    assert predict_main(args) == 0
+    summary = _last_json(capsys)
+    np.testing.assert_allclose(summary["probabilities"], want, rtol=1e-6)
+    assert summary["classes"] == list(range(10))
+    # with labels: the rows, then the accuracy
+    assert predict_main([str(trained), "--proba"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].startswith("accuracy: ") and len(lines[0].split()) == 10
