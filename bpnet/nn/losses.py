@@ -66,8 +66,10 @@ class Loss:
             the shapes expected and the shape given.
         """
         shape = getattr(T, "shape", None)
-        if shape == Z.shape and T.dtype == Z.dtype and len(shape) == 2:
-            return T  # the fit loop's case: one comparison, no copy
+        if shape == Z.shape and len(shape) == 2:
+            dt = T.dtype
+            if dt is Z.dtype or dt == Z.dtype:  # `is`: the common case, cheaper
+                return T  # the fit loop's case: no copy
         return _targets_like(Z, T, name)
 
     def forward(self, Z: Any, T: Any) -> Any:
