@@ -531,3 +531,21 @@ def test_proba_prints_a_row_of_probabilities_per_sample(trained, tmp_path, capsy
     assert predict_main([str(trained), "--proba"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1].startswith("accuracy: ") and len(lines[0].split()) == 10
+
+
+def test_proba_of_an_onnx_file_is_the_models(trained, tmp_path, capsys):
+    for name in ("onnx", "onnxruntime", "ndonnx", "onnxscript"):  # the onnx extra
+        pytest.importorskip(name)
+    from bpnet.cli.export import export_main
+
+    X = np.random.default_rng(1).random((3, 64)).astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    assert export_main([str(trained), str(tmp_path / "m.onnx")]) == 0
+    capsys.readouterr()
+    rows = {}
+    for name in (str(trained), str(tmp_path / "m.onnx")):
+        args = [name, "--data", str(tmp_path / "x.npy"), "--proba", "--json"]
+        assert predict_main(args) == 0
+        rows[name] = _last_json(capsys)["probabilities"]
+    a, b = rows.values()
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
