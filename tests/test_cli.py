@@ -626,7 +626,9 @@ def test_resume_on_labels_replaced_by_a_permutation_is_refused(tmp_path, capsys)
     np.save(X, digits.X_train[:300])
     np.save(y, digits.y_train[:300])
     run = tmp_path / "run"
-    files = ("--data", X, "--labels", y, *MOMENTUM_RUN)
+    # the file's last rows as the test split: permuted labels leave X's rows
+    # where they were (a stratified split would move them, and name X first)
+    files = ("--data", X, "--labels", y, "--test-split", "tail", *MOMENTUM_RUN)
     assert _train(*files, "--epochs", 2, "--out", run) == 0
     model = (run / "model.npz").read_bytes()
     np.save(y, np.random.default_rng(0).permutation(digits.y_train[:300]))
