@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from typing import Any
 
 from backends._base import Backend, BackendUnavailableError, DeviceRandom, HostRandom
 
@@ -26,6 +27,7 @@ __all__ = [
     "DeviceRandom",
     "HostRandom",
     "available_backends",
+    "backend_of",
     "get_backend",
 ]
 
@@ -33,6 +35,9 @@ KNOWN = (
     "'cpu', 'cuda', 'cuda:N', 'torch', 'torch:cuda', 'array-api-strict', "
     "'dpnp', 'dpnp:gpu'"
 )
+
+#: Other spellings of a device, and the name each stands for
+ALIASES = {"gpu": "cuda", "cupy": "cuda", "numpy": "cpu", "pytorch": "torch"}
 
 
 def _parse_index(spec: str, text: str) -> int:
@@ -47,15 +52,15 @@ def _parse_index(spec: str, text: str) -> int:
 @functools.cache
 def _make(spec: str) -> Backend:
     head, _, rest = spec.partition(":")
-    if head in ("cpu", "numpy") and not rest:
+    if head == "cpu" and not rest:
         from backends.numpy_backend import NumPyBackend
 
         return NumPyBackend()
-    if head in ("cuda", "cupy", "gpu"):
+    if head == "cuda":
         from backends.cupy_backend import CuPyBackend
 
         return CuPyBackend(_parse_index(spec, rest) if rest else 0)
-    if head in ("torch", "pytorch"):
+    if head == "torch":
         from backends.torch_backend import TorchBackend
 
         return TorchBackend(rest or "cpu")
@@ -105,6 +110,9 @@ def get_backend(spec: str | Backend | None = "cpu") -> Backend:
         ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``, ``"torch"``,
         ``"torch:cuda[:N]"``, ``"array-api-strict[:DEVICE]"``,
         ``"dpnp[:gpu|:cpu|:N]"``, or a Backend, which is returned as is.
+        ``"gpu"`` is another name for ``"cuda"`` (``"gpu:N"``, ``"torch:gpu"``
+        too; see ``ALIASES``): the same backend, and errors that say which
+        name it stood for.
 
     Raises
     ------
@@ -123,7 +131,71 @@ def get_backend(spec: str | Backend | None = "cpu") -> Backend:
             f"device: expected a name such as {KNOWN} or a Backend, "
             f"got {type(spec).__name__}"
         )
-    return _make(spec.strip().lower() if not spec.startswith("array") else spec.strip())
+    spec = spec.strip().lower() if not spec.startswith("array") else spec.strip()
+    name = _canonical(spec)
+    if name == spec:
+        return _make(spec)
+    try:
+        return _make(name)  # one instance for "gpu" and "cuda"
+    except (ValueError, BackendUnavailableError) as exc:
+        said = str(exc).removeprefix("device: ")
+        raise type(exc)(f"device: {spec!r} (an alias of {name!r}): {said}") from None
+
+
+def _canonical(spec: str) -> str:
+    """``spec`` with an alias spelled as the name it stands for: "gpu" and
+    "gpu:N" -> "cuda", "cuda:N"; "torch:gpu" -> "torch:cuda"; "numpy" ->
+    "cpu"; "cupy" -> "cuda"; "pytorch" -> "torch"."""
+    parts = spec.split(":")
+    if parts[0] in ALIASES:
+        parts[0] = ALIASES[parts[0]]
+    if parts[0] == "torch" and len(parts) > 1 and parts[1] == "gpu":
+        parts[1] = "cuda"
+    return ":".join(parts)
+
+
+def backend_of(array: Any, name: str = "x") -> Backend:
+    """The backend whose library and device hold ``array`` (what a layer used
+    on its own, outside a network, builds with).
+
+    Parameters
+    ----------
+    array : array
+        A NumPy, CuPy, PyTorch or array-api-strict array.
+    name : str, default "x"
+        The argument ``array`` came in, for the error messages.
+
+    Raises
+    ------
+    TypeError
+        ``array`` is not an array of a library bpnet has a backend for.
+    """
+    import array_api_compat as compat
+
+    try:
+        xp = compat.array_namespace(array)
+    except TypeError:
+        raise TypeError(
+            f"{name}: expected an array (NumPy, CuPy, PyTorch, array-api-strict), "
+            f"got {type(array).__name__}"
+        ) from None
+    dev = compat.device(array)
+    if compat.is_numpy_namespace(xp):
+        return get_backend("cpu")
+    if compat.is_cupy_namespace(xp):
+        return get_backend(f"cuda:{dev.id}")
+    if compat.is_torch_namespace(xp):
+        return get_backend("torch" if dev.type == "cpu" else f"torch:{dev}")
+    if compat.is_array_api_strict_namespace(xp):
+        from backends.strict_backend import DEVICE_NAMES
+
+        for device in DEVICE_NAMES:
+            if xp.Device(device) == dev:
+                return get_backend(f"array-api-strict:{device}")
+    raise TypeError(
+        f"{name}: bpnet has no backend for {xp.__name__} arrays; expected a NumPy, "
+        "CuPy, PyTorch or array-api-strict array"
+    )
 
 
 def _usable(spec: str) -> bool:

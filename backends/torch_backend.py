@@ -8,6 +8,10 @@ import numpy as np
 
 from backends._base import Backend, BackendUnavailableError, DeviceRandom
 
+#: PyTorch's own command for its CPU-only wheel (the README's, for machines
+#: without a GPU: PyPI's Linux wheel pulls in gigabytes of CUDA libraries)
+CPU_WHEEL = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
+
 
 class _TorchRandom(DeviceRandom):
     def __init__(self, backend: TorchBackend, seed: int | None) -> None:
@@ -58,7 +62,9 @@ class TorchBackend(Backend):
         except ImportError as exc:
             raise BackendUnavailableError(
                 "device: 'torch' needs PyTorch, which is not installed; "
-                "install it with: pip install 'bpnet-arrayapi[torch]'"
+                "install it with: pip install 'bpnet-arrayapi[torch]' (PyPI's "
+                "CUDA build, for --device torch:cuda), or on a machine without "
+                f"an NVIDIA GPU the CPU-only wheel: {CPU_WHEEL}"
             ) from exc
         self._torch = torch
         if head == "cuda":

@@ -285,3 +285,34 @@ def test_a_torch_generator_takes_only_a_state_of_its_own_kind():
     assert not rng.takes_state([0] * 16)
     assert not rng.takes_state({"bit_generator": "PCG64"})  # NumPy's
     assert not get_backend("cpu").random(0).takes_state(rng.get_state())
+
+
+def test_missing_torch_names_the_cpu_wheel_too(monkeypatch):
+    import sys
+
+    from backends.torch_backend import TorchBackend
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.setitem(sys.modules, "array_api_compat.torch", None)
+    with pytest.raises(BackendUnavailableError) as info:
+        TorchBackend("cpu")
+    msg = str(info.value)
+    assert "pip install 'bpnet-arrayapi[torch]'" in msg
+    # the README's command for machines without a GPU
+    assert "pip install torch --index-url https://download.pytorch.org/whl/cpu" in msg
+
+
+@pytest.mark.parametrize(
+    "alias, name", [("gpu", "cuda"), ("gpu:0", "cuda:0"), ("torch:gpu", "torch:cuda")]
+)
+def test_gpu_is_another_name_for_cuda(alias, name):
+    try:
+        want = get_backend(name)
+    except BackendUnavailableError as exc:
+        with pytest.raises(BackendUnavailableError) as info:
+            get_backend(alias)
+        said = str(exc).removeprefix("device: ")
+        assert str(info.value) == f"device: {alias!r} (an alias of {name!r}): {said}"
+    else:
+        assert get_backend(alias) is want
+        assert get_backend(alias.upper()) is want

@@ -66,7 +66,12 @@ def test_short_digits_run_with_json_and_out(tmp_path):
     assert history["test_accuracy"][-1] == pytest.approx(summary["test_accuracy"])
     assert "test_accuracy: " in proc.stdout and "val_accuracy" not in proc.stdout
     meta = bpnet.io.read_model_file(run / "model.npz")[1]
-    assert meta["data"] == {"dataset": "digits", "seed": 0, "test_size": 0.2}
+    assert meta["data"] == {
+        "dataset": "digits",
+        "seed": 0,
+        "test_size": 0.2,
+        "test_split": "shuffled",
+    }
 
 
 def test_a_validation_fraction_is_named_validation(tmp_path, capsys):
@@ -621,7 +626,9 @@ def test_resume_on_labels_replaced_by_a_permutation_is_refused(tmp_path, capsys)
     np.save(X, digits.X_train[:300])
     np.save(y, digits.y_train[:300])
     run = tmp_path / "run"
-    files = ("--data", X, "--labels", y, *MOMENTUM_RUN)
+    # the file's last rows as the test split: permuted labels leave X's rows
+    # where they were (a stratified split would move them, and name X first)
+    files = ("--data", X, "--labels", y, "--test-split", "tail", *MOMENTUM_RUN)
     assert _train(*files, "--epochs", 2, "--out", run) == 0
     model = (run / "model.npz").read_bytes()
     np.save(y, np.random.default_rng(0).permutation(digits.y_train[:300]))
@@ -663,3 +670,18 @@ def test_an_empty_out_or_resume_is_an_error_naming_the_flag(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"argument {flag}: expected {expected}" in err[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_with_the_runs_own_epochs_rewrites_its_outputs(tmp_path, capsys):
+    # --epochs of the run's own length asks for nothing more: as --resume alone
+    run = tmp_path / "run"
+    assert _train(*MOMENTUM_RUN, "--epochs", 3, "--out", run) == 0
+    capsys.readouterr()
+    (run / "model.npz").unlink()
+    for extra in ([], ["--epochs", "3"]):
+        assert _train("--resume", run / "checkpoint.npz", *extra) == 0
+        out = capsys.readouterr().out
+        assert "is complete (3 epochs): writing its outputs" in out
+        assert (run / "model.npz").is_file()
+        (run / "model.npz").unlink()
+    assert bpnet.io.load_checkpoint(run / "checkpoint.npz")[2]["epoch"] == 3

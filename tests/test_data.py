@@ -312,3 +312,13 @@ def test_fashion_tests_look_in_bpnet_data_dir_and_say_where_they_looked(
     path, why = conftest.find_fashion()
     assert path is None and why.endswith("($BPNET_DATA_DIR is not set)")
     assert str(tmp_path / "home" / ".cache" / "bpnet" / "fashion") in why
+
+
+@pytest.mark.parametrize(
+    "spelling", ["fashion", "fashion-mnist", "fashion_mnist", "Fashion-MNIST"]
+)
+def test_fashion_has_one_set_of_spellings(tmp_path, spelling):
+    # load_mnist and load_dataset take the same names, and mean the same files
+    for load in (data.load_mnist, data.load_dataset):
+        with pytest.raises(DataError, match="expected the Fashion-MNIST IDX"):
+            load(spelling, data_dir=tmp_path)

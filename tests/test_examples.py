@@ -156,10 +156,6 @@ def test_dlfs_ch5_apple_and_orange(capsys):
     )
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 26 item 3: bpnet.ReLU().forward(x) outside a Sequential fails",
-)
 def test_dlfs_ch5_runs_the_chapter(capsys):
     out = _run("dlfs_ch5", capsys, "--epochs", "5")
     relu = re.search(r"ReLU forward: (\[\[.*\]\]) backward: (\[\[.*\]\])", out)

@@ -78,3 +78,18 @@ def test_bad_validation_data_is_named_as_such(make, match):
     # it was reported as X or y, the training data's names
     X, y = _problem()
     _untouched(_net(), {"validation_data": make(X, y)}, ValueError, match)
+
+
+def test_fit_docstring_lists_every_optimizer_and_says_why_its_defaults():
+    import bpnet
+    from bpnet.cli.parsing import build_parser
+    from bpnet.train.optimizers import OPTIMIZERS
+
+    doc = " ".join(bpnet.fit.__doc__.split())
+    for name in OPTIMIZERS.names():
+        assert f'"{name}"' in doc
+    assert 'default "sgd"' in doc and "epochs : int, default 10" in doc
+    assert "``bpnet-train``'s (Adam, 40 epochs)" in doc
+    assert bpnet.Sequential.fit.__doc__ == bpnet.fit.__doc__
+    help_text = " ".join(build_parser().format_help().split())
+    assert "bpnet.fit's sgd for 10 is the notebooks' plain descent" in help_text

@@ -339,3 +339,34 @@ def test_plot_main_exit_codes(tmp_path, capsys):
     assert plot_main([]) == 2  # argparse: DIR is required
     assert "usage: bpnet-plot" in capsys.readouterr().err
     assert plot_main(["--help"]) == 0
+
+
+def test_first_layer_takes_a_network_or_an_estimator(tmp_path, monkeypatch):
+    import warnings
+
+    import bpnet
+    import bpnet.plots
+
+    drawn = []
+    real = bpnet.plots.as_images
+
+    def spy(X, name, image_shape, order):
+        drawn.append(np.array(X))
+        return real(X, name, image_shape, order)
+
+    monkeypatch.setattr(bpnet.plots, "as_images", spy)
+    net = bpnet.Sequential([bpnet.Dense(16, 3), bpnet.ReLU(), bpnet.Dense(3, 2)])
+    plot_first_layer(net, tmp_path / "net.png")
+    W = net.backend.to_numpy(net.parameters()[0])
+    np.testing.assert_array_equal(drawn[-1], W.T)
+
+    X = np.random.default_rng(0).random((20, 16))
+    clf = bpnet.MLPClassifier(hidden_layer_sizes=(3,), max_iter=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # two epochs do not converge
+        clf.fit(X, [0, 1] * 10)
+    plot_first_layer(clf, tmp_path / "clf.png")
+    np.testing.assert_array_equal(drawn[-1], np.asarray(clf.coefs_[0]).T)
+
+    with pytest.raises(ValueError, match="W: the MLPClassifier is not fitted"):
+        plot_first_layer(bpnet.MLPClassifier(), tmp_path / "no.png")

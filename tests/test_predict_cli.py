@@ -138,7 +138,7 @@ def test_an_estimator_file(tmp_path, capsys):
             "classified whole",
         ),
         (["MODEL", "--labels", "y.npy"], "--labels: goes with --data"),
-        (["MODEL", "--test-size", "1.5"], "--test-size: expected a fraction in (0, 1)"),
+        (["MODEL", "--test-size", "1.5"], "--test-size: expected a fraction in [0, 1)"),
         (["MODEL", "--device", "tpu"], "device: expected one of"),
     ],
 )
@@ -311,8 +311,9 @@ def test_a_negative_seed_is_a_usage_error(trained, capsys):
 
 
 def test_a_model_trained_on_array_files_scores_their_test_rows(tmp_path, capsys):
-    """bpnet-train --data X.npy --labels y.npy holds out the last rows; the
-    model file records the files, so bpnet-predict scores those same rows."""
+    """bpnet-train --data X.npy --labels y.npy --test-split tail holds out the
+    last rows; the model file records the files and the split, so
+    bpnet-predict scores those same rows."""
     ds = load_digits()
     X = np.concatenate([ds.X_train, ds.X_test]).astype(np.float32)
     y = np.concatenate([ds.y_train, ds.y_test]) + 1  # labels 1..10: mapped to 0..9
@@ -326,6 +327,8 @@ def test_a_model_trained_on_array_files_scores_their_test_rows(tmp_path, capsys)
                 *args,
                 "--test-size",
                 "0.25",
+                "--test-split",
+                "tail",
                 "--epochs",
                 "3",
                 "--quiet",
@@ -541,3 +544,43 @@ def test_weights_whose_outputs_overflow_are_an_error_not_zeros(tmp_path, capsys)
     assert code == 2 and out == ""  # it printed 0 for every row
     assert err.strip().splitlines() == [err.strip()]
     assert "its outputs are NaN or Inf for" in err and "in float32" in err
+
+
+def test_proba_prints_a_row_of_probabilities_per_sample(trained, tmp_path, capsys):
+    X = np.random.default_rng(0).random((4, 64)).astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    net = bpnet.load(trained)
+    want = net.backend.to_numpy(net.predict_proba(X))
+    assert (
+        predict_main([str(trained), "--data", str(tmp_path / "x.npy"), "--proba"]) == 0
+    )
+    rows = [line.split() for line in capsys.readouterr().out.strip().splitlines()]
+    assert len(rows) == 4 and all(len(r) == 10 for r in rows)
+    np.testing.assert_allclose(np.array(rows, dtype=float), want, rtol=1e-5)
+    args = [str(trained), "--data", str(tmp_path / "x.npy"), "--proba", "--json"]
+    assert predict_main(args) == 0
+    summary = _last_json(capsys)
+    np.testing.assert_allclose(summary["probabilities"], want, rtol=1e-6)
+    assert summary["classes"] == list(range(10))
+    # with labels: the rows, then the accuracy
+    assert predict_main([str(trained), "--proba"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].startswith("accuracy: ") and len(lines[0].split()) == 10
+
+
+def test_proba_of_an_onnx_file_is_the_models(trained, tmp_path, capsys):
+    for name in ("onnx", "onnxruntime", "ndonnx", "onnxscript"):  # the onnx extra
+        pytest.importorskip(name)
+    from bpnet.cli.export import export_main
+
+    X = np.random.default_rng(1).random((3, 64)).astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    assert export_main([str(trained), str(tmp_path / "m.onnx")]) == 0
+    capsys.readouterr()
+    rows = {}
+    for name in (str(trained), str(tmp_path / "m.onnx")):
+        args = [name, "--data", str(tmp_path / "x.npy"), "--proba", "--json"]
+        assert predict_main(args) == 0
+        rows[name] = _last_json(capsys)["probabilities"]
+    a, b = rows.values()
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -7,7 +7,8 @@ A run directory holds:
     [...]}`` (any list may be missing or empty; ``test_loss`` and
     ``test_accuracy`` when the test split was watched), optionally with
     ``"dataset"`` (a name for the titles), ``"image_shape"`` ([height,
-    width]) and ``"class_names"`` (a list of strings).
+    width]), ``"image_order"`` ("C", or "F" for column-major images such
+    as ex4's) and ``"class_names"`` (a list of strings).
 ``predictions.npz`` (optional)
     Plain arrays, read with ``allow_pickle=False``: ``y_true`` and ``y_pred``
     (integer labels of the evaluated samples) and optionally ``X_sample``
@@ -114,6 +115,7 @@ def plot_run(
     dataset = history.get("dataset")
     title = None if dataset is None else str(dataset)
     image_shape = history.get("image_shape") or None  # [] when the data has none
+    order = history.get("image_order") or "C"  # "F": ex4's column-major images
     class_names = history.get("class_names")
 
     written = [plot_history(history, out / "history.png", title=title, dpi=dpi)]
@@ -139,6 +141,7 @@ def plot_run(
                     image_shape=image_shape,
                     class_names=class_names,
                     n=n_samples,
+                    order=order,
                     dpi=dpi,
                 )
             )
@@ -152,7 +155,9 @@ def plot_run(
         W = read_npy(first_layer)
         if W.ndim == 4 or _makes_images(W.T, image_shape):  # 4-D: conv filters
             written.append(
-                plot_first_layer(W, out / "first_layer.png", image_shape, dpi=dpi)
+                plot_first_layer(
+                    W, out / "first_layer.png", image_shape, order=order, dpi=dpi
+                )
             )
     return written
 

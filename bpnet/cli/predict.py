@@ -3,9 +3,11 @@ predict values for) a dataset split or a file with a saved model.
 
 With labels (a dataset split, a ``.mat`` file's ``y``, or ``--labels``) it
 prints the accuracy (R^2 for a regressor); without, one prediction per line
-(a regressor's row of outputs, space-separated). ``--json`` makes the last
-line of stdout one JSON object. Works on any ``--device``. An ``.onnx``
-file written by ``bpnet-export`` runs on onnxruntime and prints the same.
+(a regressor's row of outputs, space-separated). ``--proba`` prints each
+sample's class probabilities instead, one row per line (before the accuracy,
+if any). ``--json`` makes the last line of stdout one JSON object. Works on
+any ``--device``. An ``.onnx`` file written by ``bpnet-export`` runs on
+onnxruntime and prints the same.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from bpnet.cli.parsing import OneLineParser, add_flag, check_test_size, missing_extra
-from bpnet.cli.train_args import flag
+from bpnet.cli.train_args import flag, recorded_split
 
 SPLIT_DEFAULTS = {"seed": 0, "test_size": 0.2}  # bpnet-train's
 
@@ -73,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
         help="what loading the model and predicting may allocate, e.g. 8G "
         "(default: $BPNET_MAX_MEMORY, else 2G); rows are predicted in slices "
         "that fit it",
+    )
+    p.add_argument(
+        "--proba",
+        action="store_true",
+        help="print each sample's class probabilities, one row per line in the "
+        "order of the model's classes (and as 'probabilities' in --json)",
     )
     for name in ("--data-dir", "--device", "--json", "--debug"):
         add_flag(p, name)
@@ -127,7 +135,7 @@ def _split_args(args: argparse.Namespace, record: dict | None, name: str) -> dic
                     f"{name} comes with its own test split"
                     if name != "arrays"
                     else "the --data files it was trained on come with their own "
-                    "test split (their last rows)"
+                    "test split (the one the run recorded)"
                 )
                 raise ValueError(
                     f"{flag(key)}: {own}; got {flag(key)} {getattr(args, key)}"
@@ -190,8 +198,12 @@ def _load_inputs(
     args.split = args.split or "test"
     name = args.dataset or (record or {}).get("dataset") or "digits"
     split = _split_args(args, record, name)
-    if name == "arrays":  # bpnet-train --data X.npy/.npz: its last rows
+    if name == "arrays":  # bpnet-train --data X.npy/.npz: the split it made
         return (*_recorded_arrays(args, record), {})
+    order = {}
+    if name in ("mat", "digits"):
+        same = record if record and record.get("dataset") == name else {}
+        order = {"split": recorded_split(same) if same else "shuffled"}
     if name == "mat":  # the ex4 .mat file bpnet-train was given
         path = Path(record["file"])
         if not path.is_file():
@@ -199,10 +211,10 @@ def _load_inputs(
                 f"--data: {args.model} was trained on {path}, which is not there; "
                 "pass --data FILE to classify a file"
             )
-        ds = data.load_mat_dataset(path, **split)
+        ds = data.load_mat_dataset(path, **split, **order)
         name = path.name
     elif name == "digits":
-        ds = data.load_digits(**split)
+        ds = data.load_digits(**split, **order)
     else:
         data_dir = args.data_dir
         if data_dir is None and record and record.get("dataset") == name:
@@ -214,13 +226,26 @@ def _load_inputs(
             splits=(args.split,),  # the other split's files are never needed
         )
     X, y = (ds.X_train, ds.y_train) if args.split == "train" else (ds.X_test, ds.y_test)
+    _check_not_empty(args, X, split.get("test_size"))
     return X, y, f"{name}:{args.split}", "--dataset", split
 
 
+def _check_not_empty(args: argparse.Namespace, X: Any, test_size: Any) -> None:
+    """A run trained on every row (``--test-size 0``) has no test split."""
+    if args.split == "test" and X.shape[0] == 0:
+        raise ValueError(
+            f"--split: {Path(args.model).name} was trained on every row "
+            f"(--test-size {test_size}), so it has no test split; pass --split "
+            "train, or --data FILE to classify a file"
+        )
+
+
 def _recorded_arrays(args: argparse.Namespace, record: dict) -> tuple:
-    """The split of the .npy/.npz files a model was trained on (their last
-    ``test_size`` rows are the test split, as bpnet-train cut them)."""
-    from bpnet.distributed.files import load_arrays
+    """The split of the .npy/.npz files a model was trained on, made again
+    from the record: seeded and shuffled, or their last ``test_size`` rows
+    (``test_split`` tail, and records written before the flag)."""
+    from bpnet.data import split_dataset
+    from bpnet.distributed.files import read_arrays
 
     files = [record.get("file"), record.get("labels")]
     for what, path in zip(("--data", "--labels"), files):
@@ -229,10 +254,18 @@ def _recorded_arrays(args: argparse.Namespace, record: dict) -> tuple:
                 f"{what}: {args.model} was trained on {path}, which is not there; "
                 "pass --data FILE (and --labels FILE) to classify a file"
             )
-    X_tr, y_tr, X_te, y_te, _ = load_arrays(
-        files[0], files[1], test_size=record.get("test_size") or 0.2
+    X, y, _ = read_arrays(files[0], files[1])
+    test_size = record.get("test_size")
+    ds = split_dataset(
+        X,
+        y,
+        Path(files[0]).name,
+        0.2 if test_size is None else test_size,
+        record.get("seed") or 0,
+        split=recorded_split(record),
     )
-    X, y = (X_tr, y_tr) if args.split == "train" else (X_te, y_te)
+    X, y = (ds.X_train, ds.y_train) if args.split == "train" else (ds.X_test, ds.y_test)
+    _check_not_empty(args, X, test_size)
     return X, y, f"{Path(files[0]).name}:{args.split}", "--dataset"
 
 
@@ -314,17 +347,36 @@ def _estimator_truth(y: np.ndarray, classes: Any, flag: str, source: str) -> Any
 class _Predicted:
     """What a model predicted, and what its labels are checked against."""
 
-    def __init__(self, pred: Any, sequential: bool, n_outputs: int, classes: Any):
+    def __init__(
+        self,
+        pred: Any,
+        sequential: bool,
+        n_outputs: int,
+        classes: Any,
+        proba: Any = None,
+    ):
         self.pred = pred
         self.sequential = sequential
         self.n_outputs = n_outputs  # a Sequential's: its labels are 0..n-1
         self.classes = classes  # an estimator's classes_, None for a regressor
+        self.proba = proba  # (n, k) host probabilities, asked for by --proba
 
 
-def _predict_in_slices(model: Any, X: Any, budget: int, backend: Any) -> np.ndarray:
-    """The model's predictions for the rows of X, computed in slices whose
-    forward pass fits in ``budget`` bytes (beside the weights); a model whose
-    outputs are NaN or Inf (weights too large for its dtype) is an error."""
+def _no_proba(args: argparse.Namespace) -> None:
+    if getattr(args, "proba", False):
+        raise ValueError(
+            f"--proba: {Path(args.model).name} holds a regressor, which predicts "
+            "values, not class probabilities"
+        )
+
+
+def _predict_in_slices(
+    model: Any, X: Any, budget: int, backend: Any, proba: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The model's predictions for the rows of X (and, with ``proba``, its
+    probabilities), computed in slices whose forward pass fits in ``budget``
+    bytes (beside the weights); a model whose outputs are NaN or Inf (weights
+    too large for its dtype) is an error."""
     from bpnet.io.modelfile import over_budget
     from bpnet.nn.layers import declared_shapes
     from bpnet.nn.model import Sequential
@@ -343,8 +395,8 @@ def _predict_in_slices(model: Any, X: Any, budget: int, backend: Any) -> np.ndar
             over_budget("predicting one row", need, budget, "--max-memory")
         )
     n = X.shape[0]
-    parts, bad = [], 0
-    for lo in range(0, n, int(rows)):
+    parts, probas, bad = [], [], 0
+    for lo in range(0, max(n, 1), int(rows)):
         chunk = X[lo : lo + int(rows)]
         # an overflow is reported below, once (NumPy's own warning, too)
         with backend.errstate(), np.errstate(over="ignore", invalid="ignore"):
@@ -354,8 +406,12 @@ def _predict_in_slices(model: Any, X: Any, budget: int, backend: Any) -> np.ndar
             continue
         if sequential:
             parts.append(backend.to_numpy(model.predict(chunk)))
+            if proba:
+                probas.append(backend.to_numpy(model.predict_proba(chunk)))
         else:
             parts.append(np.asarray(model.predict(chunk)))
+            if proba:
+                probas.append(np.asarray(model.predict_proba(chunk)))
     if bad:
         largest = max(
             float(np.abs(backend.to_numpy(p)).max()) for p in net.parameters()
@@ -365,13 +421,7 @@ def _predict_in_slices(model: Any, X: Any, budget: int, backend: Any) -> np.ndar
             f"largest weight is {largest:.3g}, in {net.dtype_name}): the model "
             "file's weights are not usable; retrain, or check the file"
         )
-    if not parts:
-        return (
-            np.asarray(model.predict(X))
-            if not sequential
-            else backend.to_numpy(model.predict(X))
-        )
-    return np.concatenate(parts)
+    return np.concatenate(parts), (np.concatenate(probas) if proba else None)
 
 
 def _predict_npz(args: argparse.Namespace, meta: dict, X: Any) -> _Predicted:
@@ -383,14 +433,20 @@ def _predict_npz(args: argparse.Namespace, meta: dict, X: Any) -> _Predicted:
         model = io.load(args.model, device=args.backend, max_memory=args.budget)
     except io.ModelFileError as exc:
         raise io.ModelFileError(str(exc).replace(LIBRARY_WAY, "--max-memory")) from None
-    sequential = isinstance(model, Sequential)
-    if sequential and X.dtype.kind in "iub":
-        X = X.astype(np.float32)
-    pred = _predict_in_slices(model, X, args.budget, args.backend)
-    if sequential:
-        return _Predicted(pred, True, model.shapes[-1][0], None)
+    want_proba = getattr(args, "proba", False)
+    if isinstance(model, Sequential):
+        if X.dtype.kind in "iub":
+            X = X.astype(np.float32)
+        pred, proba = _predict_in_slices(
+            model, X, args.budget, args.backend, want_proba
+        )
+        return _Predicted(pred, True, model.shapes[-1][0], None, proba)
     # a scikit-learn style estimator
-    return _Predicted(pred, False, 0, getattr(model, "classes_", None))
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        _no_proba(args)
+    pred, proba = _predict_in_slices(model, X, args.budget, args.backend, want_proba)
+    return _Predicted(pred, False, 0, classes, proba)
 
 
 def _read_onnx(path: str) -> tuple[Any, dict]:
@@ -415,8 +471,11 @@ def _read_onnx(path: str) -> tuple[Any, dict]:
     return session, meta if isinstance(meta, dict) else {}
 
 
-def _predict_onnx(session: Any, meta: dict, X: Any) -> _Predicted:
-    """Run the graph: its ``label`` output (``variable`` for a regressor)."""
+def _predict_onnx(
+    session: Any, meta: dict, X: Any, args: argparse.Namespace
+) -> _Predicted:
+    """Run the graph: its ``label`` output (``variable`` for a regressor),
+    and its ``probabilities`` for ``--proba``."""
     inp = session.get_inputs()[0]
     outputs = {o.name: o for o in session.get_outputs()}
     dtype = np.float64 if inp.type == "tensor(double)" else np.float32
@@ -426,15 +485,27 @@ def _predict_onnx(session: Any, meta: dict, X: Any) -> _Predicted:
             f"model: expected an ONNX model with a 'label' or 'variable' output, "
             f"as bpnet-export writes; this one has {sorted(outputs)}"
         )
-    (pred,) = session.run([name], {inp.name: np.asarray(X, dtype=dtype)})
+    names = [name]
+    if name == "variable":
+        _no_proba(args)
+    elif getattr(args, "proba", False):
+        if "probabilities" not in outputs:
+            raise ValueError(
+                f"--proba: {Path(args.model).name} has no 'probabilities' output "
+                f"(it has {sorted(outputs)})"
+            )
+        names.append("probabilities")
+    pred, *rest = session.run(names, {inp.name: np.asarray(X, dtype=dtype)})
+    proba = np.asarray(rest[0]) if rest else None
     sequential = meta.get("kind") in (None, "Sequential")
     if name == "variable":  # as MLPRegressor.predict: (n,) for one output
         pred = pred[:, 0] if pred.ndim == 2 and pred.shape[1] == 1 else pred
         return _Predicted(pred, False, 0, None)
     if sequential:
         width = outputs["probabilities"].shape[1] if "probabilities" in outputs else 0
-        return _Predicted(pred, True, width, None)
-    return _Predicted(pred, False, 0, np.asarray(meta.get("classes_", np.unique(pred))))
+        return _Predicted(pred, True, width, None, proba)
+    classes = np.asarray(meta.get("classes_", np.unique(pred)))
+    return _Predicted(pred, False, 0, classes, proba)
 
 
 def predict(args: argparse.Namespace) -> dict:
@@ -470,7 +541,10 @@ def predict(args: argparse.Namespace) -> dict:
                 "bpnet-train --out DIR (DIR/model.npz) or bpnet.save"
             ) from None
     X, y, source, label_flag, split = _load_inputs(args, meta)
-    done = _predict_onnx(session, meta, X) if onnx else _predict_npz(args, meta, X)
+    if onnx:
+        done = _predict_onnx(session, meta, X, args)
+    else:
+        done = _predict_npz(args, meta, X)
     pred, sequential = done.pred, done.sequential
     if sequential:
         classes = _numeric_names(meta.get("classes"))
@@ -478,6 +552,7 @@ def predict(args: argparse.Namespace) -> dict:
     else:
         names = list(pred)
     regressor = not sequential and done.classes is None
+    proba = done.proba
     summary: dict[str, Any] = {
         "model": str(args.model),
         "kind": meta.get("kind"),
@@ -512,6 +587,14 @@ def predict(args: argparse.Namespace) -> dict:
         summary["predictions"] = pred.tolist()
         return summary
     summary["predictions"] = [v.item() if hasattr(v, "item") else v for v in names]
+    if proba is not None:  # columns in the order of the model's classes
+        if sequential:
+            classes = _numeric_names(meta.get("classes"))
+            classes = classes or list(range(proba.shape[1]))
+        else:
+            classes = np.asarray(done.classes).tolist()
+        summary["classes"] = classes
+        summary["probabilities"] = proba.astype(float).tolist()
     return summary
 
 
@@ -540,7 +623,11 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
 
 
 def _report(summary: dict, as_json: bool) -> None:
-    """The summary line, or one prediction per line; then the JSON."""
+    """The rows of probabilities (``--proba``); the summary line, or one
+    prediction per line; then the JSON."""
+    if summary.get("probabilities") is not None and not as_json:
+        for row in summary["probabilities"]:
+            print(" ".join(f"{p:.6g}" for p in row))
     if summary.get("r2") is not None:
         print(
             f"R^2: {summary['r2']:.4f} on {summary['n']} samples of "
@@ -551,7 +638,7 @@ def _report(summary: dict, as_json: bool) -> None:
             f"accuracy: {summary['accuracy']:.4f} on {summary['n']} samples of "
             f"{summary['data']} ({summary['device']})"
         )
-    elif not as_json:
+    elif not as_json and summary.get("probabilities") is None:
         for v in summary["predictions"]:
             print(" ".join(map(repr, v)) if isinstance(v, list) else v)
     if as_json:

@@ -28,21 +28,22 @@ def _load_data(args: argparse.Namespace) -> Any:
         raise ValueError(
             f"--labels: labels the rows of --data X.npy; got {args.labels} alone"
         )
-    if args.data and Path(args.data).suffix in (".npy", ".npz"):
-        from bpnet.distributed.files import load_arrays
-
-        arrays = load_arrays(args.data, args.labels, test_size=args.test_size)
-        return data.Dataset(*arrays[:4], Path(args.data).stem, arrays[4], None)
+    split = {"test_size": args.test_size, "seed": args.seed, "split": args.test_split}
     try:
+        if args.data and Path(args.data).suffix in (".npy", ".npz"):
+            from bpnet.distributed.files import read_arrays
+
+            X, y, classes = read_arrays(args.data, args.labels)
+            return data.split_dataset(
+                X, y, Path(args.data).stem, **split, classes=classes
+            )
         if args.data:
             try:
-                return data.load_mat_dataset(
-                    args.data, test_size=args.test_size, seed=args.seed
-                )
+                return data.load_mat_dataset(args.data, **split)
             except data.DataError as exc:
                 raise data.DataError(f"--data: {exc}") from None
         if args.dataset == "digits":
-            return data.load_digits(test_size=args.test_size, seed=args.seed)
+            return data.load_digits(**split)
     except ValueError as exc:  # the split's own words, with the flag's name
         renamed = _with_flag(exc, "test_size")
         if renamed is None:
@@ -323,8 +324,10 @@ def _run(
     say(f"device: {backend.describe()}")
     if comm is not None:
         say(f"distributed: {comm.size} ranks ({comm.kind}), global batch split")
+    has_test = ds.X_test.shape[0] > 0
+    tested = f"{ds.X_test.shape[0]} test" if has_test else "no test split"
     say(
-        f"dataset: {ds.name}: {ds.X_train.shape[0]} train, {ds.X_test.shape[0]} test, "
+        f"dataset: {ds.name}: {ds.X_train.shape[0]} train, {tested}, "
         f"{ds.X_train.shape[1]} features, {n_classes} classes"
     )
     say(repr(net))
@@ -368,7 +371,7 @@ def _run(
         # The test split is only watched, never used to stop: early stopping
         # holds out part of the training data instead. When the test split is
         # the one watched, its columns are named test_*, not val_*.
-        watch_test = not fraction
+        watch_test = has_test and not fraction
         h = net.fit(
             ds.X_train,
             ds.y_train,
@@ -398,14 +401,17 @@ def _run(
             history = {TEST_NAMES.get(k, k): v for k, v in history.items()}
         epochs_run = len(h)
     seconds = time.perf_counter() - t0
+    test_acc = None  # --test-size 0: every row trained, nothing to test on
     if comm is None:
         train_loss, train_acc = net.evaluate(ds.X_train, ds.y_train, l2=args.l2)
-        _, test_acc = net.evaluate(ds.X_test, ds.y_test)
+        if has_test:
+            _, test_acc = net.evaluate(ds.X_test, ds.y_test)
     else:  # each rank its shard of the rows, the sums reduced
         from bpnet.distributed import evaluate
 
         train_loss, train_acc = evaluate(comm, net, ds.X_train, ds.y_train, l2=args.l2)
-        _, test_acc = evaluate(comm, net, ds.X_test, ds.y_test)
+        if has_test:
+            _, test_acc = evaluate(comm, net, ds.X_test, ds.y_test)
     summary = {
         "device": backend.name,
         "device_description": backend.describe(),
@@ -426,15 +432,22 @@ def _run(
     }
     if comm is not None:
         summary["rank"] = comm.rank
+    if has_test:
+        tested = f"test accuracy: {test_acc:.4f}"
+    else:
+        summary["test_size"] = 0.0
+        tested = "test accuracy: none (--test-size 0: trained on every row)"
     out(
-        f"test accuracy: {test_acc:.4f} (train {train_acc:.4f} and loss "
+        f"{tested} (train {train_acc:.4f} and loss "
         f"{train_loss:.4f} after training, "
         f"{seconds:.2f} s on {backend.name})"
     )
     if comm is not None and not comm.is_root:
         return summary
-    y_pred = backend.to_numpy(net.predict(ds.X_test))
-    if args.report:
+    y_pred = backend.to_numpy(net.predict(ds.X_test)) if has_test else None
+    if args.report and not has_test:
+        out("classification report: none (--test-size 0: no test split)")
+    elif args.report:
         from sklearn.metrics import classification_report
 
         out(
@@ -507,17 +520,22 @@ def _write_run(
         history,
         dataset=ds.name,
         image_shape=list(ds.image_shape or []),
+        image_order=ds.image_order,  # ex4's .mat images are column-major
         class_names=[str(c) for c in ds.classes],
         summary=summary,
     )
     io.atomic_write_text(path / "history.json", json.dumps(record, indent=1))
     files.append(path / "history.json")
-    n = min(25, ds.X_test.shape[0])
-    with atomic_open(path / "predictions.npz") as fh:
-        np.savez(fh, X_sample=ds.X_test[:n], y_true=ds.y_test, y_pred=y_pred)
+    if y_pred is not None:  # None: no test split to predict
+        n = min(25, ds.X_test.shape[0])
+        with atomic_open(path / "predictions.npz") as fh:
+            np.savez(fh, X_sample=ds.X_test[:n], y_true=ds.y_test, y_pred=y_pred)
+        files.append(path / "predictions.npz")
+    else:  # a predictions.npz left by an earlier run in this folder is not ours
+        (path / "predictions.npz").unlink(missing_ok=True)
     with atomic_open(path / "first_layer.npy") as fh:
         np.save(fh, net.backend.to_numpy(net.parameters()[0]))
-    files += [path / "predictions.npz", path / "first_layer.npy"]
+    files.append(path / "first_layer.npy")
     try:
         from bpnet.cli.plot import plot_run
 

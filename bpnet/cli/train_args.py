@@ -104,11 +104,12 @@ def check_flags_apply(args: argparse.Namespace, explicit: frozenset[str]) -> Non
             f"--patience: counts epochs for --early-stopping, which is off; got "
             f"--patience {args.patience} alone"
         )
-    if "test_size" in explicit and not args.data and args.dataset != "digits":
-        raise ValueError(
-            f"--test-size: {args.dataset} comes with its own test split; got "
-            f"--test-size {args.test_size}"
-        )
+    for key in ("test_size", "test_split"):
+        if key in explicit and not args.data and args.dataset != "digits":
+            raise ValueError(
+                f"{flag(key)}: {args.dataset} comes with its own test split; got "
+                f"{flag(key)} {getattr(args, key)}"
+            )
 
 
 def _check_optimizer_takes(name: str, dest: str) -> None:
@@ -153,34 +154,50 @@ def _check_data_record(data: Any, path: str) -> None:
     if seed is not None and not (type(seed) is int and seed >= 0):
         raise bad("data.seed", seed, "an integer >= 0")
     if test_size is not None and not (
-        type(test_size) in (int, float) and 0 < test_size < 1
+        type(test_size) in (int, float) and 0 <= test_size < 1
     ):
-        raise bad("data.test_size", test_size, "a fraction in (0, 1)")
+        raise bad("data.test_size", test_size, "a fraction in [0, 1)")
+    from bpnet.data.base import SPLITS
+
+    split = data.get("test_split")
+    if split is not None and split not in SPLITS:
+        raise bad("data.test_split", split, f"one of {', '.join(SPLITS)}")
     if data.get("data_dir") is not None and not isinstance(data["data_dir"], str):
         raise bad("data.data_dir", data["data_dir"], "a folder name")
 
 
 def data_record(args: argparse.Namespace) -> dict[str, Any]:
     """What defines the run's train/test split, for the model file's metadata
-    (``bpnet-predict`` rebuilds the same test split from it)."""
+    and the checkpoint's (``bpnet-predict`` and ``--resume`` rebuild the same
+    split from it). A record without ``test_split`` is one written before the
+    flag: ``tail`` for .npy/.npz files, ``shuffled`` for the others."""
+    split = {
+        "seed": args.seed,
+        "test_size": args.test_size,
+        "test_split": args.test_split,
+    }
     if args.data and Path(args.data).suffix in (".npy", ".npz"):
         return {
             "dataset": "arrays",
             "file": str(Path(args.data).resolve()),
             "labels": str(Path(args.labels).resolve()) if args.labels else None,
-            "test_size": args.test_size,
+            **split,
         }
     if args.data:
-        return {
-            "dataset": "mat",
-            "file": str(Path(args.data).resolve()),
-            "seed": args.seed,
-            "test_size": args.test_size,
-        }
+        return {"dataset": "mat", "file": str(Path(args.data).resolve()), **split}
     if args.dataset == "digits":
-        return {"dataset": "digits", "seed": args.seed, "test_size": args.test_size}
+        return {"dataset": "digits", **split}
     data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
     return {"dataset": args.dataset, "data_dir": data_dir}
+
+
+def recorded_split(record: dict) -> str:
+    """The ``test_split`` of a run's data record: written since the flag was
+    added; before it, .npy/.npz files were split at their last rows."""
+    split = record.get("test_split")
+    if split is not None:
+        return split
+    return "tail" if record.get("dataset") == "arrays" else "shuffled"
 
 
 def _saved_settings(meta: dict, path: str) -> dict[str, Any]:
@@ -232,6 +249,8 @@ def _saved_settings(meta: dict, path: str) -> dict[str, Any]:
         for key in ("seed", "test_size"):
             if data.get(key) is not None:
                 saved[key] = data[key]
+        if data.get("dataset") in ("mat", "arrays", "digits"):
+            saved["test_split"] = recorded_split(data)
         if data.get("data_dir"):
             saved["data_dir"] = data["data_dir"]
     return saved
@@ -312,9 +331,10 @@ def resume_epochs(
     args: argparse.Namespace, explicit: frozenset[str], training: dict, n_train: int
 ) -> int:
     """The total epochs a resumed run trains to: the checkpoint's own count when
-    it is complete and no longer run is asked for (then only the outputs a
-    killed run had not written are written); an error when ``--epochs`` or
-    ``--iterations`` asks for no more than the checkpoint already has."""
+    it is complete and no longer run is asked for (``--epochs`` of its own
+    count asks for none: then only the outputs are written again); an error
+    when ``--epochs`` or ``--iterations`` asks for fewer than the checkpoint
+    already has."""
     done = int(training.get("epoch", 0))
     if "iterations" in explicit:
         steps = math.ceil(n_train / args.batch_size)
@@ -336,7 +356,7 @@ def resume_epochs(
         )
     if total > done:
         return total
-    if asked is None:  # complete: its outputs are written, nothing is trained
+    if asked is None or total == done:  # complete: outputs written, no training
         return done
     raise ValueError(
         f"{asked}: the checkpoint {args.resume!r} already has {done} epochs, and "

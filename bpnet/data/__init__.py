@@ -17,15 +17,17 @@ from typing import Any
 
 import numpy as np
 
-from bpnet.data.base import DataError, Dataset, _split_dataset
+from bpnet.data.base import SPLITS, DataError, Dataset, split_dataset
 from bpnet.data.mat import load_mat, load_mat_dataset, write_ex4_standin
 from bpnet.io.atomic import atomic_write_bytes
 
 __all__ = [
+    "DATASET_NAMES",
     "DataError",
     "Dataset",
     "FASHION_CLASSES",
     "IDX_FILES",
+    "SPLITS",
     "default_cache_dir",
     "fetch",
     "load_dataset",
@@ -35,9 +37,19 @@ __all__ = [
     "load_mnist",
     "one_hot",
     "read_idx",
+    "split_dataset",
     "write_ex4_standin",
 ]
 
+
+#: Each spelling of a dataset's name -> the name it goes by (``Dataset.name``)
+DATASET_NAMES = {
+    "digits": "digits",
+    "mnist": "mnist",
+    "fashion-mnist": "fashion-mnist",
+    "fashion": "fashion-mnist",
+    "fashion_mnist": "fashion-mnist",
+}
 
 FASHION_CLASSES = (
     "T-shirt/top",
@@ -119,13 +131,16 @@ MAX_IDX_BYTES = 2**31  # no real IDX file is larger; a corrupt header may claim 
 
 
 # --- scikit-learn's digits --------------------------------------------------
-def load_digits(test_size: float = 0.2, seed: int = 0) -> Dataset:
+def load_digits(
+    test_size: float = 0.2, seed: int = 0, split: str = "shuffled"
+) -> Dataset:
     """scikit-learn's bundled 8x8 digits (1797 samples), pixels / 16, with a
-    stratified train/test split (``test_size``, ``random_state=seed``)."""
+    stratified train/test split (``test_size``, ``random_state=seed``; see
+    ``split_dataset`` for ``split`` and ``test_size=0``)."""
     from sklearn.datasets import load_digits as sk_digits
 
     X, y = sk_digits(return_X_y=True)
-    return _split_dataset(
+    return split_dataset(
         (X / 16.0).astype(np.float32),
         y.astype(np.int64),
         "digits",
@@ -133,6 +148,7 @@ def load_digits(test_size: float = 0.2, seed: int = 0) -> Dataset:
         seed,
         classes=tuple(range(10)),
         image_shape=(8, 8),
+        split=split,
     )
 
 
@@ -265,6 +281,8 @@ def load_mnist(
     Parameters
     ----------
     kind : {"mnist", "fashion"}
+        "fashion-mnist" (``load_dataset``'s and ``--dataset``'s name) is
+        "fashion" too: any spelling of ``DATASET_NAMES``, in any case.
     data_dir : path, optional
         Folder holding the files. Default: the cache folder
         (``$BPNET_DATA_DIR/<kind>`` or ``~/.cache/bpnet/<kind>``), where missing
@@ -275,10 +293,13 @@ def load_mnist(
         The splits to read (and download); one left out comes back as empty
         arrays (0 rows).
     """
-    if kind in ("fashion-mnist", "fashion_mnist"):
-        kind = "fashion"
-    if kind not in SOURCES:
-        raise ValueError(f"kind: expected 'mnist' or 'fashion', got {kind!r}")
+    name = DATASET_NAMES.get(kind.strip().lower() if isinstance(kind, str) else kind)
+    if name not in ("mnist", "fashion-mnist"):
+        raise ValueError(
+            "kind: expected 'mnist' or 'fashion' (also spelled 'fashion-mnist', as "
+            f"load_dataset and --dataset name it), got {kind!r}"
+        )
+    kind = "fashion" if name == "fashion-mnist" else "mnist"
     try:
         wanted = tuple(dict.fromkeys(splits)) if not isinstance(splits, str) else ()
     except TypeError:
@@ -363,11 +384,16 @@ def one_hot(y: Any, n_classes: int) -> np.ndarray:
 
 
 def load_dataset(name: str, data_dir: Any = None, **kwargs: Any) -> Dataset:
-    """'digits', 'fashion-mnist' or 'mnist' by name."""
-    if name == "digits":
+    """'digits', 'fashion-mnist' (or 'fashion') or 'mnist' by name: any
+    spelling of ``DATASET_NAMES``, in any case."""
+    canonical = DATASET_NAMES.get(
+        name.strip().lower() if isinstance(name, str) else name
+    )
+    if canonical == "digits":
         return load_digits(**kwargs)
-    if name in ("fashion-mnist", "fashion", "mnist"):
-        return load_mnist(kind=name, data_dir=data_dir, **kwargs)
+    if canonical is not None:
+        return load_mnist(kind=canonical, data_dir=data_dir, **kwargs)
     raise ValueError(
-        f"dataset: expected 'digits', 'fashion-mnist' or 'mnist', got {name!r}"
+        "dataset: expected 'digits', 'fashion-mnist' (also spelled 'fashion', as "
+        f"load_mnist names it) or 'mnist', got {name!r}"
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from bpnet.data.base import DataError, Dataset, _split_dataset
+from bpnet.data.base import DataError, Dataset, split_dataset
 
 
 def load_mat(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
@@ -152,12 +152,16 @@ def _label_text(value: Any) -> str:
 
 
 def load_mat_dataset(
-    path: str | os.PathLike[str], test_size: float = 0.2, seed: int = 0
+    path: str | os.PathLike[str],
+    test_size: float = 0.2,
+    seed: int = 0,
+    split: str = "shuffled",
 ) -> Dataset:
     """An ex4 data file (``ex4data1.mat``: 5000 20x20 digits) as a Dataset.
 
     X is scaled to [0, 1] by its own min and max; images are stored column
-    major, as MATLAB writes them.
+    major, as MATLAB writes them (``image_order="F"``). The split is
+    ``split_dataset``'s.
     """
     arrays = load_mat(path)
     if "X" not in arrays:
@@ -169,7 +173,7 @@ def load_mat_dataset(
     X = ((X - lo) / (hi - lo if hi > lo else 1.0)).astype(np.float32)
     side = int(round(np.sqrt(X.shape[1])))
     shape = (side, side) if side * side == X.shape[1] else None
-    return _split_dataset(
+    return split_dataset(
         X,
         y.reshape(-1).astype(np.int64),
         Path(path).stem,
@@ -177,6 +181,8 @@ def load_mat_dataset(
         seed,
         classes=tuple(int(v) for v in values),
         image_shape=shape,
+        split=split,
+        image_order="F",
     )
 
 

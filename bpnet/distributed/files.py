@@ -28,7 +28,27 @@ def load_arrays(
     The last ``ceil(test_size * n)`` rows are the test split: a contiguous
     split keeps both parts memory maps (shuffle the file once if its rows are
     sorted by class). Labels become indices 0..k-1 of their sorted values.
+    ``bpnet-train`` reads with ``read_arrays`` and splits with
+    ``bpnet.data.split_dataset`` (shuffled by default).
     """
+    X, y, classes = read_arrays(path, labels)
+    n_test = math.ceil(test_size * X.shape[0])
+    cut = X.shape[0] - n_test
+    if cut <= 0:
+        raise ValueError(
+            f"--test-size: {test_size} of the {X.shape[0]} rows of {path} leaves "
+            "none to train on; pick a smaller fraction"
+        )
+    return X[:cut], y[:cut], X[cut:], y[cut:], classes
+
+
+def read_arrays(
+    path: str | os.PathLike[str],
+    labels: str | os.PathLike[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """X from ``path`` (``.npy``, memory-mapped, with labels from ``labels``;
+    or ``.npz`` holding ``X`` and ``y``), checked, as ``X, y, classes``:
+    the labels become indices 0..k-1 of their sorted values, ``classes``."""
     path = Path(path)
     if path.suffix == ".npz":
         if labels is not None:
@@ -73,13 +93,5 @@ def load_arrays(
             f"{y_flag}: expected labels of at least 2 classes, got only "
             f"{values.tolist()!r:.60} in all {y.shape[0]} rows"
         )
-    n_test = math.ceil(test_size * X.shape[0])
-    cut = X.shape[0] - n_test
-    if cut <= 0:
-        raise ValueError(
-            f"--test-size: {test_size} of the {X.shape[0]} rows of {path} leaves "
-            "none to train on; pick a smaller fraction"
-        )
     y = y.reshape(-1).astype(np.int64)
-    classes = tuple(v.item() for v in values)
-    return X[:cut], y[:cut], X[cut:], y[cut:], classes
+    return X, y, tuple(v.item() for v in values)

@@ -23,6 +23,8 @@ class ReLU(Layer):
     init_name = "he"
 
     def forward(self, x: Any, training: bool = False) -> Any:
+        if self.xp is None:  # used on its own
+            self.build_alone(x)
         # A 0/1 mask in x's dtype: two multiplies are cheaper than where().
         self.mask = self.xp.astype(x > 0, x.dtype)
         return x * self.mask
@@ -43,6 +45,8 @@ class LeakyReLU(Layer):
         self.alpha = check.check_fraction(alpha, "LeakyReLU alpha")
 
     def forward(self, x: Any, training: bool = False) -> Any:
+        if self.xp is None:  # used on its own
+            self.build_alone(x)
         self.mask = x > 0
         return self.xp.where(self.mask, x, self.alpha * x)
 
@@ -64,6 +68,8 @@ class Sigmoid(Layer):
     init_name = "glorot"
 
     def forward(self, x: Any, training: bool = False) -> Any:
+        if self.xp is None:  # used on its own
+            self.build_alone(x)
         self.y = sigmoid(x)
         return self.y
 
@@ -79,6 +85,8 @@ class Tanh(Layer):
     init_name = "glorot"
 
     def forward(self, x: Any, training: bool = False) -> Any:
+        if self.xp is None:  # used on its own
+            self.build_alone(x)
         self.y = self.xp.tanh(x)
         return self.y
 

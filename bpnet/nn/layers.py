@@ -3,6 +3,11 @@
 A layer's ``forward(x, training)`` returns its output; ``backward(dy)`` returns
 the gradient for its input and, for a layer that learns, fills ``grads`` with
 its parameters' gradients, by the names the layer declares (see ``Layer``).
+
+A layer works on its own too, as Deep Learning from Scratch uses it
+(``relu = ReLU(); out = relu.forward(x); dx = relu.backward(dout)``): outside
+a ``Sequential`` its first ``forward`` builds it for the input's library,
+device and dtype (``build_alone``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 
 from array_api_compat import is_lazy_array, is_writeable_array
 
+from backends import Backend, HostRandom, backend_of
 from bpnet.nn.initializers import Initializer, get_initializer
 from bpnet.nn.registry import Registry
 
@@ -115,6 +121,31 @@ class Layer:
         output width."""
         self.xp = model.backend.xp
         return self.output_width(n_in)
+
+    def build_alone(self, x: Any) -> None:
+        """Build for the input ``x`` when the layer is used on its own, outside
+        a ``Sequential``: on ``x``'s library and device, parameters in ``x``'s
+        dtype (float32 for an integer input), drawn as a one-layer
+        ``Sequential`` with its default seed draws them. Each layer's
+        ``forward`` calls it while the layer is unbuilt.
+
+        Raises
+        ------
+        TypeError
+            ``x`` is not an array of a library bpnet has a backend for.
+        ValueError
+            The layer takes another width than ``x``'s last axis.
+        """
+        be = backend_of(x, "x")
+        shape = tuple(x.shape)
+        width = shape[-1] if shape else 1
+        if self.n_in is not None and width != self.n_in:
+            raise ValueError(
+                f"x: {self!r} takes {self.n_in} features, got an input of shape {shape}"
+            )
+        dtype = x.dtype if be.xp.isdtype(x.dtype, "real floating") else "float32"
+        with be.context():
+            self.build(width, _Alone(be, be.dtype(dtype)))
 
     def forward(self, x: Any, training: bool = False) -> Any:
         raise NotImplementedError
@@ -244,6 +275,20 @@ def _writes_in_place(array: Any) -> bool:
     return is_writeable_array(array) and not is_lazy_array(array)
 
 
+class _Alone:
+    """What ``Layer.build`` reads from its network, for a layer built on its
+    own: the input's backend and dtype, and the generators and initializer a
+    one-layer ``Sequential(seed=0)`` would give it (the same numbers)."""
+
+    def __init__(self, backend: Backend, dtype: Any, seed: int = 0) -> None:
+        self.backend, self.dtype = backend, dtype
+        self.host_rng = HostRandom(seed)
+        self.device_rng = backend.random(seed + 1)
+
+    def default_initializer(self, layer: Layer) -> Any:
+        return get_initializer("glorot")  # no activation after it
+
+
 def _declared_by_backward(layer: Layer, flag: str) -> bool:
     """``flag`` as declared by the class that defines ``layer.backward`` (a
     subclass with its own backward does not inherit it)."""
@@ -330,6 +375,8 @@ class Dense(Layer):
         return {"W": (self.n_in, self.n_out), "b": (self.n_out,)}
 
     def forward(self, x: Any, training: bool = False) -> Any:
+        if self.xp is None:  # used on its own
+            self.build_alone(x)
         self.x = x
         self._sparse = self._takes_sparse and self.backend.is_sparse(x)
         if self._sparse:  # the first layer of a sparse X: never made dense
@@ -435,6 +482,8 @@ class Dropout(Layer):
         return n_in
 
     def forward(self, x: Any, training: bool = False) -> Any:
+        if self.xp is None:  # used on its own
+            self.build_alone(x)
         if not training or self.rate == 0.0:
             self.mask = None
             return x

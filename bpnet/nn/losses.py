@@ -2,7 +2,10 @@
 
 ``loss_and_grad(Z, T)`` returns the 0-D loss and dL/dZ together (they share
 the softmax or sigmoid); ``output(Z)`` is what ``predict_proba`` shows. The
-targets ``T`` are float matrices of the logits' shape, made by ``targets``.
+targets ``T`` are float matrices of the logits' shape, made by ``targets``;
+called directly, ``forward`` and ``loss_and_grad`` also take integer labels
+(n,) (and a column's values (n,) for one output), through ``as_targets``,
+and refuse any other shape by name.
 Listed in ``LOSSES`` by short name (softmax, sigmoid, mse,
 half_squared_error, poisson), with the long names and class names as other
 spellings. ``weights``, a device column (n, 1)
@@ -15,6 +18,8 @@ from __future__ import annotations
 import functools
 import math
 from typing import Any
+
+from array_api_compat import array_namespace, device
 
 from bpnet.nn._namespace import namespace as _ns
 from bpnet.nn.functional import one_hot, row_sums, sigmoid, softmax, softplus, xlogy
@@ -44,7 +49,32 @@ class Loss:
         """Raise ValueError when host targets ``T`` (n, k) lie outside what
         this loss takes; ``name`` is the argument they came in."""
 
+    def as_targets(self, Z: Any, T: Any, name: str = "T") -> Any:
+        """``T`` as the (n, k) targets of the logits ``Z`` (n, k).
+
+        Targets of ``Z``'s shape and dtype pass as they are (what ``fit`` and
+        the network's methods hand in). Integer labels (n,) are one-hot
+        encoded against the k outputs (for one output they are the values
+        themselves, as a column); float values (n,) are a column for one
+        output; rows (n, k) are cast to ``Z``'s dtype.
+
+        Raises
+        ------
+        ValueError
+            ``T`` has another shape, labels lie outside [0, k), or float
+            values (n,) are given for k > 1 outputs; the message names ``T``,
+            the shapes expected and the shape given.
+        """
+        shape = getattr(T, "shape", None)
+        if shape == Z.shape and len(shape) == 2:
+            dt = T.dtype
+            if dt is Z.dtype or dt == Z.dtype:  # `is`: the common case, cheaper
+                return T  # the fit loop's case: no copy
+        return _targets_like(Z, T, name)
+
     def forward(self, Z: Any, T: Any) -> Any:
+        """The loss of logits ``Z`` (n, k) against ``T``: integer labels
+        (n,) or targets (n, k) (see ``as_targets``); a 0-D array."""
         return self.loss_and_grad(Z, T, need_grad=False)[0]
 
     def loss_and_grad(
@@ -84,14 +114,16 @@ class SoftmaxCrossEntropy(Loss):
     """Softmax then cross-entropy: mean_i [logsumexp(z_i) - t_i . z_i].
 
     Takes integer labels (n,) or one-hot rows (n, k) through ``fit`` and the
-    network's methods, which refuse other rows by name; ``loss_and_grad``
-    called directly also takes probability rows (each summing to 1).
+    network's methods, which refuse other rows by name; ``forward`` and
+    ``loss_and_grad`` called directly take the same labels or rows (the same
+    number for both) and also probability rows (each summing to 1).
     Gradient: (softmax(Z) - T) / n.
     """
 
     def loss_and_grad(
         self, Z: Any, T: Any, need_grad: bool = True, weights: Any = None
     ) -> tuple[Any, Any]:
+        T = self.as_targets(Z, T)
         xp = _ns(Z)
         n = Z.shape[0]
         S = Z - xp.max(Z, axis=1, keepdims=True)  # shifted: exp never overflows
@@ -137,6 +169,7 @@ class SigmoidCrossEntropy(Loss):
     def loss_and_grad(
         self, Z: Any, T: Any, need_grad: bool = True, weights: Any = None
     ) -> tuple[Any, Any]:
+        T = self.as_targets(Z, T)
         xp = _ns(Z)
         n = Z.shape[0]
         if weights is None:
@@ -179,6 +212,7 @@ class MeanSquaredError(Loss):
     def loss_and_grad(
         self, Z: Any, T: Any, need_grad: bool = True, weights: Any = None
     ) -> tuple[Any, Any]:
+        T = self.as_targets(Z, T)
         xp = _ns(Z)
         D = Z - T
         if weights is None:
@@ -205,6 +239,7 @@ class HalfSquaredError(Loss):
     def loss_and_grad(
         self, Z: Any, T: Any, need_grad: bool = True, weights: Any = None
     ) -> tuple[Any, Any]:
+        T = self.as_targets(Z, T)
         xp = _ns(Z)
         D = Z - T
         if weights is None:
@@ -241,6 +276,7 @@ class HalfPoissonDeviance(Loss):
     def loss_and_grad(
         self, Z: Any, T: Any, need_grad: bool = True, weights: Any = None
     ) -> tuple[Any, Any]:
+        T = self.as_targets(Z, T)
         xp = _ns(Z)
         D = xp.exp(Z) - T  # mu - t: the gradient's numerator
         # t log(t / mu) - t + mu, with log mu = z
@@ -257,6 +293,52 @@ class HalfPoissonDeviance(Loss):
     def output(self, Z: Any) -> Any:
         xp = _ns(Z)
         return xp.exp(Z)
+
+
+def _targets_like(Z: Any, T: Any, name: str) -> Any:
+    """``Loss.as_targets`` past its fast path: convert or refuse, by name."""
+    zshape = tuple(getattr(Z, "shape", ()))
+    if len(zshape) != 2:
+        raise ValueError(
+            f"Z: expected logits of shape (n_samples, n_outputs), got shape {zshape}"
+        )
+    n, k = zshape
+    expected = f"integer labels of shape ({n},) or targets of shape ({n}, {k})"
+    xp = _ns(Z)
+    if not hasattr(T, "shape"):  # nested lists, as the book writes them
+        T = xp.asarray(T, device=device(Z))
+    try:
+        array_namespace(Z, T)
+    except TypeError:
+        raise TypeError(
+            f"{name}: expected an array of the logits' library "
+            f"({type(Z).__name__}), got {type(T).__name__}"
+        ) from None
+    shape = tuple(T.shape)
+    if shape == (n, k) and not xp.isdtype(T.dtype, "bool"):
+        return xp.astype(T, Z.dtype)
+    if len(shape) != 1 or shape[0] != n:
+        raise ValueError(
+            f"{name}: expected {expected} for logits Z of shape ({n}, {k}), "
+            f"got shape {shape}"
+        )
+    if k == 1 and xp.isdtype(T.dtype, ("integral", "real floating")):
+        return xp.reshape(xp.astype(T, Z.dtype), (n, 1))
+    if xp.isdtype(T.dtype, "real floating"):
+        if not bool(xp.all(T == xp.round(T))):
+            raise ValueError(
+                f"{name}: expected {expected}; got float values of shape {shape} "
+                f"that are not whole numbers, for {k} outputs"
+            )
+        T = xp.astype(T, xp.int64)
+    elif not xp.isdtype(T.dtype, "integral"):
+        raise ValueError(f"{name}: expected {expected}, got dtype {T.dtype}")
+    if n and (bool(xp.any(T < 0)) or bool(xp.any(T >= k))):
+        raise ValueError(
+            f"{name}: expected class labels in [0, {k - 1}] for logits Z of "
+            f"shape ({n}, {k}), got labels from {int(xp.min(T))} to {int(xp.max(T))}"
+        )
+    return one_hot(T, k, Z.dtype)
 
 
 def decision_boundary(loss: Loss) -> float | None:

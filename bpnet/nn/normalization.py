@@ -81,6 +81,8 @@ class BatchNorm(Layer):
         return n_in
 
     def forward(self, x: Any, training: bool = False) -> Any:
+        if self.xp is None:  # used on its own
+            self.build_alone(x)
         xp = self.xp
         if training:
             mean = xp.mean(x, axis=0)

@@ -35,6 +35,8 @@ class Scale(Layer):
         return n_in
 
     def forward(self, x: Any, training: bool = False) -> Any:
+        if self.xp is None:  # used on its own
+            self.build_alone(x)
         self.x = x
         return x * self.scale
 

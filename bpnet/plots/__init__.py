@@ -257,9 +257,12 @@ def plot_first_layer(
 
     Parameters
     ----------
-    W : array_like of shape (n_inputs, n_hidden) or (F, C, KH, KW)
+    W : array_like of shape (n_inputs, n_hidden) or (F, C, KH, KW), or a model
         The first Dense layer's weights (bpnet's layout: column j holds the
-        input weights of hidden unit j). Each column is scaled to its own
+        input weights of hidden unit j), or the model that holds them: a
+        ``bpnet.Sequential`` (its first layer with a weight ``W``, copied to
+        the host) or a fitted estimator with ``coefs_`` (bpnet's or
+        scikit-learn's MLP: ``coefs_[0]``). Each column is scaled to its own
         range. For an ex4 ``Theta1`` of shape (n_hidden, 1 + n_inputs), pass
         ``Theta1[:, 1:].T``. A ``Conv2D``'s weights draw each filter as a
         KHxKW image, one per input channel (F * C images, filter after
@@ -284,7 +287,7 @@ def plot_first_layer(
     Path
         ``path``.
     """
-    arr = as_host(W, "W")
+    arr = as_host(_first_weights(W), "W")
     filters = arr.ndim == 4
     if filters:  # (F, C, KH, KW) -> one column per filter and channel
         F, C, KH, KW = arr.shape
@@ -325,6 +328,30 @@ def plot_first_layer(
         )
     fig.suptitle(title, fontsize=11)
     return save_png(fig, path, dpi)
+
+
+def _first_weights(W: Any) -> Any:
+    """The first-layer weight matrix of a network or a fitted estimator; an
+    array passes as it is."""
+    if hasattr(W, "layers") and hasattr(W, "backend"):  # a bpnet.Sequential
+        for layer in W.layers:
+            if "W" in getattr(layer, "param_names", ()):
+                if getattr(layer, "W", None) is None:
+                    break
+                return W.backend.to_numpy(layer.W)
+        raise ValueError(
+            f"W: the network {type(W).__name__} has no built layer with weights W "
+            "(a Dense layer, built by its input width or a first forward)"
+        )
+    if hasattr(W, "fit") and hasattr(W, "predict"):  # an estimator
+        try:
+            return W.coefs_[0]
+        except AttributeError:
+            raise ValueError(
+                f"W: the {type(W).__name__} is not fitted, so it has no weights to "
+                "draw; fit it first"
+            ) from None
+    return W
 
 
 def plot_confusion_matrix(
