@@ -245,6 +245,9 @@ def check_training_state(
     _check_history(training.get("history", {}), epoch)
     _check_host_rng(training.get("host_rng"))
     _check_device_rng(training.get("device_rng"))
+    trend = training.get("trend_start")
+    if trend is not None and not _is_number(trend):
+        raise _field("training.trend_start", trend, "a finite number or null")
     has_best = _check_early(training.get("early_stopping"), epoch)
     bad = check_record(training.get("data_fingerprint"))
     if training.get("data_fingerprint") is not None and bad is not None:
