@@ -331,3 +331,39 @@ def test_resume_from_a_read_only_folder_leaves_it_as_it_was(tmp_path, monkeypatc
     monkeypatch.undo()
     assert sorted(p.name for p in source.iterdir()) == before
     assert _epoch(out) == 2 and _epoch(source) == 1
+
+
+# --- Ctrl-C at the last epoch's end --------------------------------------------
+@pytest.mark.parametrize("during", ["save_checkpoint", "_evaluate_device"])
+def test_ctrl_c_during_the_last_epoch_s_end_is_interrupted_exit_130(tmp_path, during):
+    """As a Ctrl-C mid-run: 'interrupted', exit 130, no outputs written, the
+    last epoch's checkpoint whole (it resumes)."""
+    run = tmp_path / "run"
+    target = "cb.ckpt" if during == "save_checkpoint" else "cb"
+    code = (
+        "import os, signal, sys\n"
+        "import bpnet.train.callbacks as cb\n"
+        f"owner = {target}\n"
+        f"real, calls = owner.{during}, []\n"
+        "def interrupted(*args, **kwargs):\n"
+        "    calls.append(1)\n"
+        "    if len(calls) == 2:  # the last epoch's\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return real(*args, **kwargs)\n"
+        f"owner.{during} = interrupted\n"
+        "import bpnet.cli.train as t\n"
+        "sys.exit(t.train_main(sys.argv[1:]))\n"
+    )
+    args = ["--hidden", "16", "--batch-size", "256", "--epochs", "2", "--out", str(run)]
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 130, (proc.stdout, proc.stderr)
+    assert proc.stderr.strip().splitlines()[-1] == "bpnet-train: interrupted"
+    assert "test accuracy" not in proc.stdout and not (run / "model.npz").exists()
+    assert _epoch(run) == 2
+    done = _train("--resume", run / "checkpoint.npz")  # finishes its outputs
+    assert done.returncode == 0 and (run / "model.npz").exists(), done.stderr

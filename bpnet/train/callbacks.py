@@ -399,7 +399,10 @@ class ProgressBar(Callback):
 
 class DeferInterrupt(Callback):
     """Hold Ctrl-C until the current step has finished updating the weights,
-    then raise KeyboardInterrupt."""
+    then raise KeyboardInterrupt. One that arrives while an epoch ends
+    (validation, history, the checkpoint's write) is raised once every
+    callback has finished that epoch, and one that arrives after the last
+    step once training has ended: ``fit`` never returns past a Ctrl-C."""
 
     every_step = False
 
