@@ -367,3 +367,16 @@ def test_ctrl_c_during_the_last_epoch_s_end_is_interrupted_exit_130(tmp_path, du
     assert _epoch(run) == 2
     done = _train("--resume", run / "checkpoint.npz")  # finishes its outputs
     assert done.returncode == 0 and (run / "model.npz").exists(), done.stderr
+
+
+def test_a_full_disk_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys):
+    import errno
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    run = tmp_path / "run"
+    assert _quick("--epochs", 1, "--out", run) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "No space left on device" in line and str(run / "checkpoint.npz") in line
