@@ -267,6 +267,20 @@ def test_a_kill_after_the_new_run_s_first_checkpoint_keeps_the_new_run(tmp_path)
     assert sorted(p.name for p in run.iterdir()) == [LOCK_NAME, "checkpoint.npz"]
 
 
+def test_a_kill_while_the_old_run_is_set_aside_loses_none_of_it(tmp_path, capsys):
+    from bpnet.cli.run_folder import MOVING_NAME
+
+    run = tmp_path / "run"
+    assert _quick("--epochs", 2, "--out", run) == 0
+    before = _snapshot(run)
+    (run / MOVING_NAME).mkdir()  # killed after moving one file of several
+    (run / "model.npz").rename(run / MOVING_NAME / "model.npz")
+    assert _quick("--epochs", 1, "--out", run) == 2  # back, and so refused
+    assert "it is back in place" in capsys.readouterr().err
+    assert _snapshot(run) == before
+    assert sorted(p.name for p in run.iterdir()) == sorted([*before, LOCK_NAME])
+
+
 # --- links planted in a run folder ---------------------------------------------
 @pytest.mark.parametrize("name", [LOCK_NAME, "history.json", "model.npz"])
 def test_a_link_planted_in_the_run_folder_is_refused_and_its_target_kept(

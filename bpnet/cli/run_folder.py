@@ -43,6 +43,7 @@ LOCK_NAME = ".bpnet-train.lock"
 # and where it goes, as one rename, once the new run has it (then deleted).
 PREVIOUS_NAME = ".bpnet-train.previous"
 DISCARDED_NAME = ".bpnet-train.discarded"
+MOVING_NAME = ".bpnet-train.moving"  # PREVIOUS_NAME while its files move in
 # What a run leaves in its folder; any of the first three means a run is there.
 RUN_FILES = ("checkpoint.npz", "model.npz", "history.json")
 OUTPUTS = (
@@ -117,11 +118,14 @@ class RunFolder:
         names = [n for n in (*RUN_FILES, *OUTPUTS) if os.path.lexists(self.folder / n)]
         if not names:
             return
-        previous = self.folder / PREVIOUS_NAME
-        previous.mkdir(exist_ok=True)  # _recover emptied any earlier one
-        self.previous = previous
+        # filled under another name and renamed when whole: a kill meanwhile
+        # leaves MOVING_NAME, whose files _recover moves back and nothing more
+        moving, previous = self.folder / MOVING_NAME, self.folder / PREVIOUS_NAME
+        moving.mkdir()  # _recover removed any earlier one
         for name in names:
-            os.replace(self.folder / name, previous / name)
+            os.replace(self.folder / name, moving / name)
+        os.replace(moving, previous)
+        self.previous = previous
 
     def commit(self) -> None:
         """The new run is valid: delete the old run set aside, if any."""
@@ -129,7 +133,10 @@ class RunFolder:
         if previous is not None:
             # one rename decides it: a kill while deleting leaves no half run
             discarded = self.folder / DISCARDED_NAME
-            os.replace(previous, discarded)
+            try:
+                os.replace(previous, discarded)
+            except OSError:  # an old one holds files not bpnet's: delete here
+                discarded = previous
             _delete(discarded)
 
     def restore(self) -> None:
@@ -149,13 +156,13 @@ def _delete(previous: Path) -> None:
         previous.rmdir()
 
 
-def _put_back(previous: Path, folder: Path) -> None:
-    """The run in ``previous`` back into ``folder``, in place of any file of
-    a run that failed before its first checkpoint."""
+def _put_back(previous: Path, folder: Path, replacing: bool = True) -> None:
+    """The run in ``previous`` back into ``folder``; ``replacing``: in place
+    of every file of a run that failed before its first checkpoint."""
     for name in (*RUN_FILES, *OUTPUTS):
         if os.path.lexists(previous / name):
             os.replace(previous / name, folder / name)
-        else:
+        elif replacing:
             with contextlib.suppress(FileNotFoundError):
                 (folder / name).unlink()
     with contextlib.suppress(OSError):
@@ -166,8 +173,10 @@ def _recover(folder: Path) -> None:
     """What a killed ``--overwrite`` run left (we hold the lock, so it has
     ended): a ``PREVIOUS_NAME`` means it never committed, so the old run goes
     back in place of anything the new one wrote; a ``DISCARDED_NAME`` means
-    it had committed, so the old run's rest is deleted."""
-    for name in (DISCARDED_NAME, PREVIOUS_NAME):
+    it had committed, so the old run's rest is deleted; a ``MOVING_NAME``
+    means it was killed while setting the old run aside, before it began:
+    the files moved so far go back, and nothing else is touched."""
+    for name in (DISCARDED_NAME, MOVING_NAME, PREVIOUS_NAME):
         path = folder / name
         if os.path.lexists(path) and (path.is_symlink() or not path.is_dir()):
             raise ValueError(
@@ -176,10 +185,13 @@ def _recover(folder: Path) -> None:
             )
     if os.path.lexists(folder / DISCARDED_NAME):
         _delete(folder / DISCARDED_NAME)
-    previous = folder / PREVIOUS_NAME
-    if not os.path.lexists(previous):
+    moving, previous = folder / MOVING_NAME, folder / PREVIOUS_NAME
+    if os.path.lexists(moving):
+        _put_back(moving, folder, replacing=False)
+    elif os.path.lexists(previous):
+        _put_back(previous, folder)
+    else:
         return
-    _put_back(previous, folder)
     print(
         f"bpnet-train: {folder} held the run that an interrupted --overwrite had "
         "set aside; it is back in place",
@@ -191,8 +203,9 @@ def recover(folder: Path) -> None:
     """Put back a run that a killed ``--overwrite`` into ``folder`` had set
     aside, under the folder's lock (before ``--resume`` reads its
     checkpoint); nothing to do, and no lock file made, when there is none."""
-    if os.path.lexists(folder / PREVIOUS_NAME) or os.path.lexists(
-        folder / DISCARDED_NAME
+    if any(
+        os.path.lexists(folder / name)
+        for name in (PREVIOUS_NAME, DISCARDED_NAME, MOVING_NAME)
     ):
         with _lock(folder.resolve()):
             _recover(folder)
