@@ -399,10 +399,11 @@ class ProgressBar(Callback):
 
 class DeferInterrupt(Callback):
     """Hold Ctrl-C until the current step has finished updating the weights,
-    then raise KeyboardInterrupt. One that arrives while an epoch ends
-    (validation, history, the checkpoint's write) is raised once every
-    callback has finished that epoch, and one that arrives after the last
-    step once training has ended: ``fit`` never returns past a Ctrl-C."""
+    then raise KeyboardInterrupt. One that arrives while the last epoch
+    ends (validation, history, the checkpoint's write), with no step after
+    it, is raised once every callback has finished that epoch, and one that
+    arrives later once training has ended: ``fit`` never returns past a
+    Ctrl-C."""
 
     every_step = False
 

@@ -561,11 +561,11 @@ class _Loop:
         for cb in self.callbacks:
             if cb.on_epoch_end(epoch, logs, net) is True:
                 stop = True
-        # Ctrl-C while the epoch was validated, recorded or saved: its
-        # checkpoint is whole; stop now, as after a step. Data-parallel ranks
-        # stop together at the next step's reduction, unless none follows.
+        # Ctrl-C while the last epoch was validated, recorded or saved: its
+        # checkpoint is whole, and no step follows to raise it after (in
+        # earlier epochs the next step does, on every rank at the same step)
         last = epoch + 1 == self.run.total_epochs
-        if (self.dp is None or last) and any(cb.pending for cb in self.interrupts):
+        if last and any(cb.pending for cb in self.interrupts):
             raise KeyboardInterrupt
         if self.dp is not None:  # decided once, so no rank trains on alone
             stop = self.dp.agree(stop)
