@@ -202,3 +202,61 @@ def test_progress_bar_and_epoch_lines_never_share_a_line():
     for i, line in enumerate(epoch_lines, 1):
         assert line.startswith(f"Epoch {i}/3 - loss: "), line
         assert "step" not in line and "|" not in line
+
+
+# --- Ctrl-C after the last step ---------------------------------------------------
+def _ctrl_c(epoch, logs, net):
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGINT)  # held by fit until the epoch is done
+
+
+def _raise(epoch, logs, net):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("how", [_ctrl_c, _raise], ids=["ctrl-c", "raised"])
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_ctrl_c_at_the_last_epoch_s_end_is_raised_with_the_checkpoint_whole(
+    tmp_path, how, early_stopping
+):
+    X, y = _blobs()
+    ck = tmp_path / "ck.npz"
+    seen = []
+
+    def on_last(epoch, logs, net):
+        if epoch == 2:
+            seen.append([np.array(p) for p in net.parameters()])
+            how(epoch, logs, net)
+
+    net = _net()
+    extra = dict(validation_fraction=0.2, early_stopping=True) if early_stopping else {}
+    with pytest.raises(KeyboardInterrupt):
+        net.fit(X, y, epochs=3, checkpoint=ck, callbacks=[on_last], **extra)
+    saved, _, training = bpnet.io.load_checkpoint(ck)
+    assert training["epoch"] == 3  # the last epoch's checkpoint, whole
+    for a, b, c in zip(seen[0], net.parameters(), saved.parameters()):
+        np.testing.assert_array_equal(a, b)  # the last step's weights
+        np.testing.assert_array_equal(a, c)
+
+
+def test_ctrl_c_while_the_last_checkpoint_is_written_is_raised(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from bpnet.train import checkpoint as ckpt
+
+    real = ckpt.save_checkpoint
+
+    def interrupted_write(path, net, opt, history, epoch, *args, **kwargs):
+        if epoch == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # arrives mid-write
+        return real(path, net, opt, history, epoch, *args, **kwargs)
+
+    monkeypatch.setattr(ckpt, "save_checkpoint", interrupted_write)
+    X, y = _blobs()
+    ck = tmp_path / "ck.npz"
+    with pytest.raises(KeyboardInterrupt):
+        _net().fit(X, y, epochs=2, checkpoint=ck, validation_fraction=0.2)
+    assert bpnet.io.load_checkpoint(ck)[2]["epoch"] == 2

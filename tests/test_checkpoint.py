@@ -155,6 +155,41 @@ def test_resume_with_early_stopping_equals_an_unbroken_run(tmp_path, stop_after)
         np.testing.assert_array_equal(a, b)  # the best epoch's weights, both
 
 
+def test_a_resumed_run_warns_about_its_loss_as_the_unbroken_run_does(tmp_path):
+    """The loss trend compares a run's end with the start of the whole run,
+    kept in the checkpoint, not with the epoch it was resumed from: with the
+    same end weights, the resumed run says what the unbroken one says."""
+    import warnings
+
+    from bpnet.data import load_digits
+
+    ds = load_digits()
+
+    def net():
+        layers = [bpnet.Dense(64, 32), bpnet.ReLU(), bpnet.Dense(32, 10)]
+        return bpnet.Sequential(layers, seed=0)
+
+    kw = dict(batch_size=64, optimizer="sgd", lr=2.0, patience=3)
+    kw.update(validation_fraction=0.2, early_stopping=True)
+
+    def fit(model, epochs, **more):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            h = model.fit(ds.X_train, ds.y_train, epochs=epochs, **kw, **more)
+        return h, [str(w.message) for w in caught]
+
+    full = net()
+    h_full, said_full = fit(full, 30)
+    ck = tmp_path / "ck.npz"
+    fit(net(), 3, checkpoint=ck)  # the loss rose after epoch 3 in this run
+    resumed = net()
+    h, said = fit(resumed, 30, checkpoint=ck, resume=True)
+    assert h.loss == h_full.loss
+    for a, b in zip(full.parameters(), resumed.parameters()):
+        np.testing.assert_array_equal(a, b)
+    assert said == said_full
+
+
 def test_resuming_a_run_that_stopped_early_trains_nothing_more(tmp_path):
     X, y = _noisy()
     ck = tmp_path / "ck.npz"

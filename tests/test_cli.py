@@ -250,9 +250,17 @@ def test_resume_continues_a_run(tmp_path, capsys):
         (["--frobnicate"], "unrecognized arguments: --frobnicate"),
         (
             ["--seed", "-1"],
-            "argument --seed: expected a non-negative integer, got '-1'",
+            "argument --seed: expected an integer in [0, 4294967295], got '-1'",
         ),
-        (["--seed", "x"], "argument --seed: expected a non-negative integer, got 'x'"),
+        (
+            ["--seed", "x"],
+            "argument --seed: expected an integer in [0, 4294967295], got 'x'",
+        ),
+        (  # scikit-learn's split refuses it, in words that named no flag
+            ["--seed", "99999999999999999999"],
+            "argument --seed: expected an integer in [0, 4294967295], got "
+            "'99999999999999999999'",
+        ),
     ],
 )
 def test_usage_mistakes_are_one_line(args, match, capsys):

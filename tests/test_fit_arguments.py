@@ -39,6 +39,15 @@ def test_a_checkpoint_in_a_missing_folder_is_refused_before_training(tmp_path):
     assert not (tmp_path / "no").exists()
 
 
+def test_a_checkpoint_that_is_a_link_is_refused_before_training(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    link = tmp_path / "ck.npz"
+    link.symlink_to(victim)
+    _untouched(_net(), {"checkpoint": link}, ValueError, "ck.npz.* is a symbolic link")
+    assert victim.read_text() == "precious" and link.is_symlink()
+
+
 @pytest.mark.parametrize("value", ["no", 0, 1, None, "False", np.array([True])])
 def test_shuffle_takes_only_booleans(value):
     _untouched(_net(), {"shuffle": value}, TypeError, "shuffle: expected True or")

@@ -327,6 +327,56 @@ def test_atomic_write_text_and_bytes(tmp_path, monkeypatch):
         bio.atomic_write_bytes(p, "text")
 
 
+def test_atomic_writes_remove_only_their_own_temporary_files(tmp_path):
+    """Files of other programs that look like leftovers stay, whatever their
+    name; a leftover of a killed bpnet write (its name's tag checks out) goes."""
+    from bpnet.io.atomic import temporary_name
+
+    others = [
+        ".notes.0123456789ab.tmp",
+        ".my report.deadbeef0000.tmp",
+        ".model.npz.bpnet-0123456789abcdef0123.tmp",  # our pattern, a wrong tag
+    ]
+    for name in others:
+        (tmp_path / name).write_text("a user's file")
+    leftover = tmp_path / temporary_name("model.npz")
+    leftover.write_bytes(b"half a model")
+    bio.save(_net(), tmp_path / "model.npz")
+    _only(tmp_path, "model.npz", *others)
+    for name in others:
+        assert (tmp_path / name).read_text() == "a user's file"
+
+
+def test_a_link_in_place_of_the_file_is_refused_and_its_target_kept(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    folder = tmp_path / "d"
+    folder.mkdir()
+    link = folder / "model.npz"
+    link.symlink_to(victim)
+    with pytest.raises(ValueError, match=r"model\.npz.* is a symbolic link"):
+        bio.save(_net(), link)
+    with pytest.raises(ValueError, match="symbolic link"):
+        bio.atomic_write_text(link, "x")
+    assert link.is_symlink() and victim.read_text() == "precious"
+    assert sorted(os.listdir(folder)) == ["model.npz"]  # no temporary file left
+
+
+def test_a_full_disk_names_the_file_being_written(tmp_path, monkeypatch):
+    import errno
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    path = tmp_path / "model.npz"
+    with pytest.raises(OSError, match="No space left on device") as info:
+        bio.save(_net(), path)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(path)
+    assert str(path) in str(info.value)
+    _only(tmp_path)
+
+
 # --- damaged and hostile files --------------------------------------------------
 @pytest.fixture
 def saved(tmp_path):

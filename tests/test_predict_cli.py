@@ -307,7 +307,7 @@ def test_a_negative_seed_is_a_usage_error(trained, capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert "argument --seed: expected a non-negative integer, got '-2'" in err[0]
+    assert "argument --seed: expected an integer in [0, 4294967295], got '-2'" in err[0]
 
 
 def test_a_model_trained_on_array_files_scores_their_test_rows(tmp_path, capsys):

@@ -98,6 +98,26 @@ DAMAGED = {
         _set("config", "layers", 1, value=5),
         r"config layers\[1\]: expected a layer config",
     ),
+    "device_rng of 2**200": (
+        _set("training", "device_rng", "state", "state", value=2**200),
+        "training.device_rng: expected the state of NumPy's PCG64 generator",
+    ),
+    "device_rng of MT19937": (
+        _set(
+            "training",
+            "device_rng",
+            value={"bit_generator": "MT19937", "state": {"key": [0] * 624, "pos": 0}},
+        ),
+        "training.device_rng: expected the state of NumPy's PCG64 generator",
+    ),
+    "host_rng of MT19937": (
+        _set(
+            "training",
+            "host_rng",
+            value={"bit_generator": "MT19937", "state": {"key": [0] * 624, "pos": 0}},
+        ),
+        "training.host_rng: expected the state of NumPy's PCG64 generator",
+    ),
     "a config widened to 10,000,000": (
         _widen,
         r"array 'param_0' is stored as float32 of shape \(64, 16\), but the config "

@@ -34,15 +34,19 @@ def path_named(what: str) -> Any:
     return check
 
 
+# The seeds every consumer takes: scikit-learn's splits refuse larger ones.
+MAX_SEED = 2**32 - 1
+
+
 def nonnegative_int(text: str) -> int:
-    """argparse type: an integer >= 0 (a seed)."""
+    """argparse type: a seed, an integer in [0, 2**32 - 1]."""
     try:
         value = int(text)
     except ValueError:
         value = -1
-    if value < 0:
+    if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(
-            f"expected a non-negative integer, got {text!r}"
+            f"expected an integer in [0, {MAX_SEED}], got {text!r}"
         )
     return value
 

@@ -152,7 +152,7 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
     """Train as ``args`` say; return the summary dict."""
     import backends
     from bpnet.cli import train_args
-    from bpnet.cli.run_folder import claim
+    from bpnet.cli.run_folder import claim, make_folder, real_checkpoint, recover
 
     explicit = getattr(args, "explicit", None)
     if explicit is None:  # a Namespace built by hand: what differs from defaults
@@ -160,6 +160,8 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
         explicit = frozenset(k for k, v in vars(args).items() if defaults.get(k) != v)
     saved = None
     if args.resume:
+        if not args.distributed:  # one process: a killed --overwrite undone first
+            recover(real_checkpoint(args.resume).parent)
         saved = train_args.apply_checkpoint(args, explicit)
     if args.conv and not args.resume and "hidden" not in explicit:
         args.hidden = [100]  # SimpleConvNet's hidden Dense layer
@@ -178,11 +180,14 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
     backend = backends.get_backend(device)  # fails early, before loading data
     with contextlib.ExitStack() as stack:
         # held to the end: one run per folder at a time (rank 0 writes it)
+        folder = None
         if args.out and (comm is None or comm.is_root):
-            stack.enter_context(claim(Path(args.out), args.resume, args.overwrite))
+            folder = stack.enter_context(
+                claim(Path(args.out), args.resume, args.overwrite)
+            )
         elif args.out:  # fit checks the checkpoint's folder on every rank
-            Path(args.out).mkdir(parents=True, exist_ok=True)
-        return _run(args, explicit, saved, backend, out, comm)
+            make_folder(Path(args.out))
+        return _run(args, explicit, saved, backend, out, comm, folder)
 
 
 # Flags that change only what this process shows, not the run: ranks may differ.
@@ -294,7 +299,10 @@ def _run(
     backend: Any,
     out: Any,
     comm: Any = None,
+    folder: Any = None,
 ) -> dict:
+    """The run itself; ``folder`` (a ``RunFolder``) hears when the run has
+    written its first checkpoint, so an old run --overwrite set aside can go."""
     from bpnet.cli import train_args
     from bpnet.nn.model import Sequential
     from bpnet.train.callbacks import PrintEpochs
@@ -384,10 +392,12 @@ def _run(
             early_stopping=args.early_stopping,
             patience=args.patience,
             verbose=0 if args.quiet or watch_test else 1,
-            # through fit's printer, so that lines go through a progress bar
-            callbacks=[PrintEpochs(TEST_NAMES)]
-            if watch_test and not args.quiet
-            else [],
+            # through fit's printer, so that lines go through a progress bar;
+            # after fit's own, so the epoch's checkpoint is written first
+            callbacks=(
+                [PrintEpochs(TEST_NAMES)] if watch_test and not args.quiet else []
+            )
+            + ([_Commit(folder)] if folder is not None else []),
             progress=args.progress,
             print_fn=say,
             checkpoint=_checkpoint_path(args),
@@ -456,6 +466,8 @@ def _run(
             )
         )
     if args.out:
+        if folder is not None:  # no checkpoint (full batch, nothing to train)
+            folder.commit()
         record = train_args.data_record(args)
         summary["files"] = _write_run(
             args.out, net, ds, history, summary, y_pred, record
@@ -469,6 +481,19 @@ def _run(
 
 def _silent(line: str) -> None:
     pass
+
+
+class _Commit:
+    """At each epoch's end, after the checkpoint is written: the run folder's
+    new run is valid, so an old run --overwrite set aside can go."""
+
+    every_step = False
+
+    def __init__(self, folder: Any) -> None:
+        self.folder = folder
+
+    def on_epoch_end(self, epoch: int, logs: dict, net: Any) -> None:
+        self.folder.commit()
 
 
 # The communicator of a --distributed run, so an error can end the whole job.
@@ -492,9 +517,13 @@ def _checkpoint_path(args: argparse.Namespace) -> Path | None:
     when the run goes on in its folder (whatever the file's name), else
     ``--out``'s checkpoint.npz (``_carry_checkpoint`` copies a ``--resume``
     from another folder there first)."""
+    from bpnet.cli.run_folder import real_checkpoint
+
     resume, out = args.resume, args.out
-    if resume and (not out or Path(resume).parent.resolve() == Path(out).resolve()):
-        return Path(resume)
+    if resume:
+        real = real_checkpoint(resume)  # a link: the run goes on where the file is
+        if not out or real.resolve().parent == Path(out).resolve():
+            return real
     return Path(out) / "checkpoint.npz" if out else None
 
 

@@ -309,7 +309,9 @@ def apply_checkpoint(
         )
     args.dtype = saved_dtype
     if "out" not in explicit:  # the run's folder: its model and plots move on too
-        args.out = str(Path(path).parent)
+        from bpnet.cli.run_folder import real_checkpoint
+
+        args.out = str(real_checkpoint(path).parent)
     return meta["training"], meta["config"]
 
 

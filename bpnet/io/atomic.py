@@ -1,17 +1,26 @@
 """Atomic file writes: a temporary file in the target's directory, flushed and
 fsynced, then ``os.replace``. A crash leaves either the old file or the new
 one, never half of either. A temporary file is removed on any error; one a
-killed process left behind (``.NAME.<hex>.tmp``) is removed by the next write
-into that folder. A writer holds an OS lock on its temporary file while it
-writes, so only files that no live process is writing are removed.
+killed process left behind is removed by the next write into that folder.
+
+Only files bpnet can prove are its own are ever removed: a temporary file is
+named ``.NAME.bpnet-<12 random hex><8 hex tag>.tmp``, where the tag is a hash
+of NAME and the random part, so a name that merely looks alike (a user's
+``.notes.0123456789ab.tmp``) fails the tag; it must also be a regular file of
+this user that no live process holds locked (a writer locks its temporary
+file while it writes). A write never goes through or over a symbolic link:
+the temporary file is created with ``O_EXCL | O_NOFOLLOW``, and a target that
+is a link (or anything but a regular file) is refused by name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -21,7 +30,66 @@ try:
 except ImportError:  # pragma: no cover - Windows: leftovers are not collected
     fcntl = None  # type: ignore[assignment]
 
-_TMP = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
+_TMP = re.compile(
+    r"\.(?P<name>.+)\.bpnet-(?P<token>[0-9a-f]{12})(?P<tag>[0-9a-f]{8})\.tmp"
+)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a planted FIFO must not hang the open
+
+
+def _tag(name: str, token: str) -> str:
+    """The 8 hex digits that prove ``.NAME.bpnet-<token><tag>.tmp`` is bpnet's."""
+    digest = hashlib.blake2b(
+        f"{name}\0{token}".encode("utf-8", "surrogateescape"),
+        digest_size=4,
+        person=b"bpnet.atomic",
+    )
+    return digest.hexdigest()
+
+
+def temporary_name(name: str) -> str:
+    """A fresh name for the temporary file of a write to ``name``."""
+    token = secrets.token_hex(6)
+    return f".{name}.bpnet-{token}{_tag(name, token)}.tmp"
+
+
+def is_own_temporary(name: str) -> bool:
+    """Whether ``name`` is one ``temporary_name`` made (its tag checks out)."""
+    match = _TMP.fullmatch(name)
+    return match is not None and match["tag"] == _tag(match["name"], match["token"])
+
+
+def refuse_link(path: Path, what: str = "path") -> None:
+    """A clear error when ``path`` exists and is not a regular file (a symbolic
+    link above all): bpnet writes neither through nor over one."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(st.st_mode):
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise ValueError(
+            f"{what}: {str(path)!r} is a symbolic link (to {os.readlink(path)!r}); "
+            "bpnet does not write through or over links; remove the link, or "
+            "write to the file it points to"
+        )
+    raise ValueError(
+        f"{what}: {str(path)!r} exists and is not a regular file; bpnet writes "
+        "only new files or in place of regular files; remove it or pick "
+        "another name"
+    )
+
+
+def _naming(exc: BaseException, path: Path) -> BaseException:
+    """``exc`` naming ``path`` when it is an OS error that names no file, or
+    only the temporary one (a full disk on ``write`` or ``fsync`` says just
+    'No space left on device')."""
+    if not isinstance(exc, OSError) or exc.errno is None:
+        return exc
+    if exc.filename is not None and not is_own_temporary(Path(exc.filename).name):
+        return exc
+    return type(exc)(exc.errno, exc.strerror, str(path))
 
 
 def check_path(path: str | os.PathLike[str], name: str = "path") -> Path:
@@ -48,34 +116,45 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
         raise FileNotFoundError(
             f"path: directory {str(parent)!r} does not exist; create it first"
         )
+    refuse_link(path)
     remove_leftovers(parent)
-    tmp, fd = _create_temporary(parent, path.name)
+    try:
+        tmp, fd = _create_temporary(parent, path.name)
+    except OSError as exc:
+        raise _naming(exc, path) from exc
     held = os.dup(fd)  # keeps the lock on the temporary file until it is renamed
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        # a link planted meanwhile is replaced, never followed; said all the same
+        refuse_link(path)
         with contextlib.suppress(OSError):
-            if path.is_file():
-                os.chmod(tmp, path.stat().st_mode & 0o7777)
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode):
+                os.chmod(tmp, st.st_mode & 0o7777)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise
+        named = _naming(exc, path)
+        if named is exc:
+            raise
+        raise named from exc
     finally:
         os.close(held)
     _fsync_directory(parent)
 
 
 def _create_temporary(parent: Path, name: str) -> tuple[Path, int]:
-    """A new ``.NAME.<hex>.tmp`` in ``parent``, opened and locked."""
-    # os.open with O_EXCL refuses to follow a planted symlink, and mode 0o666
-    # lets the kernel apply the umask as it does for open().
+    """A new ``temporary_name(name)`` in ``parent``, opened and locked."""
+    # os.open with O_EXCL (and O_NOFOLLOW) refuses to follow a planted
+    # symlink, and mode 0o666 lets the kernel apply the umask as open() does.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    flags |= _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
     for _ in range(100):
-        tmp = parent / f".{name}.{secrets.token_hex(6)}.tmp"
+        tmp = parent / temporary_name(name)
         try:
             fd = os.open(tmp, flags, 0o666)
         except FileExistsError:
@@ -94,8 +173,9 @@ def _create_temporary(parent: Path, name: str) -> tuple[Path, int]:
 
 def remove_leftovers(folder: str | os.PathLike[str]) -> list[Path]:
     """Remove the temporary files of interrupted atomic writes in ``folder``:
-    those named ``.NAME.<12 hex digits>.tmp`` that no process holds locked.
-    Returns the files removed."""
+    those ``temporary_name`` made (the tag in the name checks out), regular
+    files of this user that no process holds locked. Nothing else is touched,
+    whatever its name. Returns the files removed."""
     if fcntl is None:  # pragma: no cover - Windows
         return []
     try:
@@ -104,11 +184,15 @@ def remove_leftovers(folder: str | os.PathLike[str]) -> list[Path]:
         return []
     removed = []
     for entry in entries:
-        if not _TMP.fullmatch(entry.name) or not entry.is_file(follow_symlinks=False):
+        if not is_own_temporary(entry.name):
             continue
         try:
-            fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            fd = os.open(entry.path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
         except OSError:
+            continue
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+            os.close(fd)
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -10,12 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from bpnet.io.modelfile import file_to_write
+from bpnet.io.atomic import refuse_link
+from bpnet.io.modelfile import file_to_write, model_path
 
 
 def check_checkpoint_path(checkpoint: Any) -> Path | None:
     """``checkpoint`` as a Path (or None): a file name in a folder that exists,
-    not a folder itself."""
+    not a folder itself, nor a link (checkpoints never write through one)."""
     if checkpoint is None:
         return None
     path = file_to_write(checkpoint, "checkpoint", "checkpoint.npz")
@@ -24,6 +25,7 @@ def check_checkpoint_path(checkpoint: Any) -> Path | None:
             f"checkpoint: the folder {os.fspath(path.parent)!r} does not exist; "
             "create it first, or give a checkpoint path in an existing folder"
         )
+    refuse_link(model_path(path), "checkpoint")
     return path
 
 

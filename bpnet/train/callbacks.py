@@ -46,7 +46,10 @@ class Run:
     writes a line (through the progress bar when one is shown); ``good`` is
     a copy of the weights after the last epoch that passed the divergence
     check (``good_buffers``: of the layers' buffers, running statistics);
-    ``error`` is the exception that ended training, if one did.
+    ``error`` is the exception that ended training, if one did;
+    ``trend_start`` is the loss on the loss trend's sample before the run's
+    first step (a 0-D device array until a checkpoint reads it back; after
+    a resume, the number the checkpoint kept), or None.
     """
 
     net: Any
@@ -68,6 +71,7 @@ class Run:
     error: BaseException | None = None
     epoch_start: float = 0.0
     weights: Any = None  # (n, 1) sample weights on the device, or None
+    trend_start: Any = None
 
     @property
     def n(self) -> int:
@@ -256,10 +260,11 @@ class Checkpoint(Callback):
     def on_train_begin(self, run: Run) -> None:
         self.run = run
         if self.resume and _exists(self.path):
-            records, done, saved_early = ckpt.restore_run(
+            records, done, saved_early, trend = ckpt.restore_run(
                 self.path, run.net, run.optimizer, self.data
             )
             run.history = History(records)
+            run.trend_start = trend
             run.start_epoch, run.epochs = done, max(0, run.total_epochs - done)
             if self.early is not None and saved_early is not None:
                 run.history.stopped_early = self.early.load(saved_early)
@@ -272,6 +277,8 @@ class Checkpoint(Callback):
         early = None
         if self.early is not None:
             early = {**self.early.state, "stopped": history.stopped_early}
+        if self.run.trend_start is not None:  # read back once, then a number
+            self.run.trend_start = float(self.run.trend_start)
         ckpt.save_checkpoint(
             self.path,
             net,
@@ -282,6 +289,7 @@ class Checkpoint(Callback):
             metadata=self.metadata,
             early=early,
             data=self.data,
+            trend_start=self.run.trend_start,
         )
 
 
@@ -391,7 +399,11 @@ class ProgressBar(Callback):
 
 class DeferInterrupt(Callback):
     """Hold Ctrl-C until the current step has finished updating the weights,
-    then raise KeyboardInterrupt."""
+    then raise KeyboardInterrupt. One that arrives while the last epoch
+    ends (validation, history, the checkpoint's write), with no step after
+    it, is raised once every callback has finished that epoch, and one that
+    arrives later once training has ended: ``fit`` never returns past a
+    Ctrl-C."""
 
     every_step = False
 

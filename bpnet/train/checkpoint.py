@@ -40,13 +40,16 @@ def save_checkpoint(
     metadata: dict | None = None,
     early: dict | None = None,
     data: dict | None = None,
+    trend_start: float | None = None,
 ) -> None:
     """Write everything ``restore`` needs after ``epoch`` epochs (atomic);
     ``metadata`` adds JSON-ready keys to the file's metadata; ``data`` is the
     fingerprint of the training data (``bpnet.io.fingerprint``). ``early`` is
     early stopping's state: ``best_loss``, ``best_epoch``, ``wait``,
     ``stopped`` and the best epoch's weights (``weights``, or None) and
-    buffers (``buffers``, or None)."""
+    buffers (``buffers``, or None). ``trend_start`` is the loss the loss
+    trend measured before the run's first step, so that a resumed run
+    compares its end with the run's start (``bpnet.train.guard.LossTrend``)."""
     scalars, state = opt.state_dict()
     arrays = {f"opt/{k}/{i}": a for k, v in state.items() for i, a in enumerate(v)}
     early_meta = None
@@ -72,6 +75,7 @@ def save_checkpoint(
             "fit": fit_config,
             "early_stopping": early_meta,
             "data_fingerprint": data,
+            "trend_start": trend_start,
         },
         **(metadata or {}),
     )
@@ -100,7 +104,7 @@ def read_checkpoint(
 def restore(path: str | os.PathLike[str], net: Any, opt: Optimizer) -> tuple[dict, int]:
     """Load a checkpoint's state into ``net`` and ``opt``; return
     (history dict, epochs completed)."""
-    history, done, _ = restore_run(path, net, opt)
+    history, done, _, _ = restore_run(path, net, opt)
     return history, done
 
 
@@ -139,11 +143,13 @@ def _check_data(path: Any, recorded: Any, data: dict) -> None:
 
 def restore_run(
     path: str | os.PathLike[str], net: Any, opt: Optimizer, data: dict | None = None
-) -> tuple[dict, int, dict | None]:
+) -> tuple[dict, int, dict | None, float | None]:
     """``restore``, plus early stopping's state as ``save_checkpoint`` took
-    it (best weights on the network's device), or None. With ``data``, the
-    fingerprint of the data the run goes on with, a checkpoint trained on
-    other data is refused (``DataMismatchError``) before anything changes."""
+    it (best weights on the network's device), or None, and the loss trend's
+    start (None in a checkpoint written before it was recorded). With
+    ``data``, the fingerprint of the data the run goes on with, a checkpoint
+    trained on other data is refused (``DataMismatchError``) before anything
+    changes."""
     saved, arrays, training = io.load_checkpoint(
         path, device=net.backend, dtype=net.dtype_name, check_state=check_checkpoint
     )
@@ -186,4 +192,6 @@ def restore_run(
             "weights": best or None,
             "buffers": best_buffers or None,
         }
-    return training.get("history", {}), int(training.get("epoch", 0)), early
+    trend = training.get("trend_start")
+    done = int(training.get("epoch", 0))
+    return training.get("history", {}), done, early, trend

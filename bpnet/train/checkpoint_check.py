@@ -133,6 +133,33 @@ def _check_host_rng(state: Any) -> None:
         ) from None
 
 
+# A device generator's state: NumPy's PCG64 (CPU, array-api-strict) or a torch
+# generator's bytes (5056 on the CPU, 16 for CUDA's Philox); CuPy keeps none.
+MAX_TORCH_STATE = 1 << 16
+
+
+def _check_device_rng(state: Any) -> None:
+    if state is None:
+        return
+    if isinstance(state, list):
+        if len(state) <= MAX_TORCH_STATE and all(
+            type(v) is int and 0 <= v <= 255 for v in state
+        ):
+            return
+    elif isinstance(state, dict):
+        try:
+            np.random.default_rng().bit_generator.state = state
+            return
+        except Exception:  # OverflowError for 2**200, ValueError for MT19937
+            pass
+    raise _field(
+        "training.device_rng",
+        state,
+        "the state of NumPy's PCG64 generator, a torch generator's state "
+        f"(a list of at most {MAX_TORCH_STATE} bytes) or null",
+    )
+
+
 def _check_early(early: Any, epoch: int) -> bool:
     """Early stopping's state; True when it has best weights."""
     if early is None:
@@ -217,6 +244,10 @@ def check_training_state(
         raise _field("training.optimizer_scalars.lr", lr, "a number > 0")
     _check_history(training.get("history", {}), epoch)
     _check_host_rng(training.get("host_rng"))
+    _check_device_rng(training.get("device_rng"))
+    trend = training.get("trend_start")
+    if trend is not None and not _is_number(trend):
+        raise _field("training.trend_start", trend, "a finite number or null")
     has_best = _check_early(training.get("early_stopping"), epoch)
     bad = check_record(training.get("data_fingerprint"))
     if training.get("data_fingerprint") is not None and bad is not None:

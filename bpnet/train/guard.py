@@ -125,15 +125,19 @@ class LossCheck(Callback):
 class LossTrend(Callback):
     """Warn (TrainingWarning) when the loss on a fixed sample of the training
     rows is higher after the last step than before the first. Placed before
-    early stopping, whose restored best weights are not the run's end."""
+    early stopping, whose restored best weights are not the run's end.
+
+    A resumed run compares with the start of the whole run, which its
+    checkpoint keeps (``run.trend_start``); one from a checkpoint that does
+    not keep it compares with where it was resumed, and says so."""
 
     def on_train_begin(self, run: Run) -> None:
-        self.run, self.start = run, None
+        self.run, self.start, self.since = run, None, "the start of the run"
 
     def on_epoch_begin(self, epoch: int, net: Any) -> None:
         if self.start is not None:
             return
-        run = self.run  # after any resume: the weights this call starts from
+        run = self.run
         stride = max(1, run.n // TREND_ROWS)
         m = min(TREND_ROWS, math.ceil(run.n / stride))  # slices stay in bounds
         self.X = run.X[::stride, ...][:m, ...]
@@ -142,8 +146,14 @@ class LossTrend(Callback):
         if run.weights is not None:
             W = run.weights[::stride, ...][:m, ...]
             self.W = W / run.net.xp.sum(W)
+        if run.trend_start is not None:  # a resumed run: its start, kept
+            self.start = run.trend_start
+            return
+        if epoch > 0:
+            self.since = f"epoch {epoch}, where this resumed run began"
         self.start = self._loss(run)  # read back at the end, with the other
         _check_scale(self.X, run.net)
+        run.trend_start = self.start
 
     def _loss(self, run: Run) -> Any:
         Z = run.net._forward(self.X, training=False)
@@ -158,8 +168,8 @@ class LossTrend(Callback):
         if end > 1.01 * start:  # more than rounding and drift
             warnings.warn(
                 TrainingWarning(
-                    f"training made the loss worse: it rose from {start:.4g} at the "
-                    f"start of the run to {end:.4g} at its end (on the same "
+                    f"training made the loss worse: it rose from {start:.4g} at "
+                    f"{self.since} to {end:.4g} at its end (on the same "
                     f"{self.X.shape[0]} training rows). The learning rate "
                     f"{run.optimizer.lr:g} is probably too large; try "
                     f"lr={suggest_lr(run.optimizer)}."

@@ -469,6 +469,9 @@ class _Loop:
         self.step_hooks = [
             cb.on_step_end for cb in self.callbacks if overrides(cb, "on_step_end")
         ]
+        self.interrupts = [
+            cb for cb in self.callbacks if isinstance(cb, DeferInterrupt)
+        ]
         capture = strategy is None and _want_graph(cuda_graph, run.net, self.callbacks)
         self.epoch_run = _Epoch(
             run.net,
@@ -503,8 +506,7 @@ class _Loop:
                     run.error = exc
                     raise
                 finally:
-                    for cb in begun:
-                        cb.on_train_end(run)
+                    self.end(begun)
         except Exception as exc:
             if be.is_out_of_memory(exc):
                 run.restore_good()
@@ -515,6 +517,24 @@ class _Loop:
                 ) from exc
             raise
         return run.history
+
+    def end(self, begun: list[Callback]) -> None:
+        """Every begun callback's ``on_train_end``, also when one of them
+        raises; Ctrl-C held until the last of them (``DeferInterrupt``'s
+        goes last) and then raised, so fit never returns past one."""
+        run = self.run
+        waiting = [cb for cb in begun if isinstance(cb, DeferInterrupt)]
+        first: BaseException | None = None
+        for cb in [cb for cb in begun if cb not in waiting] + waiting:
+            try:
+                cb.on_train_end(run)
+            except BaseException as exc:
+                first = first or exc
+        if run.error is None and first is None:
+            if any(cb.pending for cb in waiting):
+                first = KeyboardInterrupt()
+        if run.error is None and first is not None:
+            raise first
 
     def epoch(self, epoch: int) -> bool:
         """One epoch of steps, then its logs; True when a callback stops."""
@@ -547,6 +567,12 @@ class _Loop:
         for cb in self.callbacks:
             if cb.on_epoch_end(epoch, logs, net) is True:
                 stop = True
+        # Ctrl-C while the last epoch was validated, recorded or saved: its
+        # checkpoint is whole, and no step follows to raise it after (in
+        # earlier epochs the next step does, on every rank at the same step)
+        last = epoch + 1 == self.run.total_epochs
+        if last and any(cb.pending for cb in self.interrupts):
+            raise KeyboardInterrupt
         if self.dp is not None:  # decided once, so no rank trains on alone
             stop = self.dp.agree(stop)
         return stop
