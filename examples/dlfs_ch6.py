@@ -1,6 +1,6 @@
 """
 Deep Learning from Scratch, ch. 6: optimizers, Batch Normalization, Dropout
-==========================================================================
+===========================================================================
 
 Follows chapter 6 of Koki Saitoh's "Deep Learning from Scratch" on small
 data: the same five-layer ReLU network trained from the same weights by SGD,

@@ -1,6 +1,6 @@
 """
 DNNClassifier: a ReLU network with a softmax output, fit and predict
-===================================================================
+====================================================================
 
 Follows the DNNClassifier notebook: hidden layers of ReLU units, a softmax
 output with the cross-entropy loss, minibatch stochastic gradient descent,

@@ -1,6 +1,6 @@
 """
 ex4 with TNC: a 400-25-10 sigmoid network, trained through scipy.optimize
-==========================================================================
+=========================================================================
 
 Follows Andrew Ng's Machine Learning exercise 4 (``ex4.m``): the cost of the
 network at the given weights, with and without regularization, the sigmoid
