@@ -73,27 +73,39 @@ def test_ci_version_listing_shows_every_array_library():
     ]
 
 
-def _readme_python_blocks() -> list[str]:
-    text = (ROOT / "README.md").read_text()
-    return re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
+# The front page and the guide pages whose examples moved there from it: every
+# python block in them runs as written.
+PAGES_WITH_EXAMPLES = ("README.md", "docs/estimators.md")
 
 
-def test_readme_has_the_estimator_examples():
-    blocks = _readme_python_blocks()
+def _python_blocks() -> list[tuple[str, str]]:
+    blocks = []
+    for page in PAGES_WITH_EXAMPLES:
+        text = (ROOT / page).read_text()
+        for code in re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M):
+            blocks.append((page, code))
+    return blocks
+
+
+def test_the_docs_have_the_estimator_examples():
+    blocks = [code for _, code in _python_blocks()]
     assert any("MLPRegressor" in b and "GridSearchCV" in b for b in blocks)
     assert any("MLPClassifier" in b and "GridSearchCV" in b for b in blocks)
+    readme = [code for page, code in _python_blocks() if page == "README.md"]
+    assert any("bpnet.Sequential" in b for b in readme)
+    assert any("MLPClassifier" in b for b in readme)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize("index", range(len(_readme_python_blocks())))
-def test_readme_python_blocks_run_as_written(index, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("index", range(len(_python_blocks())))
+def test_python_blocks_run_as_written(index, tmp_path, monkeypatch, capsys):
     # each block runs alone, in a fresh namespace, where its files may land
     from threadpoolctl import threadpool_limits
 
     monkeypatch.chdir(tmp_path)
-    code = _readme_python_blocks()[index]
+    page, code = _python_blocks()[index]
     with threadpool_limits(1):
-        exec(compile(code, f"README.md python block {index}", "exec"), {})
+        exec(compile(code, f"{page} python block {index}", "exec"), {})
 
 
 def test_the_site_builds_without_a_warning(tmp_path):
