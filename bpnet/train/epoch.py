@@ -1,8 +1,9 @@
 """One epoch of minibatch steps on the device.
 
 Device work only: batches gathered with ``take`` from a permutation buffer,
-parameters updated in place, loss and correct counts summed into 0-D device
-arrays. ``fit`` calls an epoch directly or captures it once as a CUDA graph.
+parameters updated (in place where the array library allows it), loss and
+correct counts summed into 0-D device arrays. ``fit`` calls an epoch directly
+or captures it once as a CUDA graph.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from bpnet.nn.evaluation import _correct, _correct_count
 from bpnet.nn.layers import hands_out_fresh_grads
 from bpnet.nn.losses import Loss
+from bpnet.nn.mutation import writer, writes_in_place
 from bpnet.train.fused import SGDStep, fused_sgd_applies
 from bpnet.train.optimizers import Optimizer
 
@@ -128,7 +130,7 @@ class _Epoch:
         if self.order is None:
             self.order = order
         else:
-            self.order[...] = order
+            self.order = writer(self.order).set(self.order, order)
 
     def _global_weight(self, lo: int, hi: int) -> Any:
         """Total weight of the global batch [lo, hi) of the epoch's order."""
@@ -147,13 +149,16 @@ class _Epoch:
         W, wb = self.weights, None
         n = T.shape[0]  # X's rows, but for a memory map's skipped ones
         params = net.parameters()
+        # where the optimizer makes new arrays, the network gets them each step
+        keep = None if writes_in_place(params[0]) else net._assign
         host, count = self.host_sums, self.count
         if host:  # NumPy's scalar type of the sums' dtype (host_scalars: NumPy)
             cast = self.loss_sum.dtype.type
             loss_sum, correct_sum = cast(0), 0
         else:
-            self.loss_sum[...] = 0.0
-            self.correct[...] = 0.0
+            w = writer(self.loss_sum)
+            self.loss_sum = w.set(self.loss_sum, 0.0)
+            self.correct = w.set(self.correct, 0.0)
         dp, sgd_step, bufs = self.strategy, self.sgd_step, self.buffers
         if bufs is not None:
             gather = bufs.take
@@ -189,6 +194,8 @@ class _Epoch:
                 )
                 correct = count(Z, lb, loss) if self.track_accuracy else None
                 self._update(params, grads)
+                if keep is not None:
+                    keep(params)
             else:
                 # every rank holds all the weights: the global batch's total
                 # needs no reduction
@@ -197,6 +204,8 @@ class _Epoch:
                     Xb, Tb, lb, loss, l2, hi - lo, self.track_accuracy, wb, total
                 )
                 self._update(params, grads)
+                if keep is not None:
+                    keep(params)
             # the batch's weight: its rows, or their summed weight (all ranks'
             # rows under data parallelism)
             if wb is None:
@@ -208,9 +217,9 @@ class _Epoch:
                 if self.track_accuracy:
                     correct_sum += correct
             else:
-                self.loss_sum += L * weight
+                self.loss_sum = w.add(self.loss_sum, L * weight)
                 if self.track_accuracy:
-                    self.correct += correct
+                    self.correct = w.add(self.correct, correct)
             if after_step is not None:
                 opt.t += 1
                 after_step(s, L)
