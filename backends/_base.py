@@ -69,6 +69,15 @@ class DeviceRandom:
         if state is not None:
             self._host.bit_generator.state = state
 
+    def get_arrays(self) -> list[Any]:
+        """The generator's state as device arrays, for a step compiled as a
+        function of its state (``jax.jit``); [] for a host generator, whose
+        numbers a compiled step cannot draw."""
+        return []
+
+    def set_arrays(self, arrays: list[Any]) -> None:
+        """Take back the arrays of ``get_arrays``."""
+
 
 class Backend:
     """Where arrays live: an Array API namespace plus a device.
