@@ -182,9 +182,11 @@ class JitRunner(EpochRunner):
     """An epoch's steps, each one call of ``jax.jit(stateless_step)``.
 
     The step is compiled once per batch shape (a full batch, the shorter
-    last one), and once more after the very first, which makes the
-    optimizer's moments and device scalars (the state it returns has them,
-    the state it took had not); the state is donated (updated where it lies).
+    last one), its state donated (updated where it lies). Before the first
+    call an abstract trace (``jax.eval_shape``: nothing computed, nothing
+    compiled) finds the moments the optimizer makes at its first update;
+    they are made then as that update makes them (``Optimizer._zeros``,
+    ``_prepare``), so every compiled call takes and returns the same arrays.
     """
 
     def __init__(self, backend: JaxBackend, run_epoch: Any) -> None:
@@ -207,8 +209,24 @@ class JitRunner(EpochRunner):
             W = None if W is None else cut(W, start, size)
             return ep.stateless_step(state, X, T, labels, W, None)
 
+        self._fn = step
         self.step = jax.jit(step, donate_argnums=(0,), static_argnums=(7,))
         self._np = np
+        self._jax = jax
+        self.primed = False
+
+    def _prime(self, *args: Any) -> None:
+        ep = self.run_epoch
+        opt = ep.opt
+        state = ep.state()
+        self._jax.eval_shape(lambda st: self._fn(st, *args), state)
+        made = list(opt.state)
+        ep.set_state(state)  # the trace left its tracers where arrays were made
+        params = ep.net.parameters()
+        for name in made:
+            opt._zeros(name, params)
+        opt._prepare(params)
+        self.primed = True
 
     def __call__(self, after_step: Any) -> bool:
         ep = self.run_epoch
@@ -219,6 +237,8 @@ class JitRunner(EpochRunner):
         for s in range(math.ceil(n / bs)):
             lo, hi = s * bs, min((s + 1) * bs, n)
             start = self._np.int32(lo)
+            if not self.primed:
+                self._prime(X, T, labels, W, order, start, hi - lo)
             state, L = self.step(ep.state(), X, T, labels, W, order, start, hi - lo)
             ep.set_state(state)
             if after_step is not None:

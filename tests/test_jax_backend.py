@@ -85,5 +85,20 @@ def test_fit_compiles_each_batch_shape_once():
         net.fit(X, y, epochs=3, batch_size=16, optimizer="adam")
     finally:
         JitRunner.__init__ = real
-    # the first call (no optimizer state yet), then one per batch shape
+    # one abstract trace that finds Adam's moments, then one per batch shape
+    # (16 rows, the last 2)
     assert len(traces) == 3, traces
+
+
+def test_an_update_that_loses_its_arrays_is_an_error():
+    class Rebinding(bpnet.SGD):
+        def update(self, params, grads):  # p -= ... rebinds a local on JAX
+            self._prepare(params)
+            for p, g in zip(params, grads):
+                p -= self._lr * g
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 4)), rng.integers(0, 2, 20)
+    net = bpnet.Sequential([bpnet.Dense(4, 2)], device="jax")
+    with pytest.raises(TypeError, match="Rebinding.update changed none"):
+        net.fit(X, y, epochs=1, batch_size=8, optimizer=Rebinding())

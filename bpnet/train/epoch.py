@@ -19,6 +19,13 @@ from bpnet.nn.mutation import writer, writes_in_place
 from bpnet.train.fused import SGDStep, fused_sgd_applies
 from bpnet.train.optimizers import Optimizer
 
+_UNCHANGED = (
+    "optimizer: {0}.update changed none of the parameters it was given; on "
+    "arrays that cannot be written in place (JAX's), an update must put each "
+    "new array into the list: params[i] = w.sub(params[i], ...) with "
+    "w = self._prepare(params) (bpnet.nn.mutation)"
+)
+
 
 def _copy(params: list[Any]) -> list[Any]:
     return [p * 1.0 for p in params]
@@ -213,9 +220,14 @@ class _Epoch:
             Xb, Tb, loss, self.l2, return_logits=True, weights=wb
         )
         correct = self.count(Z, lb, loss) if self.track_accuracy else None
+        if keep is None:
+            self._update(params, grads)
+            return L, correct
+        before = list(params)
         self._update(params, grads)
-        if keep is not None:
-            keep(params)
+        if all(a is b for a, b in zip(before, params)):
+            raise TypeError(_UNCHANGED.format(type(self.opt).__name__))
+        keep(params)
         return L, correct
 
     def __call__(self, after_step: Callable[[int, Any], None] | None) -> None:
