@@ -235,17 +235,16 @@ def test_estimators(be):
     np.testing.assert_allclose(lg, lw, **TOL["float32"])
 
 
-def _cli(device, tmp_path, capsys):
+def _cli(device, out, capsys):
     from bpnet.cli.train import train_main
 
-    out = tmp_path / device.replace(":", "-")
-    argv = ["--device", device, "--epochs", "1", "--json", "--out", str(out)]
-    assert train_main(argv) == 0
+    argv = ["--device", device, "--epochs", "1", "--hidden", "16", "--json"]
+    assert train_main([*argv, "--out", str(out)]) == 0
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
 def test_bpnet_train_device(be, tmp_path, capsys):
-    got = _cli(be.name, tmp_path, capsys)
-    want = _cli("cpu", tmp_path, capsys)
+    got = _cli(be.name, tmp_path / "got", capsys)
+    want = _cli("cpu", tmp_path / "want", capsys)
     assert got["final_loss"] == pytest.approx(want["final_loss"], rel=1e-3)
     assert abs(got["test_accuracy"] - want["test_accuracy"]) <= 0.01
