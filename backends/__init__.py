@@ -166,7 +166,7 @@ def backend_of(array: Any, name: str = "x") -> Backend:
     Parameters
     ----------
     array : array
-        A NumPy, CuPy, PyTorch or array-api-strict array.
+        A NumPy, CuPy, PyTorch, JAX or array-api-strict array.
     name : str, default "x"
         The argument ``array`` came in, for the error messages.
 
@@ -191,6 +191,13 @@ def backend_of(array: Any, name: str = "x") -> Backend:
         return get_backend(f"cuda:{dev.id}")
     if compat.is_torch_namespace(xp):
         return get_backend("torch" if dev.type == "cpu" else f"torch:{dev}")
+    if compat.is_jax_namespace(xp):
+        import jax
+
+        if dev == jax.devices()[0]:
+            return get_backend("jax")
+        kind = "gpu" if dev.platform in ("gpu", "cuda", "rocm") else dev.platform
+        return get_backend(f"jax:{kind}:{jax.devices(dev.platform).index(dev)}")
     if compat.is_array_api_strict_namespace(xp):
         from backends.strict_backend import DEVICE_NAMES
 
