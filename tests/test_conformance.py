@@ -85,8 +85,8 @@ def _every_layer_net(device, dtype, n_out):
     library's own numbers, checked below for reproducibility instead)."""
     assert set(LAYERS.names()) == {
         "Dense", "Dropout", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "BatchNorm",
-        "Scale",
-    }, "a new layer: add it to this network"  # fmt: skip
+        "Scale", *CONV_LAYERS,
+    }, "a new layer: add it to this network or to _conv_net"  # fmt: skip
     layers = [
         bpnet.Dense(5, 8),
         bpnet.BatchNorm(),
@@ -102,6 +102,34 @@ def _every_layer_net(device, dtype, n_out):
         bpnet.Dense(6, n_out),
     ]
     return bpnet.Sequential(layers, device=device, dtype=dtype, seed=3)
+
+
+CONV_LAYERS = ("Reshape", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten")
+
+
+def _conv_net(device, dtype):
+    """Every image layer: 16 features as one 4 x 4 channel."""
+    layers = [
+        bpnet.nn.conv.Reshape((1, 4, 4)),
+        bpnet.nn.conv.Conv2D(2, 2, padding=1),
+        bpnet.ReLU(),
+        bpnet.nn.pooling.MaxPool2D(2, stride=1),
+        bpnet.nn.pooling.AvgPool2D(2),
+        bpnet.nn.conv.Flatten(),
+        bpnet.Dense(8, 3),
+    ]
+    return bpnet.Sequential(layers, device=device, dtype=dtype, seed=3)
+
+
+def test_image_layers(be):
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(12, 16)), rng.integers(0, 3, 12)
+    for dtype in _floats(be):
+        got, want = _conv_net(be, dtype), _conv_net("cpu", dtype)
+        Lg, gg = got.loss_and_grad(X, y, "softmax", l2=0.01)
+        Lw, gw = want.loss_and_grad(X, y, "softmax", l2=0.01)
+        np.testing.assert_allclose(Lg, Lw, **TOL[dtype])
+        _close(_host(be, gg), gw, dtype, f"image layers {dtype} gradients")
 
 
 def _targets(loss, X, y):
