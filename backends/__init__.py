@@ -6,11 +6,12 @@
 'cpu'
 
 Names: ``cpu`` (NumPy), ``cuda`` / ``cuda:N`` (CuPy), ``torch`` / ``torch:cuda``
-/ ``torch:cuda:N`` (PyTorch), ``array-api-strict`` (its ``device1``) or
-``array-api-strict:NAME`` (``CPU_DEVICE``, ``device2``, ``no_float64``),
-``dpnp`` / ``dpnp:gpu`` / ``dpnp:cpu`` / ``dpnp:N`` (dpnp on a SYCL device), and
-``ndonnx``, whose arrays record an ONNX graph (``bpnet.export_onnx``).
-``mlx`` and ``dask`` are known names that are refused with what they lack.
+/ ``torch:cuda:N`` (PyTorch), ``jax`` / ``jax:cpu`` / ``jax:gpu`` / ``jax:N``
+(JAX), ``array-api-strict`` (its ``device1``) or ``array-api-strict:NAME``
+(``CPU_DEVICE``, ``device2``, ``no_float64``), ``dpnp`` / ``dpnp:gpu`` /
+``dpnp:cpu`` / ``dpnp:N`` (dpnp on a SYCL device), and ``ndonnx``, whose arrays
+record an ONNX graph (``bpnet.export_onnx``). ``mlx`` and ``dask`` are known
+names that are refused with what they lack.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ __all__ = [
 ]
 
 KNOWN = (
-    "'cpu', 'cuda', 'cuda:N', 'torch', 'torch:cuda', 'array-api-strict', "
-    "'dpnp', 'dpnp:gpu'"
+    "'cpu', 'cuda', 'cuda:N', 'torch', 'torch:cuda', 'jax', 'jax:gpu', 'jax:N', "
+    "'array-api-strict', 'dpnp', 'dpnp:gpu'"
 )
 
 #: Other spellings of a device, and the name each stands for
@@ -64,6 +65,10 @@ def _make(spec: str) -> Backend:
         from backends.torch_backend import TorchBackend
 
         return TorchBackend(rest or "cpu")
+    if head == "jax":
+        from backends.jax_backend import JaxBackend
+
+        return JaxBackend(rest)
     if head in ("array-api-strict", "array_api_strict", "strict"):
         try:
             import array_api_strict  # noqa: F401
@@ -108,11 +113,11 @@ def get_backend(spec: str | Backend | None = "cpu") -> Backend:
     ----------
     spec : str or Backend or None
         ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``, ``"torch"``,
-        ``"torch:cuda[:N]"``, ``"array-api-strict[:DEVICE]"``,
-        ``"dpnp[:gpu|:cpu|:N]"``, or a Backend, which is returned as is.
-        ``"gpu"`` is another name for ``"cuda"`` (``"gpu:N"``, ``"torch:gpu"``
-        too; see ``ALIASES``): the same backend, and errors that say which
-        name it stood for.
+        ``"torch:cuda[:N]"``, ``"jax[:cpu|:gpu[:N]|:N]"``,
+        ``"array-api-strict[:DEVICE]"``, ``"dpnp[:gpu|:cpu|:N]"``, or a
+        Backend, which is returned as is. ``"gpu"`` is another name for
+        ``"cuda"`` (``"gpu:N"``, ``"torch:gpu"`` too; see ``ALIASES``): the
+        same backend, and errors that say which name it stood for.
 
     Raises
     ------
@@ -161,7 +166,7 @@ def backend_of(array: Any, name: str = "x") -> Backend:
     Parameters
     ----------
     array : array
-        A NumPy, CuPy, PyTorch or array-api-strict array.
+        A NumPy, CuPy, PyTorch, JAX or array-api-strict array.
     name : str, default "x"
         The argument ``array`` came in, for the error messages.
 
@@ -186,6 +191,13 @@ def backend_of(array: Any, name: str = "x") -> Backend:
         return get_backend(f"cuda:{dev.id}")
     if compat.is_torch_namespace(xp):
         return get_backend("torch" if dev.type == "cpu" else f"torch:{dev}")
+    if compat.is_jax_namespace(xp):
+        import jax
+
+        if dev == jax.devices()[0]:
+            return get_backend("jax")
+        kind = "gpu" if dev.platform in ("gpu", "cuda", "rocm") else dev.platform
+        return get_backend(f"jax:{kind}:{jax.devices(dev.platform).index(dev)}")
     if compat.is_array_api_strict_namespace(xp):
         from backends.strict_backend import DEVICE_NAMES
 
@@ -217,7 +229,7 @@ def available_backends() -> list[str]:
 
     if cuda_device_count() > 0 and _usable("cuda"):
         names.append("cuda")
-    for spec in ("torch", "torch:cuda", "array-api-strict"):
+    for spec in ("torch", "torch:cuda", "jax", "jax:gpu", "array-api-strict"):
         if _usable(spec):
             names.append(spec)
     if importlib.util.find_spec("dpnp") is not None and _usable("dpnp"):

@@ -69,6 +69,15 @@ class DeviceRandom:
         if state is not None:
             self._host.bit_generator.state = state
 
+    def get_arrays(self) -> list[Any]:
+        """The generator's state as device arrays, for a step compiled as a
+        function of its state (``jax.jit``); [] for a host generator, whose
+        numbers a compiled step cannot draw."""
+        return []
+
+    def set_arrays(self, arrays: list[Any]) -> None:
+        """Take back the arrays of ``get_arrays``."""
+
 
 class Backend:
     """Where arrays live: an Array API namespace plus a device.
@@ -231,15 +240,15 @@ class Backend:
     def take_rows_into(self, x: Any, indices: Any, out: Any) -> Any:
         """``take_rows(x, indices)`` written into ``out`` (C-contiguous, of
         ``x``'s dtype, ``len(indices)`` rows, not overlapping ``x``); returns
-        ``out``. As for ``take_rows`` the indices must lie in
+        ``out``, or the new array where ``out`` cannot be written in place.
+        As for ``take_rows`` the indices must lie in
         ``[-x.shape[0], x.shape[0])``: a backend may skip the check (NumPy's
         wraps others around rather than gather into a temporary first). A
         backend with ``gathers_into`` writes there directly: a training loop
         that gathers every batch into the same buffer allocates nothing per
         step.
         """
-        out[...] = self.take_rows(x, indices)
-        return out
+        return _writer(out).set(out, self.take_rows(x, indices))
 
     def matmul(self, a: Any, b: Any) -> Any:
         """``a @ b`` for 2-D arrays; a backend may route it to its own library
@@ -250,8 +259,10 @@ class Backend:
         self, a: Any, b: Any, out: Any, alpha: float = 1.0, beta: float = 0.0
     ) -> Any:
         """``out = alpha * (a @ b) + beta * out`` for 2-D arrays, written into
-        ``out``; returns ``out``. With ``beta == 0`` the old contents of
-        ``out`` are never read (NaNs there do not leak through).
+        ``out``; returns ``out`` (a new array where ``out`` cannot be written
+        in place: the caller keeps what is returned). With ``beta == 0`` the
+        old contents of ``out`` are never read (NaNs there do not leak
+        through).
 
         The pure fallback makes the product and copies it in; a backend may
         write the product straight into ``out`` (the NumPy one calls BLAS
@@ -259,16 +270,14 @@ class Backend:
         ``beta == 1``, folds an in-place update into the product.
         """
         p = self.matmul(a, b)
+        w = _writer(out)
         if alpha != 1.0:
-            p *= alpha
+            p = w.mul(p, alpha)
         if beta == 0.0:
-            out[...] = p
-        elif beta == 1.0:
-            out += p
-        else:
-            out *= beta
-            out += p
-        return out
+            return w.set(out, p)
+        if beta != 1.0:
+            out = w.mul(out, beta)
+        return w.add(out, p)
 
     # --- sparse input (the first layer's product and weight gradient) ----
     #: whether this backend's first layer takes a sparse batch as it is
@@ -393,3 +402,14 @@ class GraphRunner(EpochRunner):
                 self.replay = None
             self.replaying = self.replay is not None
         return False
+
+
+def _writer(x: Any) -> Any:
+    """bpnet's ``Writer`` for ``x``: in place where its library allows it,
+    else new arrays (``bpnet.nn.mutation``, imported at first use: bpnet
+    imports this package)."""
+    global _writer
+    from bpnet.nn.mutation import writer
+
+    _writer = writer
+    return writer(x)

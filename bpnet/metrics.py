@@ -24,6 +24,7 @@ _HOST_COPIERS = {
     "torch": "torch",
     "array_api_strict": "array-api-strict:CPU_DEVICE",
     "dpnp": "dpnp",  # dpnp.asnumpy copies from any SYCL device
+    "jax": "jax:cpu",
 }
 
 

@@ -66,7 +66,7 @@ from bench_conv import CONV_PEERS  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "fashion-mnist"
 ALL_PEERS = (*SGD_PEERS, "scipy-cg")
-JAX_PEERS = ("jax-jit", "jax-scan")
+JAX_PEERS = ("jax-jit", "jax-scan", "bpnet-jax")
 SWEEP_PEERS = ("bpnet", "jax-jit", "jax-scan", "gemm")
 SWEEP_SUBSET = 16384  # every sweep batch size divides it: no partial batch
 CPU_ONLY = ("sklearn", "numpy", "scipy-cg")
@@ -85,6 +85,7 @@ PRELOAD = {
     "gemm": ("cupy", "torch"),
     "gemm-torch": ("torch",),
     "bpnet-torch": ("bpnet", "torch", "array_api_compat.torch"),
+    "bpnet-jax": ("bpnet", "jax"),
     "torch-step": ("torch",),
 }
 
@@ -112,13 +113,19 @@ def _reset_peak() -> int | None:
 
 
 def _runner(peer: str) -> Any:
-    if peer in ("bpnet", "bpnet+eval", "bpnet-torch"):
-        from bench_bpnet import run_bpnet, run_bpnet_eval, run_bpnet_torch
+    if peer in ("bpnet", "bpnet+eval", "bpnet-torch", "bpnet-jax"):
+        from bench_bpnet import (
+            run_bpnet,
+            run_bpnet_eval,
+            run_bpnet_jax,
+            run_bpnet_torch,
+        )
 
         runners = {
             "bpnet": run_bpnet,
             "bpnet+eval": run_bpnet_eval,
             "bpnet-torch": run_bpnet_torch,
+            "bpnet-jax": run_bpnet_jax,
         }
         return runners[peer]
     from bench_compiled import PEERS as COMPILED
@@ -449,6 +456,11 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(
                 f"{r['config']} bpnet-torch / torch-step: "
                 f"{r['extra']['x_torch_step']:.3f}x (best epochs)\n"
+            )
+        if "x_jax_jit" in r["extra"]:
+            sys.stderr.write(
+                f"{r['config']} bpnet-jax / jax-jit: "
+                f"{r['extra']['x_jax_jit']:.3f}x (best epochs)\n"
             )
     script = os.path.relpath(Path(__file__).resolve(), REPO)
     report = {

@@ -148,6 +148,21 @@ def run_bpnet_torch(cfg: dict, data: tuple, s: dict) -> dict:
     return out
 
 
+def run_bpnet_jax(cfg: dict, data: tuple, s: dict) -> dict:
+    """``run_bpnet`` on bpnet's JAX backend (``jax`` on the CPU, ``jax:gpu``
+    with ``--device cuda``): each step one ``jax.jit`` call, against the
+    hand-written ``jax-jit`` peer."""
+    try:
+        import jax  # noqa: F401
+    except ImportError as exc:
+        raise Unavailable("JAX is not installed") from exc
+    out = run_bpnet(
+        cfg, data, {**s, "device": "jax" if s["device"] == "cpu" else "jax:gpu"}
+    )
+    out["device"] = "cpu" if s["device"] == "cpu" else "cuda:0"
+    return out
+
+
 def run_bpnet_cg(cfg: dict, data: tuple, s: dict) -> dict:
     """``bpnet.minimize`` with scipy's CG, restarted from the same weights
     1 + epochs times; float64 like the NumPy ex4 peer."""

@@ -85,6 +85,7 @@ SGD_PEERS = (
     "gemm-torch",
     "bpnet-torch",
     "torch-step",
+    "bpnet-jax",
 )
 CG_PEERS = ("bpnet", "scipy-cg", "gemm")
 

@@ -190,6 +190,10 @@ def add_ratios(rows: list[dict]) -> None:
         if ours and step and _best(ours) and _best(step):
             ratio = _best(ours) / _best(step)
             ours["extra"]["x_torch_step"] = ratio
+        # bpnet on its JAX backend against a hand-written jax.jit step
+        ours, step = by_peer.get("bpnet-jax"), by_peer.get("jax-jit")
+        if ours and step and _best(ours) and _best(step):
+            ours["extra"]["x_jax_jit"] = _best(ours) / _best(step)
 
 
 def _loss_check(row: dict, ref: dict | None) -> dict | None:

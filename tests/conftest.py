@@ -2,8 +2,8 @@
 
 ``backend`` runs a test on NumPy, array-api-strict's ``device1`` (which refuses
 host shortcuts exactly as a GPU does), array-api-strict's CPU device, PyTorch
-CPU when installed, dpnp when a SYCL device answers, and CuPy / torch-CUDA when
-a CUDA device answers.
+CPU and JAX (its default device, 64-bit mode on) when installed, dpnp when a
+SYCL device answers, and CuPy / torch-CUDA when a CUDA device answers.
 """
 
 from __future__ import annotations
@@ -26,6 +26,15 @@ except ImportError:  # pragma: no cover - part of the test extra
     array_api_strict = None
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
+HAVE_JAX = importlib.util.find_spec("jax") is not None
+
+
+def jax_x64() -> None:
+    """Turn on JAX's 64-bit mode, so that the float64 tests run on JAX too
+    (without it bpnet refuses float64 there, saying how to turn it on)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
 
 
 def _cuda_reason() -> str | None:
@@ -49,6 +58,11 @@ BACKENDS = [
         "torch",
         id="torch-cpu",
         marks=pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch is not installed"),
+    ),
+    pytest.param(
+        "jax",
+        id="jax",
+        marks=pytest.mark.skipif(not HAVE_JAX, reason="JAX is not installed"),
     ),
     # skips with the backend's one-line reason where dpnp or a SYCL device is absent
     pytest.param("dpnp", id="dpnp"),
@@ -77,6 +91,8 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(params=BACKENDS)
 def backend(request):
     """A ``backends.Backend`` for every array library and device present."""
+    if request.param.startswith("jax"):
+        jax_x64()
     try:
         return backends.get_backend(request.param)
     except backends.BackendUnavailableError as exc:

@@ -294,9 +294,9 @@ def test_sgd_scaling_gradients_in_place_gives_the_plain_rule_s_weights(backend, 
     # own update takes the plain rule, which must land on the same weights
     class PlainSGD(bpnet.SGD):
         def update(self, params, grads):
-            self._prepare(params)
-            for p, g in zip(params, grads):
-                p -= self._lr * g
+            w = self._prepare(params)
+            for i, g in enumerate(grads):
+                params[i] = w.sub(params[i], self._lr * g)
 
     X, y = _blobs()
     nets = [_net(device=backend.name, dtype="float64") for _ in range(2)]

@@ -61,7 +61,8 @@ SHARED_FLAGS: dict[str, dict[str, Any]] = {
     "--device": {
         "default": "cpu",
         "help": (
-            "cpu, cuda, cuda:N, torch, torch:cuda, array-api-strict, dpnp, dpnp:gpu"
+            "cpu, cuda, cuda:N, torch, torch:cuda, jax, jax:gpu, array-api-strict, "
+            "dpnp, dpnp:gpu"
         ),
     },
     "--json": {"action": "store_true", "help": "end stdout with one JSON summary line"},

@@ -12,6 +12,7 @@ from typing import Any
 from array_api_compat import device
 
 from bpnet.nn._namespace import namespace
+from bpnet.nn.mutation import writes_in_place
 
 _ONES: dict[tuple, Any] = {}
 
@@ -20,14 +21,17 @@ def row_sums(z: Any) -> Any:
     """Sums along the rows of a 2-D ``z``, as a column (n, 1): the product with
     a column of ones. For a few columns this is several times faster than a
     sum over axis 1 on NumPy (which reduces row by row); the ones are kept per
-    array type, dtype, width and device."""
+    array type, dtype, width and device, for arrays written in place only: a
+    library of immutable arrays may be tracing (``jax.jit``), and a kept
+    tracer would outlive its trace."""
     dev = device(z)  # not z.device: NumPy 1.x arrays have none
     key = (type(z), z.dtype, z.shape[1], dev)
     ones = _ONES.get(key)
     if ones is None:
         xp = namespace(z)
         ones = xp.ones((z.shape[1], 1), dtype=z.dtype, device=dev)
-        _ONES[key] = ones
+        if writes_in_place(z):
+            _ONES[key] = ones
     return z @ ones
 
 

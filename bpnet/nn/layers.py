@@ -16,10 +16,9 @@ import math
 import numbers
 from typing import Any
 
-from array_api_compat import is_lazy_array, is_writeable_array
-
 from backends import Backend, HostRandom, backend_of
 from bpnet.nn.initializers import Initializer, get_initializer
+from bpnet.nn.mutation import writer, writes_in_place
 from bpnet.nn.registry import Registry
 
 LAYERS = Registry("layer")
@@ -81,7 +80,8 @@ class Layer:
     A layer without ``param_names`` may instead assign its arrays to
     ``self.params`` in ``build`` (and their gradients, parallel, as a list
     to ``self.grads``): they are then named ``"0"``, ``"1"``, ..., take no
-    decay, and ``set_parameter`` writes into them in place.
+    decay, and ``set_parameter`` writes into them in place (where the array
+    library allows it, else replaces them: ``bpnet.nn.mutation``).
     """
 
     param_names: tuple[str, ...] = ()
@@ -205,14 +205,14 @@ class Layer:
             )
         if self.param_names:
             setattr(self, name, value)
-        elif _writes_in_place(self._params[int(name)]):
-            self._params[int(name)][...] = value
         else:
-            self._params[int(name)] = value
+            old = self._params[int(name)]
+            self._params[int(name)] = writer(old).set(old, value)
 
     def set_buffer(self, name: str, value: Any) -> None:
-        """Copy ``value`` into the buffer ``name``, in place (a captured
-        graph goes on reading the same array).
+        """Copy ``value`` into the buffer ``name``, in place where the array
+        library allows it (a captured graph goes on reading the same array),
+        else as a new array in its place (``bpnet.nn.mutation``).
 
         Parameters
         ----------
@@ -226,11 +226,8 @@ class Layer:
                 f"name: {self!r} has the buffers {list(self.buffer_names)}, "
                 f"got {name!r}"
             )
-        current = getattr(self, name)
-        if _writes_in_place(current):
-            current[...] = value
-        else:
-            setattr(self, name, value)
+        old = getattr(self, name)
+        setattr(self, name, writer(old).set(old, value))
 
     # --- shapes from the input width alone ----------------------------------
     def output_width(self, n_in: int) -> int:
@@ -266,13 +263,6 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
-
-
-def _writes_in_place(array: Any) -> bool:
-    """Whether a new value is copied into ``array`` rather than stored in its
-    place: not for immutable arrays (JAX), nor for those that record a graph
-    (ndonnx), where a copy into the old array would be a scatter node."""
-    return is_writeable_array(array) and not is_lazy_array(array)
 
 
 class _Alone:
@@ -395,8 +385,7 @@ class Dense(Layer):
         g = self.backend.sparse_rmatmul(self.x, dy)
         if out is None:
             return g
-        out[...] = g
-        return out
+        return writer(out).set(out, g)
 
     def backward(self, dy: Any, need_dx: bool = True) -> Any:
         db = self.xp.reshape(self._column_sums(dy), (-1,))
@@ -404,8 +393,9 @@ class Dense(Layer):
         if out is None:
             self.grads = {"W": self._weight_gradient(dy), "b": db}
         else:  # written where the caller wants them: no copy afterwards
-            out["b"][...] = db
-            self.grads = {"W": self._weight_gradient(dy, out["W"]), "b": out["b"]}
+            out["b"] = writer(out["b"]).set(out["b"], db)
+            out["W"] = self._weight_gradient(dy, out["W"])
+            self.grads = {"W": out["W"], "b": out["b"]}
         # The first layer's input gradient is never used: skip its matmul.
         return self.matmul(dy, self.W.T) if need_dx else None
 
@@ -420,14 +410,16 @@ class Dense(Layer):
         if self._sparse:
             step = self.backend.sparse_rmatmul(self.x, dy)
             step *= -lr
+            w = writer(self.W)
             if decay != 1.0:
-                self.W *= decay
-            self.W += step
+                self.W = w.mul(self.W, decay)
+            self.W = w.add(self.W, step)
         else:
-            self.matmul_into(self.x.T, dy, self.W, -lr, decay)
+            self.W = self.matmul_into(self.x.T, dy, self.W, -lr, decay)
         db = self._column_sums(dy)
         db *= -lr
-        self.b += db[0, ...]  # a view: cheaper than reshape, same numbers
+        # a view: cheaper than reshape, same numbers
+        self.b = writer(self.b).add(self.b, db[0, ...])
         return dx
 
     def _column_sums(self, dy: Any) -> Any:
@@ -435,14 +427,17 @@ class Dense(Layer):
         # over axis 0 for these shapes on CPU BLAS, and one more GEMM on GPUs.
         # Ones kept for a fit's two batch sizes (full, last): the first epoch
         # makes both, so a graph recorded after it allocates none to outlive it.
+        # Kept for arrays written in place only: immutable ones may be a
+        # trace's (jax.jit), which must not outlive it.
         n = dy.shape[0]
         cache = self._ones
         ones = cache.get(n)
         if ones is None:
-            if len(cache) >= 2:
-                del cache[next(iter(cache))]
             ones = self.xp.ones((1, n), dtype=dy.dtype, device=self.device)
-            cache[n] = ones
+            if writes_in_place(dy):
+                if len(cache) >= 2:
+                    del cache[next(iter(cache))]
+                cache[n] = ones
         return self.matmul(ones, dy)
 
     def get_config(self) -> dict:

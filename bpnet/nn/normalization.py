@@ -10,6 +10,7 @@ from typing import Any
 
 from bpnet.nn import validation as check
 from bpnet.nn.layers import LAYERS, Layer
+from bpnet.nn.mutation import writer
 
 
 @LAYERS.register()
@@ -40,7 +41,8 @@ class BatchNorm(Layer):
 
     Learns ``gamma`` (ones at the start) and ``beta`` (zeros), of shape
     (n_features,), neither of which takes the l2 penalty; keeps the buffers
-    ``running_mean`` (zeros) and ``running_var`` (ones), updated in place.
+    ``running_mean`` (zeros) and ``running_var`` (ones), updated in place
+    where the array library allows it.
     """
 
     param_names = ("gamma", "beta")
@@ -88,12 +90,11 @@ class BatchNorm(Layer):
             mean = xp.mean(x, axis=0)
             xc = x - mean
             var = xp.mean(xc * xc, axis=0)
-            m = self.momentum
-            # in place: a captured CUDA graph goes on updating these arrays
-            self.running_mean *= m
-            self.running_mean += (1.0 - m) * mean
-            self.running_var *= m
-            self.running_var += (1.0 - m) * var
+            m, w = self.momentum, writer(self.running_mean)
+            # in place where the library allows it: a captured CUDA graph goes
+            # on updating these arrays
+            self.running_mean = w.add(w.mul(self.running_mean, m), (1.0 - m) * mean)
+            self.running_var = w.add(w.mul(self.running_var, m), (1.0 - m) * var)
         else:
             xc = x - self.running_mean
             var = self.running_var

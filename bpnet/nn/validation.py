@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -45,6 +46,10 @@ def has_values(arr: Any) -> bool:
     checks of values are then left to whoever runs the graph; their shapes
     and dtypes are still checked.
     """
+    if array_api_compat.is_jax_array(arr):
+        # array-api-compat counts every JAX array as lazy; only a trace's
+        # tracers are (jax is loaded wherever a JAX array exists)
+        return not isinstance(arr, sys.modules["jax"].core.Tracer)
     return not array_api_compat.is_lazy_array(arr)
 
 

@@ -19,6 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
+from bpnet.nn.mutation import writes_in_place
 from bpnet.sklearn.params import FULL_BATCH_SOLVERS, make_optimizer
 from bpnet.sklearn.sparse import (
     chunk_rows,
@@ -245,6 +246,8 @@ def sparse_epochs(
                     wb = be.asarray(w[rows].reshape(-1, 1), dtype=net.dtype)
                 L, grads = net._loss_and_grad(Xb, Tb, loss, l2, weights=wb)
                 opt.update(params, grads)
+                if not writes_in_place(params[0]):
+                    net._assign(params)
                 opt.t += 1
                 loss_sum += float(L) * (
                     len(rows) if w is None else float(w[rows].sum())

@@ -1,8 +1,9 @@
 """One epoch of minibatch steps on the device.
 
 Device work only: batches gathered with ``take`` from a permutation buffer,
-parameters updated in place, loss and correct counts summed into 0-D device
-arrays. ``fit`` calls an epoch directly or captures it once as a CUDA graph.
+parameters updated (in place where the array library allows it), loss and
+correct counts summed into 0-D device arrays. ``fit`` calls an epoch directly
+or captures it once as a CUDA graph.
 """
 
 from __future__ import annotations
@@ -14,8 +15,16 @@ from typing import Any
 from bpnet.nn.evaluation import _correct, _correct_count
 from bpnet.nn.layers import hands_out_fresh_grads
 from bpnet.nn.losses import Loss
+from bpnet.nn.mutation import writer, writes_in_place
 from bpnet.train.fused import SGDStep, fused_sgd_applies
 from bpnet.train.optimizers import Optimizer
+
+_UNCHANGED = (
+    "optimizer: {0}.update changed none of the parameters it was given; on "
+    "arrays that cannot be written in place (JAX's), an update must put each "
+    "new array into the list: params[i] = w.sub(params[i], ...) with "
+    "w = self._prepare(params) (bpnet.nn.mutation)"
+)
 
 
 def _copy(params: list[Any]) -> list[Any]:
@@ -128,7 +137,7 @@ class _Epoch:
         if self.order is None:
             self.order = order
         else:
-            self.order[...] = order
+            self.order = writer(self.order).set(self.order, order)
 
     def _global_weight(self, lo: int, hi: int) -> Any:
         """Total weight of the global batch [lo, hi) of the epoch's order."""
@@ -140,6 +149,87 @@ class _Epoch:
         rows = W[lo:hi, ...] if idx is None else be.take_rows(W, idx)
         return self.net.xp.sum(rows)
 
+    # --- a step as a function of the state (Keras 3's stateless_call): for a
+    # backend that compiles it (the JAX backend's jax.jit) --------------------
+    @property
+    def stateless(self) -> bool:
+        """Whether ``stateless_step`` serves this epoch: one process, the
+        optimizer's own update (no folded SGD), sums kept on the device."""
+        return self.strategy is None and self.sgd_step is None and not self.host_sums
+
+    def state(self) -> dict[str, Any]:
+        """Every array a step changes: parameters, buffers, the optimizer's
+        moments and 0-D learning rate and step count, the dropout generator's
+        arrays, and the epoch's two sums."""
+        net, opt = self.net, self.opt
+        return {
+            "params": net.parameters(),
+            "buffers": net.buffers(),
+            "moments": {k: list(v) for k, v in opt.state.items()},
+            "lr": opt._lr,
+            "t": opt._t,
+            "rng": net.device_rng.get_arrays(),
+            "sums": [self.loss_sum, self.correct],
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Hand the arrays of ``state()`` back to their owners."""
+        net, opt = self.net, self.opt
+        net._assign(state["params"])
+        for (layer, name), b in zip(net._buffer_slots, state["buffers"]):
+            setattr(layer, name, b)
+        opt.state = {k: list(v) for k, v in state["moments"].items()}
+        opt._lr, opt._t = state["lr"], state["t"]
+        net.device_rng.set_arrays(state["rng"])
+        self.loss_sum, self.correct = state["sums"]
+
+    def zero_sums(self) -> None:
+        """Start the epoch's device sums at zero."""
+        w = writer(self.loss_sum)
+        self.loss_sum = w.set(self.loss_sum, 0.0)
+        self.correct = w.set(self.correct, 0.0)
+
+    def stateless_step(
+        self, state: dict[str, Any], X: Any, T: Any, labels: Any, W: Any, idx: Any
+    ) -> tuple[dict[str, Any], Any]:
+        """(the new state, the batch's loss) for one step from ``state``,
+        on rows ``idx`` of ``X``, ``T``, ``labels`` and ``W`` (the arrays
+        themselves are the batch where ``idx`` is None): the same layers,
+        loss and optimizer as every other step, traced as they run."""
+        self.set_state(state)
+        if idx is not None:
+            take = self.net.backend.take_rows
+            X, T, labels = take(X, idx), take(T, idx), take(labels, idx)
+            W = None if W is None else take(W, idx)
+        params = self.net.parameters()
+        L, correct = self._step(X, T, labels, W, params, self.net._assign)
+        weight = float(T.shape[0]) if W is None else self.net.xp.sum(W)
+        w = writer(self.loss_sum)
+        self.loss_sum = w.add(self.loss_sum, L * weight)
+        if self.track_accuracy:
+            self.correct = w.add(self.correct, correct)
+        return self.state(), L
+
+    def _step(
+        self, Xb: Any, Tb: Any, lb: Any, wb: Any, params: list[Any], keep: Any
+    ) -> tuple[Any, Any]:
+        """One process's step on a batch: (0-D loss, correct count or
+        None); ``keep(params)`` stores parameters the optimizer made anew."""
+        net, loss = self.net, self.loss
+        L, grads, Z = net._loss_and_grad(
+            Xb, Tb, loss, self.l2, return_logits=True, weights=wb
+        )
+        correct = self.count(Z, lb, loss) if self.track_accuracy else None
+        if keep is None:
+            self._update(params, grads)
+            return L, correct
+        before = list(params)
+        self._update(params, grads)
+        if all(a is b for a, b in zip(before, params)):
+            raise TypeError(_UNCHANGED.format(type(self.opt).__name__))
+        keep(params)
+        return L, correct
+
     def __call__(self, after_step: Callable[[int, Any], None] | None) -> None:
         net, xp, opt, loss, l2 = self.net, self.net.xp, self.opt, self.loss, self.l2
         X, T, labels, bs = self.X, self.T, self.labels, self.batch_size
@@ -147,13 +237,15 @@ class _Epoch:
         W, wb = self.weights, None
         n = T.shape[0]  # X's rows, but for a memory map's skipped ones
         params = net.parameters()
+        # where the optimizer makes new arrays, the network gets them each step
+        keep = None if writes_in_place(params[0]) else net._assign
         host, count = self.host_sums, self.count
         if host:  # NumPy's scalar type of the sums' dtype (host_scalars: NumPy)
             cast = self.loss_sum.dtype.type
             loss_sum, correct_sum = cast(0), 0
         else:
-            self.loss_sum[...] = 0.0
-            self.correct[...] = 0.0
+            self.zero_sums()
+            w = writer(self.loss_sum)
         dp, sgd_step, bufs = self.strategy, self.sgd_step, self.buffers
         if bufs is not None:
             gather = bufs.take
@@ -184,11 +276,7 @@ class _Epoch:
                 if dp is not None:  # one rank: its own Ctrl-C is the job's
                     dp.interrupted = dp.pending()
             elif dp is None:
-                L, grads, Z = net._loss_and_grad(
-                    Xb, Tb, loss, l2, return_logits=True, weights=wb
-                )
-                correct = count(Z, lb, loss) if self.track_accuracy else None
-                self._update(params, grads)
+                L, correct = self._step(Xb, Tb, lb, wb, params, keep)
             else:
                 # every rank holds all the weights: the global batch's total
                 # needs no reduction
@@ -197,6 +285,8 @@ class _Epoch:
                     Xb, Tb, lb, loss, l2, hi - lo, self.track_accuracy, wb, total
                 )
                 self._update(params, grads)
+                if keep is not None:
+                    keep(params)
             # the batch's weight: its rows, or their summed weight (all ranks'
             # rows under data parallelism)
             if wb is None:
@@ -208,9 +298,9 @@ class _Epoch:
                 if self.track_accuracy:
                     correct_sum += correct
             else:
-                self.loss_sum += L * weight
+                self.loss_sum = w.add(self.loss_sum, L * weight)
                 if self.track_accuracy:
-                    self.correct += correct
+                    self.correct = w.add(self.correct, correct)
             if after_step is not None:
                 opt.t += 1
                 after_step(s, L)

@@ -32,8 +32,9 @@ class AdaGrad(Optimizer):
         self.eps = check.check_positive(eps, "eps")
 
     def update(self, params: list[Any], grads: list[Any]) -> None:
-        xp = self._prepare(params)
-        lr, eps = self._lr, self.eps
-        for p, g, h in zip(params, grads, self._zeros("h", params)):
-            h += g * g
-            p -= lr * g / (xp.sqrt(h) + eps)
+        w = self._prepare(params)
+        xp, lr, eps = self._xp, self._lr, self.eps
+        hs = self._zeros("h", params)
+        for i, g in enumerate(grads):
+            h = hs[i] = w.add(hs[i], g * g)
+            params[i] = w.sub(params[i], lr * g / (xp.sqrt(h) + eps))

@@ -35,21 +35,20 @@ class Adam(Optimizer):
         self.weight_decay = check.check_nonnegative(weight_decay, "weight_decay")
 
     def update(self, params: list[Any], grads: list[Any]) -> None:
-        xp = self._prepare(params)
-        b1, b2 = self.beta1, self.beta2
+        w = self._prepare(params)
+        xp, b1, b2 = self._xp, self.beta1, self.beta2
         m, v = self._zeros("m", params), self._zeros("v", params)
-        self._t += 1.0
+        self._t = w.add(self._t, 1.0)
         # Bias corrections folded into the step size and epsilon (the paper's
         # Algorithm 1 note), computed on the device from the device step count.
         root = xp.sqrt(1.0 - b2**self._t)
         step = self._lr * root / (1.0 - b1**self._t)
         eps = self.eps * root
         decays = self.decay_mask or [True] * len(params)
-        for p, g, m_i, v_i, decays_p in zip(params, grads, m, v, decays):
-            m_i *= b1
-            m_i += (1.0 - b1) * g
-            v_i *= b2
-            v_i += (1.0 - b2) * (g * g)
+        for i, (g, decays_p) in enumerate(zip(grads, decays)):
+            m_i = m[i] = w.add(w.mul(m[i], b1), (1.0 - b1) * g)
+            v_i = v[i] = w.add(w.mul(v[i], b2), (1.0 - b2) * (g * g))
+            p = params[i]
             if self.weight_decay and decays_p:
-                p -= (self.weight_decay * self._lr) * p
-            p -= step * m_i / (xp.sqrt(v_i) + eps)
+                p = w.sub(p, (self.weight_decay * self._lr) * p)
+            params[i] = w.sub(p, step * m_i / (xp.sqrt(v_i) + eps))

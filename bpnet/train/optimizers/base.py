@@ -15,6 +15,7 @@ from array_api_compat import device
 
 from bpnet.nn import validation as check
 from bpnet.nn._namespace import namespace
+from bpnet.nn.mutation import Writer, writer
 from bpnet.nn.registry import Registry, init_config
 from bpnet.train.optimizers.schedules import SCHEDULES, Schedule
 
@@ -31,10 +32,15 @@ class Optimizer:
     schedule : Schedule, optional
         Learning rate per epoch, from ``lr``.
 
-    ``update(params, grads)`` changes the parameter arrays in place and does
-    only device work, so a whole training step can be captured and replayed
-    (CUDA graphs); the learning rate lives in a 0-D device array for that
-    reason. ``step(params, grads)`` is the same rule returning new arrays.
+    ``update(params, grads)`` steps the arrays of the list ``params`` and
+    does only device work, so a whole training step can be captured and
+    replayed (CUDA graphs) or traced (``jax.jit``); the learning rate lives in
+    a 0-D device array for that reason. Every array that lasts (parameters,
+    moments in ``state``, ``_lr``, ``_t``) changes through one
+    ``bpnet.nn.mutation.Writer``: in place where the library allows it, else
+    the new array replaces the old one in its list, so the caller stores
+    ``params`` back where it keeps them (``fit`` does). ``step(params,
+    grads)`` is the same rule returning new arrays.
 
     A subclass keeps each argument of its ``__init__`` in an attribute of the
     same name (``lr`` as ``base_lr``), which is what ``get_config`` records,
@@ -52,6 +58,7 @@ class Optimizer:
         self.t = 0  # steps taken
         self.state: dict[str, list[Any]] = {}
         self._lr: Any = None  # 0-D device copy of lr
+        self._xp: Any = None  # the parameters' namespace
         self._t: Any = None  # 0-D device step count (for bias corrections)
         # Parallel to the parameters: which take weight decay. fit sets it from
         # the layers' decay_names (weights yes; biases, scales, shifts no);
@@ -67,7 +74,7 @@ class Optimizer:
     def set_lr(self, lr: float) -> None:
         self.lr = check.check_positive(lr, "lr")
         if self._lr is not None:
-            self._lr[...] = self.lr
+            self._lr = writer(self._lr).set(self._lr, self.lr)
 
     def set_epoch(self, epoch: int) -> None:
         """Apply the schedule for ``epoch`` (0-based)."""
@@ -81,14 +88,15 @@ class Optimizer:
                 )
             self.set_lr(lr)
 
-    def _prepare(self, params: list[Any]) -> Any:
-        """Namespace of the parameters; creates the device scalars once."""
-        xp = namespace(params[0])
+    def _prepare(self, params: list[Any]) -> Writer:
+        """The parameters' ``Writer`` (``_xp`` their namespace); creates the
+        device scalars once."""
+        self._xp = xp = namespace(params[0])
         if self._lr is None:
             dev = device(params[0])
             self._lr = xp.asarray(self.lr, dtype=params[0].dtype, device=dev)
             self._t = xp.asarray(float(self.t), dtype=params[0].dtype, device=dev)
-        return xp
+        return writer(params[0])
 
     def _zeros(self, name: str, params: list[Any]) -> list[Any]:
         if name not in self.state:
@@ -96,7 +104,8 @@ class Optimizer:
         return self.state[name]
 
     def update(self, params: list[Any], grads: list[Any]) -> None:
-        """Apply one step to ``params`` in place (device work only)."""
+        """Apply one step to the arrays of ``params`` (device work only): in
+        place, or each replaced in the list by its new array."""
         raise NotImplementedError
 
     def _update_owned(self, params: list[Any], grads: list[Any]) -> None:

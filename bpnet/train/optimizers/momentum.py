@@ -29,14 +29,13 @@ class Momentum(Optimizer):
         self.nesterov = bool(nesterov)
 
     def update(self, params: list[Any], grads: list[Any]) -> None:
-        self._prepare(params)
+        w = self._prepare(params)
         lr, mu = self._lr, self.momentum
-        for p, g, v in zip(params, grads, self._zeros("velocity", params)):
+        vs = self._zeros("velocity", params)
+        for i, g in enumerate(grads):
             step = lr * g
-            v *= mu
-            v -= step
+            v = vs[i] = w.sub(w.mul(vs[i], mu), step)
             if self.nesterov:
-                p += mu * v
-                p -= step
+                params[i] = w.sub(w.add(params[i], mu * v), step)
             else:
-                p += v
+                params[i] = w.add(params[i], v)

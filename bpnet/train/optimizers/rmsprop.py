@@ -41,9 +41,9 @@ class RMSprop(Optimizer):
         self.eps = check.check_positive(eps, "eps")
 
     def update(self, params: list[Any], grads: list[Any]) -> None:
-        xp = self._prepare(params)
-        lr, rho, eps = self._lr, self.decay_rate, self.eps
-        for p, g, h in zip(params, grads, self._zeros("h", params)):
-            h *= rho
-            h += (1.0 - rho) * (g * g)
-            p -= lr * g / (xp.sqrt(h) + eps)
+        w = self._prepare(params)
+        xp, lr, rho, eps = self._xp, self._lr, self.decay_rate, self.eps
+        hs = self._zeros("h", params)
+        for i, g in enumerate(grads):
+            h = hs[i] = w.add(w.mul(hs[i], rho), (1.0 - rho) * (g * g))
+            params[i] = w.sub(params[i], lr * g / (xp.sqrt(h) + eps))

@@ -18,18 +18,17 @@ class SGD(Optimizer):
         super().__init__(lr, schedule)
 
     def update(self, params: list[Any], grads: list[Any]) -> None:
-        self._prepare(params)
+        w = self._prepare(params)
         lr = self._lr
-        for p, g in zip(params, grads):
-            p -= lr * g
+        for i, g in enumerate(grads):
+            params[i] = w.sub(params[i], lr * g)
 
     def _update_owned(self, params: list[Any], grads: list[Any]) -> None:
         if type(self).update is not SGD.update:  # a subclass's own rule wins
             self.update(params, grads)
             return
         # scale the gradient in place: no temporary the size of each weight
-        self._prepare(params)
+        w = self._prepare(params)
         lr = self._lr
-        for p, g in zip(params, grads):
-            g *= lr
-            p -= g
+        for i, g in enumerate(grads):
+            params[i] = w.sub(params[i], w.mul(g, lr))
