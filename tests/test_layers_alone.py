@@ -13,8 +13,21 @@ from bpnet.nn.layers import LAYERS
 N_IN = 4
 
 
+# the image layers take (N, C, H, W) input (Reshape makes it): tested below
+IMAGE = (2, 6, 6)
+IMAGE_LAYERS = {
+    "Conv2D": lambda: bpnet.Conv2D(3, 3, padding=1),
+    "MaxPool2D": lambda: bpnet.MaxPool2D(2),
+    "AvgPool2D": lambda: bpnet.AvgPool2D(2),
+    "Flatten": lambda: bpnet.Flatten(),
+    "Reshape": lambda: bpnet.Reshape(IMAGE),  # rows in, images out
+}
+
+
 def _make(name):
     cls = LAYERS.get(name)
+    if name in IMAGE_LAYERS:
+        return IMAGE_LAYERS[name]()
     return cls(N_IN, 3) if cls is bpnet.Dense else cls()
 
 
@@ -23,7 +36,7 @@ def _dtype(backend):
 
 
 @pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
-@pytest.mark.parametrize("name", list(LAYERS))
+@pytest.mark.parametrize("name", [n for n in LAYERS if n not in IMAGE_LAYERS])
 def test_a_layer_on_its_own_matches_it_inside_a_network(
     backend, to_numpy, name, training
 ):
@@ -74,3 +87,34 @@ def test_a_layer_on_its_own_refuses_by_name():
 def test_backend_of_names_the_arrays_backend(backend):
     x = backend.asarray(np.zeros((2, 2)), "float32")
     assert backends.backend_of(x).name == backend.name
+
+
+@pytest.mark.parametrize("name", list(IMAGE_LAYERS))
+def test_an_image_layer_on_its_own_matches_it_inside_a_network(backend, to_numpy, name):
+    """Conv2D, the poolings, Flatten and Reshape on their own build for their
+    input (images (N, C, H, W), or rows for Reshape), as the book's ch. 7 uses
+    them, with the numbers of the same layer built inside a network."""
+    rng = np.random.default_rng(1)
+    dtype = _dtype(backend)
+    x2 = backend.asarray(rng.normal(size=(3, int(np.prod(IMAGE)))), dtype)
+    x = x2 if name == "Reshape" else backend.xp.reshape(x2, (3, *IMAGE))
+    layers = [bpnet.Reshape(IMAGE), _make(name), bpnet.Flatten()]
+    if name == "Reshape":
+        layers = layers[1:]
+    net = bpnet.Sequential(layers, device=backend, dtype=dtype, seed=0)
+    inside = net.layers[0 if name == "Reshape" else 1]
+    want = inside.forward(x)
+    dout = backend.asarray(rng.normal(size=tuple(want.shape)), dtype)
+    want_dx = inside.backward(dout)
+
+    alone = _make(name)
+    out = alone.forward(x)
+    dx = alone.backward(dout)
+    for p in alone.params:
+        assert backend.owns(p) and p.dtype == x.dtype
+    np.testing.assert_allclose(to_numpy(out), to_numpy(want), rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(dx), to_numpy(want_dx), rtol=1e-6)
+    for key, g in alone.named_gradients().items():
+        np.testing.assert_allclose(
+            to_numpy(g), to_numpy(inside.named_gradients()[key]), rtol=1e-6
+        )

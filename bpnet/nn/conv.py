@@ -152,6 +152,8 @@ class Conv2D(Layer):
         return value if which == "window" else value[0]
 
     def forward(self, x: Any, training: bool = False) -> Any:
+        if self.xp is None:  # used on its own
+            self.build_alone(x)
         xp, F = self.xp, self.filters
         g = self._geometry(tuple(x.shape[1:]))
         cols = im2col(xp, x, g, self._index(x, g, "window"))  # (N, CKK, OH*OW)
@@ -209,6 +211,8 @@ class Flatten(Layer):
         return sample_size(n_in)
 
     def forward(self, x: Any, training: bool = False) -> Any:
+        if self.xp is None:  # used on its own
+            self.build_alone(x)
         # the batch as -1: it may be unknown while a graph is traced
         self.in_shape = (-1, *x.shape[1:])
         return self.xp.reshape(x, (-1, math.prod(x.shape[1:])))
@@ -250,6 +254,8 @@ class Reshape(Layer):
         return self.shape[0] if len(self.shape) == 1 else self.shape
 
     def forward(self, x: Any, training: bool = False) -> Any:
+        if self.xp is None:  # used on its own
+            self.build_alone(x)
         self.in_shape = (-1, *x.shape[1:])
         return self.xp.reshape(x, (-1, *self.shape))
 

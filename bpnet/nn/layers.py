@@ -138,7 +138,8 @@ class Layer:
         """
         be = backend_of(x, "x")
         shape = tuple(x.shape)
-        width = shape[-1] if shape else 1
+        # a row's width, or an image's (C, H, W) for the image layers
+        width = tuple(shape[1:]) if len(shape) > 2 else (shape[-1] if shape else 1)
         if self.n_in is not None and width != self.n_in:
             raise ValueError(
                 f"x: {self!r} takes {self.n_in} features, got an input of shape {shape}"

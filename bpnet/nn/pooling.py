@@ -112,6 +112,8 @@ class MaxPool2D(_Pool):
     """
 
     def forward(self, x: Any, training: bool = False) -> Any:
+        if self.xp is None:  # used on its own
+            self.build_alone(x)
         xp = self.xp
         entries = self._windows(x)
         # the maximum and the first entry that reaches it, entry by entry
@@ -147,6 +149,8 @@ class AvgPool2D(_Pool):
     goes to every entry of the window."""
 
     def forward(self, x: Any, training: bool = False) -> Any:
+        if self.xp is None:  # used on its own
+            self.build_alone(x)
         entries = self._windows(x)
         self.n_window = len(entries)
         total = entries[0]
