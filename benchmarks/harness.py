@@ -51,7 +51,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     },
     "E": {
         "data": "fashion",
-        "conv": True,  # bench_conv's network and peers
+        "conv": True,  # benchmarks.conv's network and peers
         "sizes": (784, 4320, 100, 10),
         "activation": "relu",
         "batch_size": 100,

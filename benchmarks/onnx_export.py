@@ -3,7 +3,7 @@
 graph of the same network, and bpnet's own NumPy ``predict_proba``, on the
 same rows.
 
-    OMP_NUM_THREADS=1 python scripts/bench_onnx.py --rows 10000 --rounds 15
+    OMP_NUM_THREADS=1 python -m benchmarks onnx --rows 10000 --rounds 15
 
 The three run in interleaved rounds (one call of each per round, after a
 warm-up call), so that a slow moment of the machine falls on all of them;
@@ -21,16 +21,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
-
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # this checkout's bpnet, not an installed one
-    sys.path.insert(0, str(REPO))
 
 import bpnet  # noqa: E402
 
@@ -166,7 +160,3 @@ def main(argv: list[str] | None = None) -> dict:
     if args.json:
         print(json.dumps(report))
     return report
-
-
-if __name__ == "__main__":
-    main()

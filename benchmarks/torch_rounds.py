@@ -4,7 +4,7 @@
 in turn, in one process, for several rounds: on a busy machine the load
 changes between ``bench.py``'s one-peer-at-a-time children, here it hits both.
 
-    python scripts/bench_torch_rounds.py --batch-sizes 32,256 --rounds 7 --threads 1
+    python -m benchmarks torch-rounds --batch-sizes 32,256 --rounds 7 --threads 1
 
 Prints, per batch size, seconds per epoch (best and median) and the ratio
 bpnet / plain PyTorch: of the best epochs, and each round's (min, median, max).
@@ -14,17 +14,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-for p in (str(HERE), str(HERE.parent)):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-from bench_common import CONFIGS, initial_params, load_fashion  # noqa: E402
-from bench_peers import torch_step_trainer  # noqa: E402
+from benchmarks import REPO
+from benchmarks.harness import CONFIGS, initial_params, load_fashion
+from benchmarks.peer_models import torch_step_trainer
 
 
 def rounds(cfg: dict, data: tuple, s: dict, n_rounds: int) -> dict:
@@ -87,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--data-dir",
         type=Path,
-        default=HERE.parents[1] / "shared" / "data" / "fashion-mnist",
+        default=REPO.parent / "shared" / "data" / "fashion-mnist",
     )
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -109,7 +104,3 @@ def main(argv: list[str] | None = None) -> int:
             f"{r[0]:.3f} / {statistics.median(r):.3f} / {r[-1]:.3f} (min/median/max)"
         )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

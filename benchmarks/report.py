@@ -12,7 +12,7 @@ import subprocess
 import sys
 from typing import Any
 
-from bench_common import config as named_config
+from benchmarks.harness import config as named_config
 
 PACKAGES = (
     "numpy",
@@ -466,7 +466,7 @@ def markdown(report: dict) -> str:
         "bpnet beside JAX (a jitted step and a whole-epoch `lax.scan`), "
         "`torch.compile`, PyTorch eager, scikit-learn's MLPClassifier, a NumPy "
         "MLP, ex4's NumPy cost through scipy CG, and the GEMM bound, all trained "
-        "in one run of `scripts/bench.py`.",
+        "in one run of `python -m benchmarks peers`.",
         "",
         "```",
         report["command"],
