@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+#: where Fashion-MNIST is looked for unless --data-dir says otherwise
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "fashion-mnist"
 
 # Set for old OpenBLAS builds, these slow down a current NumPy: the timing
 # subcommands run without them, re-executing before NumPy is first imported,

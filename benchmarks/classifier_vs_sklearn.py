@@ -8,7 +8,6 @@ the same parameters, the same epochs, one process, one BLAS thread each.
 import argparse
 import time
 import warnings
-from pathlib import Path
 
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier as SklearnMLP
@@ -16,13 +15,12 @@ from threadpoolctl import threadpool_limits
 
 import bpnet
 import bpnet.data
-
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist"
+from benchmarks import DEFAULT_DATA
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", default=str(DEFAULT_DIR))
+    p.add_argument("--data-dir", default=str(DEFAULT_DATA))
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--repeats", type=int, default=2)
     args = p.parse_args(argv)

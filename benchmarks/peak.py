@@ -21,25 +21,16 @@ repeats) and its fraction of the square product's.
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 
 import numpy as np
+
+from benchmarks.harness import best_seconds
 
 STEPS = {
     "A": (256, [784, 128, 10]),
     "B": (128, [784, 512, 512, 10]),
 }
-
-
-def best_seconds(fn: Callable[[], object], reps: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def layouts(batch: int, n_in: int, n_out: int) -> dict[str, dict[str, Callable]]:

@@ -26,7 +26,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from benchmarks import REPO, UNSET_MARK, child_env, module_command
+from benchmarks import DEFAULT_DATA, UNSET_MARK, child_env, module_command
 from benchmarks.conv import CONV_PEERS
 from benchmarks.harness import (
     CG_PEERS,
@@ -39,7 +39,6 @@ from benchmarks.harness import (
     load_fashion,
 )
 
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "fashion-mnist"
 ALL_PEERS = (*SGD_PEERS, "scipy-cg")
 JAX_PEERS = ("jax-jit", "jax-scan", "bpnet-jax")
 SWEEP_PEERS = ("bpnet", "jax-jit", "jax-scan", "gemm")

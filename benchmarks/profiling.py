@@ -31,10 +31,8 @@ import argparse
 import json
 import os
 import time
-from pathlib import Path
 
-from benchmarks import REPO
-from benchmarks.harness import config, initial_params
+from benchmarks.harness import config, initial_params, timing_flags
 
 CLOCK = time.perf_counter
 
@@ -196,16 +194,10 @@ def tiny_batches(cfg, X, y, epochs, sizes=(1, 2, 4, 8, 16)) -> dict[int, float]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", default="A", help="A, B or a sweep point H128B32")
-    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--subset", type=int, default=None)
     ap.add_argument("--tiny", action="store_true", help="also time tiny batches")
-    ap.add_argument(
-        "--data-dir",
-        type=Path,
-        default=REPO.parent / "shared" / "data" / "fashion-mnist",
-    )
-    ap.add_argument("--json", action="store_true")
+    timing_flags(ap, threads=1, json=True, data_dir=True)
     args = ap.parse_args(argv)
     import threadpoolctl
 

@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 import bpnet
+from benchmarks.harness import table_head
 
 
 def problems():
@@ -54,10 +55,9 @@ def main(argv: list[str] | None = None) -> None:
             random_state=seed, dtype="float32", **kw
         ),
     }
-    rows = [
-        "| problem | estimator | R^2 (test, median) | fit s (median) | epochs |",
-        "| --- | --- | --- | --- | --- |",
-    ]
+    rows = table_head(
+        "problem", "estimator", "R^2 (test, median)", "fit s (median)", "epochs"
+    )
     with threadpool_limits(1):
         for name, X, y in problems():
             X_tr, X_te, y_tr, y_te = train_test_split(X, y, random_state=0)

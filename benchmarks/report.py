@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from benchmarks.harness import config as named_config
+from benchmarks.harness import table_head, table_row
 
 PACKAGES = (
     "numpy",
@@ -492,10 +493,9 @@ def markdown(report: dict) -> str:
         rows = [r for r in report["results"] if r["config"] == config]
         header = [h if k != "epoch_s_best" else _unit(config) for h, k in COLUMNS]
         lines += ["", f"## {config}: {named_config(config)['label']}", ""]
-        lines.append("| " + " | ".join(header) + " |")
-        lines.append("|" + "|".join(" --- " for _ in header) + "|")
+        lines += table_head(*header)
         for r in rows:
-            lines.append("| " + " | ".join(_cell(r, k) for _, k in COLUMNS) + " |")
+            lines.append(table_row(*(_cell(r, k) for _, k in COLUMNS)))
         notes = _notes(rows)
         if notes:
             lines += [""] + [f"- {n}" for n in notes]

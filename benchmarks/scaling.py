@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from benchmarks import child_env, module_command
+from benchmarks.harness import table_head
 
 CONFIGS = {"A": [784, 128, 10], "B": [784, 512, 512, 10]}
 # (config, ranks, global batch, distributed, overlap)
@@ -227,8 +228,8 @@ def ring_allreduce(n_bytes: float, p: int, alpha: float, beta: float) -> float:
 
 def model(args: argparse.Namespace) -> None:
     """Print the expected weak-scaling speed-up (per-GPU batch fixed)."""
-    print("| model | network | compute/step | allreduce | speed-up | with overlap |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    head = ("model", "network", "compute/step", "allreduce", "speed-up")
+    print("\n".join(table_head(*head, "with overlap")))
     for name, (n, batch) in MODELS.items():
         flops = 6 * n * batch  # forward 2 n, backward 4 n per sample
         t_c = max(flops / GPU_FLOPS, GPU_STEP_FLOOR)

@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from pathlib import Path
 
-from benchmarks import REPO
-from benchmarks.harness import CONFIGS, initial_params, load_fashion
+from benchmarks.harness import CONFIGS, initial_params, load_fashion, timing_flags
 from benchmarks.peer_models import torch_step_trainer
 
 
@@ -76,14 +74,8 @@ def rounds(cfg: dict, data: tuple, s: dict, n_rounds: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--batch-sizes", default="32,256")
-    p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--threads", type=int, default=1)
+    timing_flags(p, threads=1, rounds=7, data_dir=True)
     p.add_argument("--subset", type=int, default=None)
-    p.add_argument(
-        "--data-dir",
-        type=Path,
-        default=REPO.parent / "shared" / "data" / "fashion-mnist",
-    )
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     *data, _ = load_fashion(args.data_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import json
 import os
@@ -508,3 +509,38 @@ def test_the_conv_peers_start_from_bpnet_s_weights_and_compute_its_gradients():
     _, book = BookConvNet(conv_params(0)).loss_grads(X.copy(), y)
     for ours, theirs in zip(grads, book):
         np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+
+
+def test_one_entry_point_names_every_subcommand_and_rejects_others():
+    entry = _bench_module("__main__")
+    for name, (module, _, _) in entry.SUBCOMMANDS.items():
+        for mod in [module] if module else entry.ESTIMATORS.values():
+            assert callable(_bench_module(mod).main), name
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert proc.returncode == 2
+    assert "SUBCOMMAND must be one of peers, sweep" in proc.stderr
+    assert "got 'nope'" in proc.stderr
+
+
+def test_the_harness_summary_and_table():
+    harness = _bench_module("harness")
+    assert harness.summary([0.002, 0.001, 0.004], 1e3) == {
+        "best": 1.0,
+        "median": 2.0,
+        "spread": 4.0,
+    }
+    assert harness.table_head("a", "b") == ["| a | b |", "| --- | --- |"]
+    assert harness.table_row("x", 1.5) == "| x | 1.5 |"
+
+
+def test_benchmarks_stay_out_of_the_distribution():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    cfg = tomllib.loads((REPO / "pyproject.toml").read_text())
+    include = cfg["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert not any(fnmatch.fnmatch("benchmarks", pat) for pat in include)
