@@ -1,7 +1,9 @@
-"""Smoke test of scripts/bench.py: the shape of its JSON, not its timings."""
+"""Smoke test of ``python -m benchmarks``: the shape of its JSON, not its timings."""
 
 from __future__ import annotations
 
+import fnmatch
+import importlib
 import json
 import os
 import subprocess
@@ -12,7 +14,6 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPTS = REPO / "scripts"
 ROW_KEYS = {
     "config",
     "peer",
@@ -39,13 +40,22 @@ ROW_KEYS = {
 def _bench(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, **(env_extra or {})}
     return subprocess.run(
-        [sys.executable, str(SCRIPTS / "bench.py"), *args],
+        [sys.executable, "-m", "benchmarks", "peers", *args],
         capture_output=True,
         text=True,
         timeout=300,
         env=env,
         cwd=REPO,
     )
+
+
+def _bench_module(name: str):
+    """``benchmarks.<name>``, the package at the repository root (not installed)."""
+    sys.path.insert(0, str(REPO))
+    try:
+        return importlib.import_module(f"benchmarks.{name}")
+    finally:
+        sys.path.remove(str(REPO))
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +83,7 @@ def report(fashion_dir) -> dict:
 
 
 def test_json_shape(report):
-    assert report["command"].startswith("python scripts/bench.py --configs A,C")
+    assert report["command"].startswith("python -m benchmarks peers --configs A,C")
     assert report["settings"]["configs"] == ["A", "C"]
     rows = {(r["config"], r["peer"]): r for r in report["results"]}
     assert set(rows) == {
@@ -114,11 +124,7 @@ def test_machine_block(report):
 
 
 def test_markdown_report(tmp_path):
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        from bench_report import markdown
-    finally:
-        sys.path.remove(str(SCRIPTS))
+    markdown = _bench_module("report").markdown
     row = {
         "config": "C",
         "peer": "gemm",
@@ -129,7 +135,7 @@ def test_markdown_report(tmp_path):
     }
     text = markdown(
         {
-            "command": "python scripts/bench.py --configs C",
+            "command": "python -m benchmarks peers --configs C",
             "settings": {
                 "device": "cpu",
                 "configs": ["C"],
@@ -151,7 +157,7 @@ def test_markdown_report(tmp_path):
             "results": [row],
         }
     )
-    assert "python scripts/bench.py --configs C\n" in text
+    assert "python -m benchmarks peers --configs C\n" in text
     assert "- CPU: Some CPU, 2 cores" in text
     assert "| gemm | cpu | unavailable |" in text
     assert "- gemm: unavailable: no reason" in text
@@ -159,11 +165,8 @@ def test_markdown_report(tmp_path):
 
 def test_initial_params_match_bpnet():
     bpnet = pytest.importorskip("bpnet")
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        from bench_common import CONFIGS, initial_params
-    finally:
-        sys.path.remove(str(SCRIPTS))
+    _m = _bench_module("harness")
+    CONFIGS, initial_params = _m.CONFIGS, _m.initial_params
     cfg = CONFIGS["B"]
     net = bpnet.Sequential(
         [
@@ -202,11 +205,7 @@ def test_bad_flags_are_named():
 
 
 def test_gpu_memory_notes_compare_what_each_allocator_held():
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        from bench_report import _gpu_memory_note
-    finally:
-        sys.path.remove(str(SCRIPTS))
+    _gpu_memory_note = _bench_module("report")._gpu_memory_note
     cupy = _gpu_memory_note({"gpu_pool_mb": 342.4, "gpu_used_mb": 250.0})
     assert cupy == "GPU memory 342 MB held by CuPy's pool (250 MB in use at the end)"
     torch = _gpu_memory_note({"gpu_peak_mb": 321.2, "gpu_reserved_mb": 360.0})
@@ -219,14 +218,6 @@ def test_gpu_memory_notes_compare_what_each_allocator_held():
         == "GPU memory 321 MB allocated at peak"
     )
     assert _gpu_memory_note({}) == ""
-
-
-def _scripts_import(name: str):
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        return __import__(name)
-    finally:
-        sys.path.remove(str(SCRIPTS))
 
 
 @pytest.fixture(scope="module")
@@ -311,7 +302,7 @@ def test_no_eval_leaves_out_the_evaluating_row(tmp_path, fashion_dir):
 
 
 def test_a_loss_that_disagrees_is_flagged():
-    report_mod = _scripts_import("bench_report")
+    report_mod = _bench_module("report")
     rows = []
     for peer, loss in (("bpnet", 1.0001), ("numpy", 1.0), ("torch", 1.1)):
         rows.append(
@@ -359,7 +350,7 @@ def test_a_loss_that_disagrees_is_flagged():
 
 
 def test_fixed_cost_recovers_the_line():
-    sweep = _scripts_import("bench_sweep")
+    sweep = _bench_module("sweep")
     flops = [1e6, 4e6, 1.6e7, 6.4e7]
     fixed, per_flop = sweep.fixed_cost([30e-6 + f / 50e9 for f in flops], flops)
     assert abs(fixed - 30e-6) < 1e-9 and abs(per_flop - 1 / 50e9) < 1e-15
@@ -427,7 +418,7 @@ def test_bpnet_on_torch_beside_the_same_step_in_torch(fashion_dir):
 def test_interleaved_rounds_of_bpnet_on_torch_and_plain_torch(fashion_dir):
     pytest.importorskip("torch")
     proc = subprocess.run(
-        [sys.executable, str(SCRIPTS / "bench_torch_rounds.py"), "--subset", "256"]
+        [sys.executable, "-m", "benchmarks", "torch-rounds", "--subset", "256"]
         + ["--rounds", "2", "--batch-sizes", "64,128", "--threads", "1"]
         + ["--data-dir", str(fashion_dir)],
         capture_output=True,
@@ -443,11 +434,11 @@ def test_interleaved_rounds_of_bpnet_on_torch_and_plain_torch(fashion_dir):
 
 
 def test_the_step_profile_times_each_part_where_it_runs():
-    """bench_profile wraps the backend's products and gather and the step's
+    """benchmarks.profiling wraps the backend's products and gather and the step's
     layers and loss; a step of the folded SGD path goes through all of them,
     and the parts add up to no more than the step."""
-    profile = _scripts_import("bench_profile")
-    common = _scripts_import("bench_common")
+    profile = _bench_module("profiling")
+    common = _bench_module("harness")
     rng = np.random.default_rng(0)
     X = rng.random((512, 784), dtype=np.float32)
     y = rng.integers(0, 10, 512)
@@ -464,13 +455,9 @@ def test_the_step_profile_times_each_part_where_it_runs():
 
 
 def test_peak_times_every_layout_of_the_same_product():
-    # bench_peak's table compares layouts: each must compute the same numbers
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        import bench_peak
-    finally:
-        sys.path.remove(str(SCRIPTS))
-    products = bench_peak.layouts(6, 5, 4)
+    # benchmarks.peak's table compares layouts: each must compute the same numbers
+    peak = _bench_module("peak")
+    products = peak.layouts(6, 5, 4)
     assert sorted(products) == ["forward", "input gradient", "weight gradient"]
     for what, calls in products.items():
         results = [np.array(call()) for call in calls.values()]
@@ -488,14 +475,15 @@ def test_peak_times_every_layout_of_the_same_product():
 
 
 def test_the_conv_peers_start_from_bpnet_s_weights_and_compute_its_gradients():
-    """bench_conv's weights and batch order are bpnet's draws, and the book's
+    """benchmarks.conv's weights and batch order are bpnet's draws, and the book's
     NumPy SimpleConvNet gives bpnet's gradients (float64)."""
     bpnet = pytest.importorskip("bpnet")
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        from bench_conv import BookConvNet, conv_orders, conv_params
-    finally:
-        sys.path.remove(str(SCRIPTS))
+    _m = _bench_module("conv")
+    BookConvNet, conv_orders, conv_params = (
+        _m.BookConvNet,
+        _m.conv_orders,
+        _m.conv_params,
+    )
     net = bpnet.Sequential(
         [
             bpnet.Reshape((1, 28, 28)),
@@ -521,3 +509,38 @@ def test_the_conv_peers_start_from_bpnet_s_weights_and_compute_its_gradients():
     _, book = BookConvNet(conv_params(0)).loss_grads(X.copy(), y)
     for ours, theirs in zip(grads, book):
         np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+
+
+def test_one_entry_point_names_every_subcommand_and_rejects_others():
+    entry = _bench_module("__main__")
+    for name, (module, _, _) in entry.SUBCOMMANDS.items():
+        for mod in [module] if module else entry.ESTIMATORS.values():
+            assert callable(_bench_module(mod).main), name
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert proc.returncode == 2
+    assert "SUBCOMMAND must be one of peers, sweep" in proc.stderr
+    assert "got 'nope'" in proc.stderr
+
+
+def test_the_harness_summary_and_table():
+    harness = _bench_module("harness")
+    assert harness.summary([0.002, 0.001, 0.004], 1e3) == {
+        "best": 1.0,
+        "median": 2.0,
+        "spread": 4.0,
+    }
+    assert harness.table_head("a", "b") == ["| a | b |", "| --- | --- |"]
+    assert harness.table_row("x", 1.5) == "| x | 1.5 |"
+
+
+def test_benchmarks_stay_out_of_the_distribution():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    cfg = tomllib.loads((REPO / "pyproject.toml").read_text())
+    include = cfg["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert not any(fnmatch.fnmatch("benchmarks", pat) for pat in include)

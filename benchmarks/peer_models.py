@@ -11,7 +11,8 @@ import warnings
 from typing import Any
 
 import numpy as np
-from bench_common import (
+
+from benchmarks.harness import (
     Unavailable,
     batch_orders,
     check_loss,

@@ -1,5 +1,7 @@
-"""What every runner of ``bench.py`` shares: the configurations, the data,
-the initial weights (drawn exactly as bpnet draws them) and the epoch timer.
+"""The harness every subcommand shares: the configurations, the data, the
+initial weights (drawn exactly as bpnet draws them), the timers, the flags
+for threads, rounds and JSON, the best-median-spread summary and the
+Markdown table.
 
 Every runner takes a config (``CONFIGS``), the data ``(X, y, X_test,
 y_test)`` and the settings, and returns ``result(...)``: ``first_call_s``
@@ -12,14 +14,19 @@ runner whose library is missing raises ``Unavailable``.
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import math
 import re
+import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from benchmarks import DEFAULT_DATA
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "A": {
@@ -51,7 +58,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     },
     "E": {
         "data": "fashion",
-        "conv": True,  # bench_conv's network and peers
+        "conv": True,  # benchmarks.conv's network and peers
         "sizes": (784, 4320, 100, 10),
         "activation": "relu",
         "batch_size": 100,
@@ -236,3 +243,54 @@ def result(first, times, acc, device="cpu", loss_after_1=None, **extra) -> dict:
         "loss_after_1": loss_after_1,
         "extra": extra,
     }
+
+
+def timing_flags(
+    p: argparse.ArgumentParser,
+    *,
+    threads: int | None = None,
+    rounds: int | None = None,
+    json: bool = False,
+    data_dir: bool = False,
+) -> None:
+    """The flags the timing subcommands share, with their defaults:
+    ``--threads``, ``--rounds``, ``--json`` and ``--data-dir``."""
+    if threads is not None:
+        p.add_argument("--threads", type=int, default=threads, help="BLAS threads")
+    if rounds is not None:
+        p.add_argument("--rounds", type=int, default=rounds, help="timed rounds")
+    if data_dir:
+        p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    if json:
+        p.add_argument("--json", action="store_true", help="end with one JSON line")
+
+
+def best_seconds(fn: Callable[[], object], reps: int) -> float:
+    """The best wall time of ``reps`` calls of ``fn``, after one untimed call."""
+    fn()
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def summary(times: list[float], scale: float = 1.0, digits: int = 2) -> dict:
+    """Best, median and spread (slowest over best) of repeated timings, the
+    first two times ``scale`` (1e3 for milliseconds), rounded to ``digits``."""
+    return {
+        "best": round(min(times) * scale, digits),
+        "median": round(statistics.median(times) * scale, digits),
+        "spread": round(max(times) / min(times), digits),
+    }
+
+
+def table_head(*header: str) -> list[str]:
+    """A Markdown table's header and rule lines."""
+    return [table_row(*header), table_row(*("---" for _ in header))]
+
+
+def table_row(*cells: object) -> str:
+    """One Markdown table row."""
+    return "| " + " | ".join(str(c) for c in cells) + " |"

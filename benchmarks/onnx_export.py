@@ -3,7 +3,7 @@
 graph of the same network, and bpnet's own NumPy ``predict_proba``, on the
 same rows.
 
-    OMP_NUM_THREADS=1 python scripts/bench_onnx.py --rows 10000 --rounds 15
+    OMP_NUM_THREADS=1 python -m benchmarks onnx --rows 10000 --rounds 15
 
 The three run in interleaved rounds (one call of each per round, after a
 warm-up call), so that a slow moment of the machine falls on all of them;
@@ -20,19 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # this checkout's bpnet, not an installed one
-    sys.path.insert(0, str(REPO))
-
-import bpnet  # noqa: E402
+import bpnet
+from benchmarks.harness import summary, table_head, table_row, timing_flags
 
 
 def hand_written(net: bpnet.Sequential):
@@ -77,9 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--hidden", type=int, nargs="*", default=[128])
     p.add_argument("--classes", type=int, default=10)
     p.add_argument("--rows", type=int, default=10_000)
-    p.add_argument("--rounds", type=int, default=15)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--json", action="store_true", help="end with one JSON line")
+    timing_flags(p, threads=1, rounds=15, json=True)
     args = p.parse_args(argv)
 
     widths = [args.features, *args.hidden, args.classes]
@@ -132,11 +124,8 @@ def main(argv: list[str] | None = None) -> dict:
         "exported_nodes": dict(nodes),
         "ms": {
             name: {
-                "best": round(min(t) * 1e3, 2),
-                "median": round(statistics.median(t) * 1e3, 2),
-                "spread": round(max(t) / min(t), 2),
-                "cpu_best": round(min(cpu[name]) * 1e3, 2),
-                "cpu_median": round(statistics.median(cpu[name]) * 1e3, 2),
+                **summary(t, 1e3),
+                **{f"cpu_{k}": v for k, v in summary(cpu[name], 1e3).items()},
             }
             for name, t in times.items()
         },
@@ -152,13 +141,11 @@ def main(argv: list[str] | None = None) -> dict:
         f"rounds, onnxruntime threads {args.threads}; export took {export_s:.1f} s, "
         f"{sum(nodes.values())} nodes"
     )
-    print("| | best ms | median ms | slowest / best | CPU best ms | CPU median ms |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    head = ("", "best ms", "median ms", "slowest / best", "CPU best ms")
+    print("\n".join(table_head(*head, "CPU median ms")))
     for name, row in report["ms"].items():
-        print(
-            f"| {name} | {row['best']} | {row['median']} | {row['spread']} | "
-            f"{row['cpu_best']} | {row['cpu_median']} |"
-        )
+        keys = ("best", "median", "spread", "cpu_best", "cpu_median")
+        print(table_row(name, *(row[k] for k in keys)))
     print(
         f"exported / hand-written, best wall time: {report['export_over_hand']:.3f}; "
         f"best CPU time: {report['export_over_hand_cpu']:.3f}"
@@ -166,7 +153,3 @@ def main(argv: list[str] | None = None) -> dict:
     if args.json:
         print(json.dumps(report))
     return report
-
-
-if __name__ == "__main__":
-    main()

@@ -4,7 +4,7 @@
 in turn, in one process, for several rounds: on a busy machine the load
 changes between ``bench.py``'s one-peer-at-a-time children, here it hits both.
 
-    python scripts/bench_torch_rounds.py --batch-sizes 32,256 --rounds 7 --threads 1
+    python -m benchmarks torch-rounds --batch-sizes 32,256 --rounds 7 --threads 1
 
 Prints, per batch size, seconds per epoch (best and median) and the ratio
 bpnet / plain PyTorch: of the best epochs, and each round's (min, median, max).
@@ -14,17 +14,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-for p in (str(HERE), str(HERE.parent)):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-from bench_common import CONFIGS, initial_params, load_fashion  # noqa: E402
-from bench_peers import torch_step_trainer  # noqa: E402
+from benchmarks.harness import CONFIGS, initial_params, load_fashion, timing_flags
+from benchmarks.peer_models import torch_step_trainer
 
 
 def rounds(cfg: dict, data: tuple, s: dict, n_rounds: int) -> dict:
@@ -81,14 +74,8 @@ def rounds(cfg: dict, data: tuple, s: dict, n_rounds: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--batch-sizes", default="32,256")
-    p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--threads", type=int, default=1)
+    timing_flags(p, threads=1, rounds=7, data_dir=True)
     p.add_argument("--subset", type=int, default=None)
-    p.add_argument(
-        "--data-dir",
-        type=Path,
-        default=HERE.parents[1] / "shared" / "data" / "fashion-mnist",
-    )
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     *data, _ = load_fashion(args.data_dir)
@@ -109,7 +96,3 @@ def main(argv: list[str] | None = None) -> int:
             f"{r[0]:.3f} / {statistics.median(r):.3f} / {r[-1]:.3f} (min/median/max)"
         )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,7 +16,8 @@ import time
 from typing import Any
 
 import numpy as np
-from bench_common import CPU_TIMES, Unavailable, result, timed_epochs
+
+from benchmarks.harness import CPU_TIMES, Unavailable, result, timed_epochs
 
 CONV_PEERS = ("bpnet", "torch", "numpy")
 

@@ -11,7 +11,14 @@ import time
 from typing import Any
 
 import numpy as np
-from bench_common import CPU_TIMES, Unavailable, check_loss, initial_params, result
+
+from benchmarks.harness import (
+    CPU_TIMES,
+    Unavailable,
+    check_loss,
+    initial_params,
+    result,
+)
 
 
 def _import_bpnet(*names: str) -> Any:

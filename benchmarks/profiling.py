@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Where a bpnet training step's time goes on the CPU, and its fixed cost.
 
-    python scripts/bench_profile.py --config A --threads 1
+    python -m benchmarks profile --config A --threads 1
 
 For one configuration it reports per step of ``bpnet.fit``, in microseconds:
 
@@ -27,26 +27,12 @@ arithmetic is nearly nothing: the fixed cost of a step, read directly.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
-import sys
+import time
 
-SLOW_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-if __name__ == "__main__" and any(k in os.environ for k in SLOW_ENV):
-    env = {k: v for k, v in os.environ.items() if k not in SLOW_ENV}
-    os.execve(sys.executable, [sys.executable, *sys.argv], env)
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-for p in (str(HERE), str(REPO)):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-from bench_common import config, initial_params  # noqa: E402
+from benchmarks.harness import config, initial_params, timing_flags
 
 CLOCK = time.perf_counter
 
@@ -208,19 +194,14 @@ def tiny_batches(cfg, X, y, epochs, sizes=(1, 2, 4, 8, 16)) -> dict[int, float]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", default="A", help="A, B or a sweep point H128B32")
-    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--subset", type=int, default=None)
     ap.add_argument("--tiny", action="store_true", help="also time tiny batches")
-    ap.add_argument(
-        "--data-dir",
-        type=Path,
-        default=REPO.parent / "shared" / "data" / "fashion-mnist",
-    )
-    ap.add_argument("--json", action="store_true")
+    timing_flags(ap, threads=1, json=True, data_dir=True)
     args = ap.parse_args(argv)
     import threadpoolctl
-    from bench_common import load_fashion
+
+    from benchmarks.harness import load_fashion
 
     cfg = config(args.config)
     with threadpoolctl.threadpool_limits(args.threads):
@@ -262,7 +243,3 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(out))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,7 +12,8 @@ import subprocess
 import sys
 from typing import Any
 
-from bench_common import config as named_config
+from benchmarks.harness import config as named_config
+from benchmarks.harness import table_head, table_row
 
 PACKAGES = (
     "numpy",
@@ -466,7 +467,7 @@ def markdown(report: dict) -> str:
         "bpnet beside JAX (a jitted step and a whole-epoch `lax.scan`), "
         "`torch.compile`, PyTorch eager, scikit-learn's MLPClassifier, a NumPy "
         "MLP, ex4's NumPy cost through scipy CG, and the GEMM bound, all trained "
-        "in one run of `scripts/bench.py`.",
+        "in one run of `python -m benchmarks peers`.",
         "",
         "```",
         report["command"],
@@ -492,10 +493,9 @@ def markdown(report: dict) -> str:
         rows = [r for r in report["results"] if r["config"] == config]
         header = [h if k != "epoch_s_best" else _unit(config) for h, k in COLUMNS]
         lines += ["", f"## {config}: {named_config(config)['label']}", ""]
-        lines.append("| " + " | ".join(header) + " |")
-        lines.append("|" + "|".join(" --- " for _ in header) + "|")
+        lines += table_head(*header)
         for r in rows:
-            lines.append("| " + " | ".join(_cell(r, k) for _, k in COLUMNS) + " |")
+            lines.append(table_row(*(_cell(r, k) for _, k in COLUMNS)))
         notes = _notes(rows)
         if notes:
             lines += [""] + [f"- {n}" for n in notes]

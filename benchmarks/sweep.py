@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.harness import table_head, table_row
+
 PEERS = ("bpnet", "jax", "gemm")
 
 
@@ -115,16 +117,13 @@ def markdown(
 
     def grid(cell: Any) -> list[str]:
         """A width x batch table, ``cell(point)`` in each filled place."""
-        rows = [
-            "| width | " + " | ".join(f"batch {b}" for b in batches) + " |",
-            "| --- |" + " --- |" * len(batches),
-        ]
+        rows = table_head("width", *(f"batch {b}" for b in batches))
         for width in sorted({p["width"] for p in pts}):
             cells = [
                 "-" if by.get((width, b)) is None else cell(by[(width, b)])
                 for b in batches
             ]
-            rows.append(f"| {width} | " + " | ".join(cells) + " |")
+            rows.append(table_row(width, *cells))
         return rows
 
     lines = [
@@ -155,8 +154,14 @@ def markdown(
         "seconds per step) over the batch sizes of each width, fitted on relative "
         "residuals, in microseconds (and the slope as GFLOP/s):",
         "",
-        "| width | bpnet us | JAX us | GEMM bound us | bpnet GFLOP/s | JAX GFLOP/s |",
-        "| --- | --- | --- | --- | --- | --- |",
+        *table_head(
+            "width",
+            "bpnet us",
+            "JAX us",
+            "GEMM bound us",
+            "bpnet GFLOP/s",
+            "JAX GFLOP/s",
+        ),
     ]
     for r in fixed:
         lines.append(

@@ -2,8 +2,8 @@
 """Side-by-side timings: bpnet beside PyTorch eager, scikit-learn, a NumPy MLP,
 scipy CG on ex4's NumPy cost, and the GEMM bound, in one run.
 
-    python scripts/bench.py --device cpu --configs A,B --epochs 3 --json
-    python scripts/bench.py --device cuda --out docs/benchmarks.md
+    python -m benchmarks peers --device cpu --configs A,B --epochs 3 --json
+    python -m benchmarks peers --device cuda --out docs/benchmarks.md
 
 Each (configuration, peer) trains in its own child process, so that its peak
 memory is its own; this process only collects the records, prints a table
@@ -13,46 +13,22 @@ the Markdown report (``--out``). The method is written out in the report.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import resource
+import shlex
+import statistics
+import subprocess
 import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any
 
-# Set for old OpenBLAS builds, these slow down a current NumPy: run without
-# them, which means re-executing before NumPy is first imported.
-SLOW_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-UNSET_MARK = "BPNET_BENCH_UNSET"
-
-
-def _reexec_without_slow_env() -> None:
-    found = [k for k in SLOW_ENV if k in os.environ]
-    if not found:
-        return
-    env = {k: v for k, v in os.environ.items() if k not in SLOW_ENV}
-    env[UNSET_MARK] = ",".join(filter(None, [env.get(UNSET_MARK, ""), *found]))
-    script = os.path.abspath(__file__)
-    os.execve(sys.executable, [sys.executable, script, *sys.argv[1:]], env)
-
-
-if __name__ == "__main__":
-    _reexec_without_slow_env()
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import resource  # noqa: E402
-import shlex  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import traceback  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-for p in (str(HERE), str(REPO)):  # this checkout's bpnet, not an installed one
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-from bench_common import (  # noqa: E402
+from benchmarks import DEFAULT_DATA, UNSET_MARK, child_env, module_command
+from benchmarks.conv import CONV_PEERS
+from benchmarks.harness import (
     CG_PEERS,
     CONFIGS,
     CPU_TIMES,
@@ -62,9 +38,7 @@ from bench_common import (  # noqa: E402
     load_digits_split,
     load_fashion,
 )
-from bench_conv import CONV_PEERS  # noqa: E402
 
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "fashion-mnist"
 ALL_PEERS = (*SGD_PEERS, "scipy-cg")
 JAX_PEERS = ("jax-jit", "jax-scan", "bpnet-jax")
 SWEEP_PEERS = ("bpnet", "jax-jit", "jax-scan", "gemm")
@@ -114,7 +88,7 @@ def _reset_peak() -> int | None:
 
 def _runner(peer: str) -> Any:
     if peer in ("bpnet", "bpnet+eval", "bpnet-torch", "bpnet-jax"):
-        from bench_bpnet import (
+        from benchmarks.bpnet_runs import (
             run_bpnet,
             run_bpnet_eval,
             run_bpnet_jax,
@@ -128,8 +102,8 @@ def _runner(peer: str) -> Any:
             "bpnet-jax": run_bpnet_jax,
         }
         return runners[peer]
-    from bench_compiled import PEERS as COMPILED
-    from bench_peers import PEERS
+    from benchmarks.compiled import PEERS as COMPILED
+    from benchmarks.peer_models import PEERS
 
     return {**PEERS, **COMPILED}[peer]
 
@@ -175,7 +149,7 @@ def worker(job: dict) -> dict:
         rss0 = _reset_peak()
         try:
             if cfg.get("conv"):
-                from bench_conv import PEERS as CONV_RUNNERS
+                from benchmarks.conv import PEERS as CONV_RUNNERS
 
                 run = CONV_RUNNERS[job["peer"]]
             else:
@@ -207,11 +181,11 @@ def run_child(job: dict, timeout: float) -> dict:
         # and the child's CPU affinity (worker) bounds the rest
         flags = env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
         env["XLA_FLAGS"] = flags.strip()
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(job)]
+    cmd = module_command("peers", "--worker", json.dumps(job))
     base = {"config": job["config"], "peer": job["peer"], "device": job["device"]}
     try:
         proc = subprocess.run(
-            cmd, env=env, capture_output=True, text=True, timeout=timeout
+            cmd, env=child_env(env), capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired:
         return {**base, "status": "failed", "reason": f"timed out after {timeout} s"}
@@ -386,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return 0
-    from bench_report import (
+    from benchmarks.report import (
         add_ratios,
         machine_info,
         markdown,
@@ -462,10 +436,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['config']} bpnet-jax / jax-jit: "
                 f"{r['extra']['x_jax_jit']:.3f}x (best epochs)\n"
             )
-    script = os.path.relpath(Path(__file__).resolve(), REPO)
     report = {
         "command": shlex.join(
-            ["python", script, *(sys.argv[1:] if argv is None else argv)]
+            [
+                "python",
+                "-m",
+                "benchmarks",
+                "peers",
+                *(sys.argv[1:] if argv is None else argv),
+            ]
         ),
         "machine": {**machine_info(args.device, threads, unset), "load": load},
         "settings": settings,
@@ -473,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(text_table(report))
     if args.sweep:
-        from bench_sweep import sweep_summary
+        from benchmarks.sweep import sweep_summary
 
         report["sweep"] = sweep_summary(report, args.plot)
         print(report["sweep"]["text"])
@@ -490,7 +469,3 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,13 +2,12 @@
 """bpnet.MLPClassifier beside scikit-learn's MLPClassifier on Fashion-MNIST:
 the same parameters, the same epochs, one process, one BLAS thread each.
 
-    python scripts/estimator_vs_sklearn.py [--data-dir DIR] [--epochs 5]
+    python -m benchmarks estimators classifier [--data-dir DIR] [--epochs 5]
 """
 
 import argparse
 import time
 import warnings
-from pathlib import Path
 
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier as SklearnMLP
@@ -16,16 +15,15 @@ from threadpoolctl import threadpool_limits
 
 import bpnet
 import bpnet.data
+from benchmarks import DEFAULT_DATA
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist"
 
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", default=str(DEFAULT_DIR))
+    p.add_argument("--data-dir", default=str(DEFAULT_DATA))
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--repeats", type=int, default=2)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     warnings.simplefilter("ignore", ConvergenceWarning)
     ds = bpnet.data.load_mnist("fashion", data_dir=args.data_dir)
     kw = dict(
@@ -50,7 +48,3 @@ def main() -> None:
         f"{args.epochs} epochs: scikit-learn / bpnet = "
         f"{best['sklearn'] / best['bpnet']:.2f}"
     )
-
-
-if __name__ == "__main__":
-    main()

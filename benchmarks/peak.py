@@ -1,6 +1,6 @@
 """How close the GEMM bound already is to what one core can do.
 
-    OPENBLAS_NUM_THREADS=1 python scripts/bench_peak.py
+    OPENBLAS_NUM_THREADS=1 python -m benchmarks peak
 
 Times NumPy's float32 matmul (the GEMM bound's kernel) on a large square
 product, the nearest thing to the core's sustained FP32 peak, and on the
@@ -21,25 +21,16 @@ repeats) and its fraction of the square product's.
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 
 import numpy as np
+
+from benchmarks.harness import best_seconds
 
 STEPS = {
     "A": (256, [784, 128, 10]),
     "B": (128, [784, 512, 512, 10]),
 }
-
-
-def best_seconds(fn: Callable[[], object], reps: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def layouts(batch: int, n_in: int, n_out: int) -> dict[str, dict[str, Callable]]:
@@ -66,10 +57,10 @@ def layouts(batch: int, n_in: int, n_out: int) -> dict[str, dict[str, Callable]]
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--reps", type=int, default=50)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     n = 2048
     a, b = (np.random.default_rng(0).standard_normal((n, n), np.float32) for _ in "ab")
     out = np.empty((n, n), np.float32)
@@ -89,7 +80,3 @@ def main() -> None:
                         f"({batch}x{n_in}x{n_out}): {s * 1e6:.1f} us, "
                         f"{g:.1f} GFLOP/s, {g / peak:.2f} of the square product's"
                     )
-
-
-if __name__ == "__main__":
-    main()

@@ -16,7 +16,8 @@ import time
 from typing import Any
 
 import numpy as np
-from bench_common import (
+
+from benchmarks.harness import (
     Unavailable,
     batch_orders,
     check_loss,
@@ -24,7 +25,7 @@ from bench_common import (
     result,
     timed_epochs,
 )
-from bench_peers import _torch_on, time_torch, torch_model
+from benchmarks.peer_models import _torch_on, time_torch, torch_model
 
 
 # --- JAX -------------------------------------------------------------------

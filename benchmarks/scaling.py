@@ -1,6 +1,6 @@
 """Strong and weak scaling of data-parallel training on this machine.
 
-    python scripts/scaling.py run --data-dir ../shared/data/fashion-mnist
+    python -m benchmarks scaling run --data-dir ../shared/data/fashion-mnist
 
 runs, in interleaved rounds (so a burst of load from other users falls on
 every variant alike), one ``mpiexec`` launch per variant: configs A
@@ -23,6 +23,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks import child_env, module_command
+from benchmarks.harness import table_head
 
 CONFIGS = {"A": [784, 128, 10], "B": [784, 512, 512, 10]}
 # (config, ranks, global batch, distributed, overlap)
@@ -119,10 +122,12 @@ def allreduce(args: argparse.Namespace) -> None:
 def _launch(ranks: int, argv: list[str]) -> list:
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     mpiexec = Path(sys.executable).parent / "mpiexec"
-    cmd = [sys.executable, __file__, *argv]
+    cmd = module_command("scaling", *argv)
     if ranks > 1 or "--distributed" in argv or argv[0] == "allreduce":
         cmd = [str(mpiexec), "-n", str(ranks), *cmd]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        cmd, env=child_env(env), capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -130,9 +135,9 @@ def _pair(argv: list[str]) -> list:
     """Two plain processes at once, no MPI: what sharing the machine's cores,
     caches and memory bandwidth alone costs (weak scaling's ceiling here)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    cmd = [sys.executable, __file__, *argv]
+    cmd = module_command("scaling", *argv)
     procs = [
-        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(cmd, env=child_env(env), stdout=subprocess.PIPE, text=True)
         for _ in range(2)
     ]
     outs = [p.communicate()[0] for p in procs]
@@ -223,8 +228,8 @@ def ring_allreduce(n_bytes: float, p: int, alpha: float, beta: float) -> float:
 
 def model(args: argparse.Namespace) -> None:
     """Print the expected weak-scaling speed-up (per-GPU batch fixed)."""
-    print("| model | network | compute/step | allreduce | speed-up | with overlap |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    head = ("model", "network", "compute/step", "allreduce", "speed-up")
+    print("\n".join(table_head(*head, "with overlap")))
     for name, (n, batch) in MODELS.items():
         flops = 6 * n * batch  # forward 2 n, backward 4 n per sample
         t_c = max(flops / GPU_FLOPS, GPU_STEP_FLOOR)
@@ -241,7 +246,7 @@ def model(args: argparse.Namespace) -> None:
             )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="mode", required=True)
     r = sub.add_parser("run")
@@ -263,10 +268,6 @@ def main() -> None:
     a.add_argument("--reps", type=int, default=200)
     m = sub.add_parser("model")
     m.add_argument("--cpu-step", type=float, default=None)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     modes = {"run": run, "worker": worker, "allreduce": allreduce, "model": model}
     modes[args.mode](args)
-
-
-if __name__ == "__main__":
-    main()

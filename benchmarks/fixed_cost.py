@@ -1,13 +1,13 @@
 #!/usr/bin/env python
 """bpnet.fit's fixed cost per step on NumPy, quickly, and two checkouts side by side.
 
-    python scripts/bench_fixed_cost.py --trees /old/checkout,/new/checkout --rounds 2
+    python -m benchmarks fixed-cost --trees /old/checkout,/new/checkout --rounds 2
 
 For each width (784-width-10, ReLU, softmax cross-entropy, plain SGD) and each
 batch size, one child process per checkout trains 1 + ``--epochs`` epochs on
 8192 random rows and reports the best epoch's CPU seconds per step of its one
 thread (``time.process_time``, one BLAS thread); the fixed cost is the
-intercept of ``bench_sweep.fixed_cost``'s line through those points. Checkouts
+intercept of ``benchmarks.sweep.fixed_cost``'s line through those points. Checkouts
 alternate within each round (old, new, old, new, ...), so a load that changes
 during the run falls on both. No data files are read: the FLOPs per step do
 not depend on the values, and the sweep's Fashion-MNIST runs give the same
@@ -57,8 +57,7 @@ def _child(width: int, batches: list[int], epochs: int) -> dict:
 
 
 def _fixed(width: int, us: dict) -> float:
-    sys.path.insert(0, str(HERE))
-    from bench_sweep import fixed_cost
+    from benchmarks.sweep import fixed_cost
 
     batches = sorted(us)
     flops = [2.0 * b * (2 * 784 * width + 3 * 10 * width) for b in batches]
@@ -66,7 +65,7 @@ def _fixed(width: int, us: dict) -> float:
     return fixed * 1e6
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--trees", default=str(HERE.parent), help="comma-separated")
     p.add_argument("--widths", default="32,128")
@@ -74,7 +73,7 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     widths = [int(w) for w in args.widths.split(",")]
     batches = [int(b) for b in args.batches.split(",")]
     if args.child:

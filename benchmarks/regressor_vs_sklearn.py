@@ -2,7 +2,7 @@
 """bpnet.MLPRegressor beside scikit-learn's MLPRegressor: the same parameters,
 one process, one BLAS thread, medians over repeats (different seeds).
 
-    python scripts/regressor_vs_sklearn.py [--repeats 3] [--out table.md]
+    python -m benchmarks estimators regressor [--repeats 3] [--out table.md]
 
 Problems: load_diabetes; make_regression(n_samples=20000, n_features=50,
 noise=10); a 4-output make_regression. X is standardised and y divided by its
@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 import bpnet
+from benchmarks.harness import table_head
 
 
 def problems():
@@ -40,11 +41,11 @@ def problems():
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", help="also write the table here")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     warnings.simplefilter("ignore", ConvergenceWarning)
     kw = dict(hidden_layer_sizes=(64,), solver="adam", max_iter=200)
     runs = {
@@ -54,10 +55,9 @@ def main() -> None:
             random_state=seed, dtype="float32", **kw
         ),
     }
-    rows = [
-        "| problem | estimator | R^2 (test, median) | fit s (median) | epochs |",
-        "| --- | --- | --- | --- | --- |",
-    ]
+    rows = table_head(
+        "problem", "estimator", "R^2 (test, median)", "fit s (median)", "epochs"
+    )
     with threadpool_limits(1):
         for name, X, y in problems():
             X_tr, X_te, y_tr, y_te = train_test_split(X, y, random_state=0)
@@ -84,7 +84,3 @@ def main() -> None:
     if args.out:
         with open(args.out, "w") as f:
             f.write("\n".join(rows) + "\n")
-
-
-if __name__ == "__main__":
-    main()
