@@ -501,3 +501,19 @@ def test_the_converters_are_registered_whichever_is_imported_first(skl2onnx_firs
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["BpnetMLPClassifier", "BpnetMLPRegressor"]
+
+
+def test_metadata_that_is_no_dict_or_whose_classes_are_no_labels_is_refused(
+    tmp_path, capsys
+):
+    from bpnet.cli.predict import predict_main
+
+    net = bpnet.Sequential([bpnet.Dense(4, 3)], device="cpu", dtype="float32", seed=0)
+    with pytest.raises(TypeError, match="metadata: expected a dict"):
+        bpnet.export_onnx(net, None, metadata=[1, 2])
+    path = tmp_path / "m.onnx"
+    bpnet.export_onnx(net, path, metadata={"classes": "abc"})
+    np.save(tmp_path / "X.npy", np.zeros((2, 4), np.float32))
+    assert predict_main([str(path), "--data", str(tmp_path / "X.npy")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "metadata 'classes' is not a list" in err[0], err

@@ -468,7 +468,18 @@ def _read_onnx(path: str) -> tuple[Any, dict]:
         meta = json.loads(props.get("bpnet", "{}"))
     except ValueError:
         meta = {}
-    return session, meta if isinstance(meta, dict) else {}
+    meta = meta if isinstance(meta, dict) else {}
+    classes = meta.get("classes")
+    if classes is not None and not (
+        isinstance(classes, list)
+        and all(isinstance(c, (str, int, float, bool)) for c in classes)
+        and len(set(map(repr, classes))) == len(classes)
+    ):
+        raise ValueError(
+            f"model: {path}'s metadata 'classes' is not a list of distinct labels "
+            f"(got {str(classes)[:60]!r}); export it again with bpnet-export"
+        )
+    return session, meta
 
 
 def _predict_onnx(

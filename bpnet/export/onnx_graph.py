@@ -87,6 +87,11 @@ def export_onnx(
     opset = _check_opset(opset)
     target = None if path is None else _check_target(path)
     if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise TypeError(
+                f"metadata: expected a dict of JSON values, got "
+                f"{type(metadata).__name__}"
+            )
         text = json.dumps(metadata)  # refused here, before any work
     onnx = _require()
     proto = _graph(net, heads, dtype)
