@@ -434,3 +434,19 @@ def test_the_first_difference_names_a_setting_one_side_lacks():
     assert first_difference({"--hidden": [8, 4]}, {"--hidden": [8]}) == (
         "--hidden is 8 4, rank 0 has 8"
     )
+
+
+class _PassThrough(OneRank):
+    """A communicator that reduces the buffer itself (as NCCL's does), so
+    no host view stands between the step and the buffer's writes."""
+
+    def wrap(self, buf, backend):
+        return buf
+
+
+def test_data_parallel_on_jax_refuses_in_one_line_naming_the_backend():
+    pytest.importorskip("jax")
+    X, y = _data()
+    with pytest.raises(ValueError, match="comm: .*'jax' arrays cannot be written") as e:
+        bpnet.fit(_net("jax", "float32"), X, y, epochs=1, comm=_PassThrough())
+    assert "\n" not in str(e.value)

@@ -25,6 +25,7 @@ import numpy as np
 from bpnet.nn import validation as check
 from bpnet.nn.evaluation import _correct, _evaluate_device, _labels
 from bpnet.nn.layers import writes_grad_out
+from bpnet.nn.mutation import writes_in_place
 
 _LOSS, _CORRECT, _STOP = 0, 1, 2  # the slots after the gradients
 
@@ -109,6 +110,12 @@ class DataParallel:
         self.n_grads = offset
         with be.context():
             self.buf = xp.zeros((offset + 3,), dtype=net.dtype, device=be.device)
+        if not writes_in_place(self.buf):
+            raise ValueError(
+                "comm: data-parallel training sums gradients in one buffer "
+                f"written in place, and {be.name!r} arrays cannot be written in "
+                "place; train without comm, or on device 'cpu' (NumPy) or 'torch'"
+            )
         self.view = comm.wrap(self.buf, be)
         # Layers that can write their gradients straight into the buffer
         # (Dense) get views of it: no copy in before the reduction.
