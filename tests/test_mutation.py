@@ -92,6 +92,29 @@ def test_immutable_arrays_get_new_arrays():
     assert [float(v) for v in z] == [0.0, 2.0, 0.0]
 
 
+@needs_jax
+def test_filling_an_immutable_array_with_a_number_needs_no_scatter(monkeypatch):
+    # a whole-array set to one number (an epoch's sums zeroed, a new learning
+    # rate) is one filled array, not array-api-extra's eager scatter
+    import jax.numpy as jnp
+
+    import bpnet.nn.mutation as mutation
+
+    def no_scatter(*args, **kwargs):
+        raise AssertionError("went through xpx.at")
+
+    monkeypatch.setattr(mutation.xpx, "at", no_scatter)
+    x = jnp.arange(6.0, dtype=jnp.float32).reshape(2, 3)
+    for y in (0.0, 2, -1.5):
+        z = NEW_ARRAYS.set(x, y)
+        assert z.shape == x.shape and z.dtype == x.dtype
+        assert z.devices() == x.devices()
+        np.testing.assert_array_equal(np.asarray(z), np.full((2, 3), y, np.float32))
+    assert float(x[1, 2]) == 5.0  # the old array unchanged
+    s = NEW_ARRAYS.set(jnp.zeros((), dtype=jnp.int32), 3)
+    assert s.shape == () and s.dtype == jnp.int32 and int(s) == 3
+
+
 def test_writable_arrays_are_written_in_place():
     x = np.zeros(3)
     assert writer(x) is IN_PLACE
