@@ -3,6 +3,7 @@ exactly as batches gathered into new ones."""
 
 from __future__ import annotations
 
+import array_api_compat
 import numpy as np
 import pytest
 
@@ -20,7 +21,10 @@ def test_take_rows_into_writes_the_rows_of_take_rows(backend):
     part = out[:5, ...]  # a shorter last batch takes the first rows
     got = backend.take_rows_into(x, idx, part)
     np.testing.assert_array_equal(backend.to_numpy(got), host[[9, 0, 3, 3, 7], :])
-    np.testing.assert_array_equal(backend.to_numpy(out)[:5], host[[9, 0, 3, 3, 7], :])
+    if array_api_compat.is_writeable_array(out):  # JAX's arrays: a new one
+        np.testing.assert_array_equal(
+            backend.to_numpy(out)[:5], host[[9, 0, 3, 3, 7], :]
+        )
     assert not backend.to_numpy(out)[5].any()  # nothing past the rows asked for
     labels = backend.asarray(np.arange(10, dtype=np.int64) * 2)
     with backend.context():

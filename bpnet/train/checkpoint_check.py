@@ -133,9 +133,11 @@ def _check_host_rng(state: Any) -> None:
         ) from None
 
 
-# A device generator's state: NumPy's PCG64 (CPU, array-api-strict) or a torch
-# generator's bytes (5056 on the CPU, 16 for CUDA's Philox); CuPy keeps none.
+# A device generator's state: NumPy's PCG64 (CPU, array-api-strict), a torch
+# generator's bytes (5056 on the CPU, 16 for CUDA's Philox) or a JAX key; CuPy
+# keeps none.
 MAX_TORCH_STATE = 1 << 16
+MAX_JAX_KEY = 8  # threefry's key is 2 words, rbg's 4
 
 
 def _check_device_rng(state: Any) -> None:
@@ -147,16 +149,25 @@ def _check_device_rng(state: Any) -> None:
         ):
             return
     elif isinstance(state, dict):
-        try:
-            np.random.default_rng().bit_generator.state = state
-            return
-        except Exception:  # OverflowError for 2**200, ValueError for MT19937
-            pass
+        key = state.get("jax_key")
+        if set(state) == {"jax_key"} and isinstance(key, list):
+            # a JAX PRNG key: a few unsigned 32-bit words
+            if len(key) <= MAX_JAX_KEY and all(
+                type(v) is int and 0 <= v < 2**32 for v in key
+            ):
+                return
+        else:
+            try:
+                np.random.default_rng().bit_generator.state = state
+                return
+            except Exception:  # OverflowError for 2**200, ValueError for MT19937
+                pass
     raise _field(
         "training.device_rng",
         state,
         "the state of NumPy's PCG64 generator, a torch generator's state "
-        f"(a list of at most {MAX_TORCH_STATE} bytes) or null",
+        f"(a list of at most {MAX_TORCH_STATE} bytes), a JAX key "
+        f"({{'jax_key': at most {MAX_JAX_KEY} 32-bit words}}) or null",
     )
 
 
