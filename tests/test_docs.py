@@ -148,4 +148,4 @@ def test_the_site_builds_without_a_warning(tmp_path):
     for name in backends.__all__:
         assert (html / "api" / "generated" / f"backends.{name}.html").exists(), name
     page = (html / "api" / "generated" / "bpnet.Dense.html").read_text()
-    assert "n_in" in page and "x @ W + b" in page
+    assert "n_in" in page and "Affine layer" in page and "W has shape (in, out)" in page
