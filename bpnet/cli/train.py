@@ -3,6 +3,11 @@
 With no arguments it trains a 64-128-10 ReLU network on scikit-learn's
 bundled 8x8 digits and prints its test accuracy. ``--device cuda`` runs the
 same code on a GPU; ``--json`` makes the last line of stdout one JSON object.
+
+The data, network and optimizer are built from the flags in ``train_build``;
+what a ``--distributed`` job's ranks must share is checked in ``train_ranks``;
+a ``--resume``'s checkpoint is found and checked in ``train_resume``;
+here the run is trained, resumed and written.
 """
 
 from __future__ import annotations
@@ -18,134 +23,24 @@ from pathlib import Path
 from typing import Any
 
 from bpnet.cli.parsing import build_parser, check_args, missing_extra, parse_args
-from bpnet.cli.train_args import flag, full_batch_method, optimizers_taking
-
-
-def _load_data(args: argparse.Namespace) -> Any:
-    from bpnet import data
-
-    if args.labels and not args.data:
-        raise ValueError(
-            f"--labels: labels the rows of --data X.npy; got {args.labels} alone"
-        )
-    split = {"test_size": args.test_size, "seed": args.seed, "split": args.test_split}
-    try:
-        if args.data and Path(args.data).suffix in (".npy", ".npz"):
-            from bpnet.distributed.files import read_arrays
-
-            X, y, classes = read_arrays(args.data, args.labels)
-            return data.split_dataset(
-                X, y, Path(args.data).stem, **split, classes=classes
-            )
-        if args.data:
-            try:
-                return data.load_mat_dataset(args.data, **split)
-            except data.DataError as exc:
-                raise data.DataError(f"--data: {exc}") from None
-        if args.dataset == "digits":
-            return data.load_digits(**split)
-    except ValueError as exc:  # the split's own words, with the flag's name
-        renamed = _with_flag(exc, "test_size")
-        if renamed is None:
-            raise
-        raise renamed from None
-    kind = "fashion" if args.dataset == "fashion-mnist" else "mnist"
-    try:
-        return data.load_mnist(kind=kind, data_dir=args.data_dir)
-    except data.DataError as exc:
-        renamed = None if args.data_dir is None else _with_flag(exc, "data_dir")
-        if renamed is None:
-            raise
-        raise renamed from None
-
-
-def _with_flag(exc: ValueError, dest: str) -> ValueError | None:
-    """``exc`` saying the flag (``--test-size``) where its message starts with
-    the argument's name (``test_size: ``), or None when it does not."""
-    text, prefix = str(exc), f"{dest}: "
-    if not text.startswith(prefix):
-        return None
-    return type(exc)(f"{flag(dest)}: " + text.removeprefix(prefix))
-
-
-def _build_net(args: argparse.Namespace, n_in: int, n_out: int) -> Any:
-    from bpnet.nn.activations import activation
-    from bpnet.nn.layers import Dense, Dropout
-    from bpnet.nn.model import Sequential
-    from bpnet.nn.normalization import BatchNorm
-
-    layers: list[Any] = []
-    width = n_in
-    if args.conv:
-        layers, width = conv_block(n_in, args.init)
-    for h in args.hidden:
-        layers.append(Dense(width, h, init=args.init))
-        if args.batch_norm:
-            layers.append(BatchNorm())
-        layers.append(activation(args.activation))
-        if args.dropout:
-            layers.append(Dropout(args.dropout))
-        width = h
-    layers.append(Dense(width, n_out, init=args.init))
-    return Sequential(
-        layers,
-        device=args.device,
-        dtype=args.dtype,
-        seed=args.seed,
-        loss=args.loss,
-        n_in=n_in,
-    )
-
-
-def conv_block(n_in: int, init: Any = None) -> tuple[list[Any], int]:
-    """Deep Learning from Scratch's ``SimpleConvNet`` in front of the Dense
-    layers: square one-channel images of ``n_in`` pixels as (1, side, side),
-    30 filters of 5x5 (3x3 for images under 16 pixels a side, the 8x8
-    digits), ReLU, 2x2 max-pooling, flattened. Returns the layers and the
-    width they give."""
-    from bpnet.nn.activations import ReLU
-    from bpnet.nn.conv import Conv2D, Flatten, Reshape
-    from bpnet.nn.pooling import MaxPool2D
-
-    side = math.isqrt(n_in)
-    kernel = 5 if side >= 16 else 3
-    if side * side != n_in or side < kernel + 1:
-        raise ValueError(
-            f"--conv: takes square one-channel images of at least {kernel + 1}x"
-            f"{kernel + 1} pixels as rows; the data have {n_in} features"
-        )
-    if (side - kernel + 1) % 2:  # a 2x2 pool needs an even map: pad by one
-        raise ValueError(
-            f"--conv: the {side}x{side} images give {side - kernel + 1}x"
-            f"{side - kernel + 1} maps after the {kernel}x{kernel} filters, which a "
-            "2x2 max-pool cannot split"
-        )
-    layers = [
-        Reshape((1, side, side)),
-        Conv2D(30, kernel, init=init),
-        ReLU(),
-        MaxPool2D(2),
-        Flatten(),
-    ]
-    width: Any = n_in
-    for layer in layers:
-        width = layer.output_width(width)
-    return layers, width
-
-
-def _optimizer(args: argparse.Namespace, epochs: int) -> Any:
-    """The registered optimizer --optimizer names, with the flags it takes."""
-    from bpnet.train.optimizers import OPTIMIZERS, SCHEDULES
-
-    cls = OPTIMIZERS.get(args.optimizer)
-    kwargs: dict[str, Any] = {
-        "lr": args.lr if args.lr is not None else cls.suggested_lr
-    }
-    if args.schedule != "none":
-        kwargs["schedule"] = SCHEDULES.get(args.schedule).for_epochs(epochs)
-    if args.optimizer in optimizers_taking("weight_decay"):
-        kwargs["weight_decay"] = args.weight_decay
-    return OPTIMIZERS.create(args.optimizer, **kwargs)
+from bpnet.cli.train_args import full_batch_method
+from bpnet.cli.train_build import (  # conv_block: also imported from here
+    _build_net,
+    _load_data,
+    _optimizer,
+    conv_block,  # noqa: F401
+)
+from bpnet.cli.train_ranks import (
+    _RUNNING,
+    _check_ranks_agree,
+    _check_ranks_data,
+    _end_other_ranks,
+)
+from bpnet.cli.train_resume import (
+    _carry_checkpoint,
+    _check_resumed_data,
+    _checkpoint_path,
+)
 
 
 def run(args: argparse.Namespace, out: Any = print) -> dict:
@@ -190,27 +85,6 @@ def run(args: argparse.Namespace, out: Any = print) -> dict:
         return _run(args, explicit, saved, backend, out, comm, folder)
 
 
-# Flags that change only what this process shows, not the run: ranks may differ.
-_PER_RANK_FLAGS = frozenset({"report", "json", "progress", "quiet", "debug"})
-_PATH_FLAGS = ("data", "labels", "data_dir", "out", "resume")
-
-
-def _check_ranks_agree(comm: Any, args: argparse.Namespace) -> None:
-    """Every rank of a --distributed job runs rank 0's run: a rank started
-    with another flag ends the job before any data is read, naming the rank
-    and the flag (paths compared as absolute paths)."""
-    from bpnet.distributed import check_ranks_agree
-
-    settings = {}
-    for key, value in sorted(vars(args).items()):
-        if key in _PER_RANK_FLAGS or key == "explicit":
-            continue
-        if key in _PATH_FLAGS and value:
-            value = str(Path(value).absolute())
-        settings[flag(key)] = value
-    check_ranks_agree(comm, settings, "flags")
-
-
 def _say_when_the_map_shrinks(args: argparse.Namespace, ds: Any) -> None:
     """--data X.npy is read through a memory map: a file truncated while a
     batch is read ends the process with SIGBUS, which Python cannot catch;
@@ -229,69 +103,6 @@ def _say_when_the_map_shrinks(args: argparse.Namespace, ds: Any) -> None:
     )
 
 
-def _check_ranks_data(comm: Any, args: argparse.Namespace, ds: Any) -> None:
-    """The data every rank loaded is rank 0's (the same file name may hold
-    other data on another node): compared by fingerprint."""
-    from bpnet.distributed import check_ranks_agree
-    from bpnet.io.fingerprint import data_fingerprint
-
-    source = "--data" if args.data else "--dataset"
-    train = data_fingerprint(ds.X_train, ds.y_train)
-    test = data_fingerprint(ds.X_test, ds.y_test)
-    settings = {
-        f"{source}'s training rows": train["X"],
-        f"{'--labels' if args.labels else source}'s training labels": train["y"],
-        f"{source}'s test rows": test["X"],
-        f"{'--labels' if args.labels else source}'s test labels": test["y"],
-    }
-    check_ranks_agree(comm, settings, "data")
-
-
-def _carry_checkpoint(args: argparse.Namespace, comm: Any) -> None:
-    """``--resume`` from another folder's checkpoint into ``--out``: the run
-    continues from a copy in ``--out`` (atomically written), which is where
-    its checkpoint goes from then on, so that folder holds a whole run that
-    can be resumed, and the source run's folder is left as it was. Made
-    once every check has passed, just before training: a run refused
-    earlier leaves ``--out`` without a checkpoint, free for the next try."""
-    source, target = Path(args.resume), _checkpoint_path(args)
-    if target is None or source.resolve() == target.resolve():
-        return
-    if comm is None or comm.is_root:
-        import shutil
-
-        from bpnet.io.atomic import atomic_open
-
-        with open(source, "rb") as src, atomic_open(target) as dst:
-            shutil.copyfileobj(src, dst)
-    if comm is not None:
-        comm.barrier()  # every rank reads the copy rank 0 made
-
-
-def _check_resumed_data(args: argparse.Namespace, training: dict, ds: Any) -> None:
-    """Refuse to resume on other data than the checkpoint's (a file that
-    was replaced or rewritten since, or a checkpoint written by
-    ``fit(checkpoint=)`` on its own data), naming the flag, before the
-    checkpoint is carried anywhere. A checkpoint without a fingerprint is
-    left to ``fit``, which warns."""
-    from bpnet.io.fingerprint import (
-        DataMismatchError,
-        check_same_data,
-        data_fingerprint,
-    )
-
-    recorded = training.get("data_fingerprint")
-    if recorded is None:
-        return
-    try:
-        given = data_fingerprint(ds.X_train, ds.y_train)
-        check_same_data(recorded, given, f"the checkpoint {args.resume!r}")
-    except DataMismatchError as exc:
-        source = "--data" if args.data else "--dataset"
-        name = "--labels" if exc.which == "y" and args.labels else source
-        raise DataMismatchError(f"{name}: {exc}", exc.which) from None
-
-
 def _run(
     args: argparse.Namespace,
     explicit: frozenset[str],
@@ -305,13 +116,12 @@ def _run(
     written its first checkpoint, so an old run --overwrite set aside can go."""
     from bpnet.cli import train_args
     from bpnet.nn.model import Sequential
-    from bpnet.train.callbacks import PrintEpochs
-    from bpnet.train.fullbatch import minimize
 
     ds = _load_data(args)
     _say_when_the_map_shrinks(args, ds)
     if comm is not None:
         _check_ranks_data(comm, args, ds)
+    resume_total = None  # the epochs a resumed run ends at
     if saved is not None:  # before any output: asking for too few is an error
         _check_resumed_data(args, saved[0], ds)
         resume_total = train_args.resume_epochs(
@@ -342,86 +152,13 @@ def _run(
     t0 = time.perf_counter()
     full_batch = full_batch_method(args.optimizer) is not None
     if full_batch:
-        result = minimize(
-            net,
-            ds.X_train,
-            ds.y_train,
-            l2=args.l2,
-            method=args.optimizer,
-            maxiter=args.epochs,
-            verbose=not args.quiet,
-            print_fn=say,
-            comm=comm,
-        )
-        history = {"loss": list(result.loss_curve)}
-        epochs_run = len(result.loss_curve)
-        stopped_short = not result.success and epochs_run < args.epochs
-        if stopped_short and (comm is None or comm.is_root):  # one voice
-            from bpnet.train.history import TrainingWarning
-
-            said = f"{args.optimizer}: {result.message}"
-            warnings.warn(said, TrainingWarning, stacklevel=2)
+        history, epochs_run = _train_full_batch(net, ds, args, say, comm)
     else:
-        epochs = args.epochs
-        fraction = args.validation_fraction or (0.1 if args.early_stopping else 0.0)
-        if args.iterations is not None:
-            steps = math.ceil(ds.X_train.shape[0] / args.batch_size)
-            epochs = math.ceil(args.iterations / steps)
-        extra: dict[str, Any] = {}
-        if saved is None:
-            optimizer = _optimizer(args, epochs)
-        else:
-            from bpnet.train.checkpoint import optimizer_from_config
-
-            training, epochs = saved[0], resume_total
-            optimizer = optimizer_from_config(training["optimizer"])
-            extra = {k: training["fit"][k] for k in ("min_delta", "shuffle")}
-        # The test split is only watched, never used to stop: early stopping
-        # holds out part of the training data instead. When the test split is
-        # the one watched, its columns are named test_*, not val_*.
-        watch_test = has_test and not fraction
-        h = net.fit(
-            ds.X_train,
-            ds.y_train,
-            epochs=epochs,
-            batch_size=args.batch_size,
-            optimizer=optimizer,
-            l2=args.l2,
-            validation_data=(ds.X_test, ds.y_test) if watch_test else None,
-            validation_fraction=fraction,
-            early_stopping=args.early_stopping,
-            patience=args.patience,
-            verbose=0 if args.quiet or watch_test else 1,
-            # through fit's printer, so that lines go through a progress bar;
-            # after fit's own, so the epoch's checkpoint is written first
-            callbacks=(
-                [PrintEpochs(TEST_NAMES)] if watch_test and not args.quiet else []
-            )
-            + ([_Commit(folder)] if folder is not None else []),
-            progress=args.progress,
-            print_fn=say,
-            checkpoint=_checkpoint_path(args),
-            resume=bool(args.resume),
-            checkpoint_metadata={"data": train_args.data_record(args)},
-            comm=comm,
-            **extra,
+        history, epochs_run = _train_epochs(
+            net, ds, args, saved, resume_total, say, comm, folder
         )
-        history = h.to_dict()
-        if watch_test:
-            history = {TEST_NAMES.get(k, k): v for k, v in history.items()}
-        epochs_run = len(h)
     seconds = time.perf_counter() - t0
-    test_acc = None  # --test-size 0: every row trained, nothing to test on
-    if comm is None:
-        train_loss, train_acc = net.evaluate(ds.X_train, ds.y_train, l2=args.l2)
-        if has_test:
-            _, test_acc = net.evaluate(ds.X_test, ds.y_test)
-    else:  # each rank its shard of the rows, the sums reduced
-        from bpnet.distributed import evaluate
-
-        train_loss, train_acc = evaluate(comm, net, ds.X_train, ds.y_train, l2=args.l2)
-        if has_test:
-            _, test_acc = evaluate(comm, net, ds.X_test, ds.y_test)
+    train_loss, train_acc, test_acc = _evaluate(net, ds, args, comm)
     summary = {
         "device": backend.name,
         "device_description": backend.describe(),
@@ -479,6 +216,121 @@ def _run(
     return summary
 
 
+def _train_full_batch(
+    net: Any, ds: Any, args: argparse.Namespace, say: Any, comm: Any
+) -> tuple[dict, int]:
+    """Train on every row at once with scipy (--optimizer cg, tnc, lbfgs);
+    return the history and the iterations run."""
+    from bpnet.train.fullbatch import minimize
+
+    result = minimize(
+        net,
+        ds.X_train,
+        ds.y_train,
+        l2=args.l2,
+        method=args.optimizer,
+        maxiter=args.epochs,
+        verbose=not args.quiet,
+        print_fn=say,
+        comm=comm,
+    )
+    history = {"loss": list(result.loss_curve)}
+    epochs_run = len(result.loss_curve)
+    stopped_short = not result.success and epochs_run < args.epochs
+    if stopped_short and (comm is None or comm.is_root):  # one voice
+        from bpnet.train.history import TrainingWarning
+
+        said = f"{args.optimizer}: {result.message}"
+        warnings.warn(said, TrainingWarning, stacklevel=3)
+    return history, epochs_run
+
+
+def _train_epochs(
+    net: Any,
+    ds: Any,
+    args: argparse.Namespace,
+    saved: Any,
+    resume_total: int | None,
+    say: Any,
+    comm: Any,
+    folder: Any,
+) -> tuple[dict, int]:
+    """Train in epochs of mini-batches with ``fit`` (or go on with a resumed
+    run); return the history and the epochs run."""
+    from bpnet.cli import train_args
+    from bpnet.train.callbacks import PrintEpochs
+
+    has_test = ds.X_test.shape[0] > 0
+    epochs = args.epochs
+    fraction = args.validation_fraction or (0.1 if args.early_stopping else 0.0)
+    if args.iterations is not None:
+        steps = math.ceil(ds.X_train.shape[0] / args.batch_size)
+        epochs = math.ceil(args.iterations / steps)
+    extra: dict[str, Any] = {}
+    if saved is None:
+        optimizer = _optimizer(args, epochs)
+    else:
+        from bpnet.train.checkpoint import optimizer_from_config
+
+        training, epochs = saved[0], resume_total
+        optimizer = optimizer_from_config(training["optimizer"])
+        extra = {k: training["fit"][k] for k in ("min_delta", "shuffle")}
+    # The test split is only watched, never used to stop: early stopping
+    # holds out part of the training data instead. When the test split is
+    # the one watched, its columns are named test_*, not val_*.
+    watch_test = has_test and not fraction
+    h = net.fit(
+        ds.X_train,
+        ds.y_train,
+        epochs=epochs,
+        batch_size=args.batch_size,
+        optimizer=optimizer,
+        l2=args.l2,
+        validation_data=(ds.X_test, ds.y_test) if watch_test else None,
+        validation_fraction=fraction,
+        early_stopping=args.early_stopping,
+        patience=args.patience,
+        verbose=0 if args.quiet or watch_test else 1,
+        # through fit's printer, so that lines go through a progress bar;
+        # after fit's own, so the epoch's checkpoint is written first
+        callbacks=([PrintEpochs(TEST_NAMES)] if watch_test and not args.quiet else [])
+        + ([_Commit(folder)] if folder is not None else []),
+        progress=args.progress,
+        print_fn=say,
+        checkpoint=_checkpoint_path(args),
+        resume=bool(args.resume),
+        checkpoint_metadata={"data": train_args.data_record(args)},
+        comm=comm,
+        **extra,
+    )
+    history = h.to_dict()
+    if watch_test:
+        history = {TEST_NAMES.get(k, k): v for k, v in history.items()}
+    epochs_run = len(h)
+    return history, epochs_run
+
+
+def _evaluate(
+    net: Any, ds: Any, args: argparse.Namespace, comm: Any
+) -> tuple[float, float, float | None]:
+    """The training loss and accuracy after training, and the test accuracy
+    (None without a test split); in a --distributed job over every rank's
+    rows."""
+    has_test = ds.X_test.shape[0] > 0
+    test_acc = None  # --test-size 0: every row trained, nothing to test on
+    if comm is None:
+        train_loss, train_acc = net.evaluate(ds.X_train, ds.y_train, l2=args.l2)
+        if has_test:
+            _, test_acc = net.evaluate(ds.X_test, ds.y_test)
+    else:  # each rank its shard of the rows, the sums reduced
+        from bpnet.distributed import evaluate
+
+        train_loss, train_acc = evaluate(comm, net, ds.X_train, ds.y_train, l2=args.l2)
+        if has_test:
+            _, test_acc = evaluate(comm, net, ds.X_test, ds.y_test)
+    return train_loss, train_acc, test_acc
+
+
 def _silent(line: str) -> None:
     pass
 
@@ -496,35 +348,8 @@ class _Commit:
         self.folder.commit()
 
 
-# The communicator of a --distributed run, so an error can end the whole job.
-_RUNNING: dict[str, Any] = {}
-
-
-def _end_other_ranks(code: int) -> None:
-    """After an error on this rank of a --distributed job, end every rank
-    rather than leave the others waiting in a reduction."""
-    comm = _RUNNING.pop("comm", None)
-    if comm is not None and comm.size > 1:
-        comm.abort(code)
-
-
 # bpnet.fit's val_* columns, when the data watched is the test split
 TEST_NAMES = {"val_loss": "test_loss", "val_accuracy": "test_accuracy"}
-
-
-def _checkpoint_path(args: argparse.Namespace) -> Path | None:
-    """Where the run's checkpoint is written: the ``--resume`` file itself
-    when the run goes on in its folder (whatever the file's name), else
-    ``--out``'s checkpoint.npz (``_carry_checkpoint`` copies a ``--resume``
-    from another folder there first)."""
-    from bpnet.cli.run_folder import real_checkpoint
-
-    resume, out = args.resume, args.out
-    if resume:
-        real = real_checkpoint(resume)  # a link: the run goes on where the file is
-        if not out or real.resolve().parent == Path(out).resolve():
-            return real
-    return Path(out) / "checkpoint.npz" if out else None
 
 
 def _write_run(

@@ -38,6 +38,8 @@ import numpy as np
 
 from backends import get_backend
 from bpnet.io.atomic import atomic_write_bytes, atomic_write_text, check_path
+from bpnet.io.classes import _check_classes, _classes_problem, _n_outputs
+from bpnet.io.load_checks import _load_bytes, _same_arrays
 from bpnet.io.modelfile import (
     FORMAT_VERSION,
     MAX_BYTES,
@@ -189,46 +191,6 @@ def _to_host(x: Any, backend: Any, what: str) -> np.ndarray:
     )
 
 
-def _n_outputs(model: Any) -> int | None:
-    n = getattr(model, "n_outputs", None)
-    n = getattr(model, "n_outputs_", None) if n is None else n
-    return n if type(n) is int else None
-
-
-def _classes_problem(classes: Any, n_outputs: int | None) -> str | None:
-    """What is wrong with ``classes`` as the names of a model's outputs (one
-    label per output, or two for a single sigmoid output), or None."""
-    ok = isinstance(classes, list) and all(
-        isinstance(c, (str, int, float, bool)) for c in classes
-    )
-    if not ok:
-        return f"expected a list of class labels (str or numbers), got {classes!r:.80}"
-    if n_outputs is not None and len(classes) not in (
-        n_outputs,
-        2 if n_outputs == 1 else n_outputs,
-    ):
-        return (
-            f"expected one label per output of the model ({n_outputs}), got "
-            f"{len(classes)}"
-        )
-    seen: set = set()
-    for c in classes:
-        if (type(c), c) in seen:
-            return f"the label {c!r:.40} appears more than once"
-        seen.add((type(c), c))
-    return None
-
-
-def _check_classes(classes: Any, model: Any) -> list:
-    if isinstance(classes, (np.ndarray, tuple)):
-        classes = list(np.asarray(classes).tolist())
-    problem = _classes_problem(classes, _n_outputs(model))
-    if problem is not None:
-        error = TypeError if problem.startswith("expected a list") else ValueError
-        raise error(f"classes: {problem}")
-    return classes
-
-
 def save(
     model: Any,
     path: str | os.PathLike[str],
@@ -298,53 +260,6 @@ def _kind_named(name: Any) -> _Kind:
             "it imported?)"
         )
     return _KINDS[name]
-
-
-def _span(names: list[str]) -> str:
-    shown = f"{names[0]}..{names[-1]}" if len(names) > 1 else names[0]
-    return f"the {len(names)} array{'s' if len(names) > 1 else ''} {shown}"
-
-
-def _same_arrays(found: dict[str, tuple], params: dict, others: dict) -> None:
-    needed = {**params, **others}
-    if set(found) != set(needed):
-        spans = [_span(list(group)) for group in (params, others) if group]
-        raise ModelFileError(
-            f"its config needs {' and '.join(spans) or 'no arrays'}, the file has "
-            f"{sorted(found)[:10]}; arrays the metadata does not describe are "
-            "refused"
-        )
-    for name, shape in needed.items():
-        got, dtype = found[name]
-        if tuple(got) != tuple(shape) or dtype.kind != "f":
-            raise ModelFileError(
-                f"array {name!r} is stored as {dtype} of shape {tuple(got)}, but "
-                f"the config needs floating point of shape {tuple(shape)}"
-            )
-
-
-# What a load allocates per number of the model's parameters and buffers,
-# besides the array read from the file: the network built fresh (its initial
-# weights drawn in float64 on the host, then cast) and the read weights
-# copied into it. Measured: loading a float32 Dense(64, 2**19) peaks at
-# 4.1 times its 128 MiB of weights; this counts 5.
-_BUILD_BYTES = 8
-_COPIES = 2
-
-
-def _load_bytes(headers: dict[str, tuple], model: dict[str, tuple], dtype: Any) -> int:
-    """Bytes a load of these arrays allocates: each read once as stored, and
-    the model's (``model``) built and copied in the dtype asked for."""
-    import math
-
-    need = 0
-    for name, (shape, stored) in headers.items():
-        n = math.prod(shape)
-        need += n * stored.itemsize
-        if name in model:
-            size = stored.itemsize if dtype is None else np.dtype(dtype).itemsize
-            need += n * (_BUILD_BYTES + _COPIES * size)
-    return need
 
 
 def _file_check(

@@ -14,6 +14,9 @@ member size before a byte of data is allocated, so a zip bomb or a header that
 claims a huge shape costs nothing. Each member is then read with
 ``numpy.lib.format.read_array(allow_pickle=False)``, as ``numpy.load`` does
 for an ``.npz``, and compared with the manifest.
+
+The memory budget of a load is in ``bpnet.io.budget``, the names files are
+written to in ``bpnet.io.paths``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,16 @@ import numpy as np
 
 from bpnet._version import __version__
 from bpnet.io.atomic import atomic_open, check_path
+from bpnet.io.budget import (  # noqa: F401 (also imported from here)
+    LIBRARY_WAY,
+    MAX_MEMORY,
+    MAX_MEMORY_ENV,
+    human_bytes,
+    memory_budget,
+    over_budget,
+    parse_bytes,
+)
+from bpnet.io.paths import file_to_write, model_path  # noqa: F401 (as above)
 from bpnet.io.plain import read_npy_header
 
 FORMAT = "bpnet-model"
@@ -43,12 +56,6 @@ MAX_BYTES = 2**31  # 2 GiB of file, and of uncompressed contents
 MAX_ELEMENTS = 2**28  # 1 GiB of float32
 MAX_MEMBERS = 10_000
 MAX_METADATA_BYTES = 16 * 2**20
-#: What loading one model file (or predicting with it) may allocate, unless
-#: ``max_memory=`` or the environment variable ``BPNET_MAX_MEMORY`` says more.
-MAX_MEMORY = 2**31  # 2 GiB
-MAX_MEMORY_ENV = "BPNET_MAX_MEMORY"
-_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
-
 # check(metadata, {name: (shape, dtype)}) -> names to read, or None for all
 Check = Callable[[dict, dict], "Collection[str] | None"]
 
@@ -69,91 +76,8 @@ class ModelFileError(ValueError):
         self.path = None if path is None else Path(path)
 
 
-def parse_bytes(text: str, name: str) -> int:
-    """``"8G"``, ``"512MiB"``, ``"3e9"`` -> bytes (binary units); a
-    ``ValueError`` naming ``name`` for anything else."""
-    m = re.fullmatch(r"\s*([0-9.eE+]+)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", str(text))
-    try:
-        value = float(m.group(1)) * _UNITS[m.group(2).lower()] if m else -1.0
-    except ValueError:
-        value = -1.0
-    if not (math.isfinite(value) and value >= 1):
-        raise ValueError(
-            f"{name}: expected a size in bytes such as 4G, 512M or 3000000000, "
-            f"got {text!r}"
-        )
-    return int(value)
-
-
-def memory_budget(max_memory: Any = None) -> int:
-    """The bytes a load may allocate: ``max_memory`` (an int, or a size such
-    as ``"8G"``), else ``$BPNET_MAX_MEMORY``, else ``MAX_MEMORY`` (2 GiB)."""
-    if max_memory is None:
-        env = os.environ.get(MAX_MEMORY_ENV)
-        return MAX_MEMORY if not env else parse_bytes(env, MAX_MEMORY_ENV)
-    if isinstance(max_memory, str):
-        return parse_bytes(max_memory, "max_memory")
-    if isinstance(max_memory, bool) or not isinstance(max_memory, int):
-        raise TypeError(f"max_memory: expected a number of bytes, got {max_memory!r}")
-    if max_memory < 1:
-        raise ValueError(f"max_memory: expected a positive number, got {max_memory}")
-    return max_memory
-
-
-def human_bytes(n: float) -> str:
-    """1536 -> '1.5 KiB'."""
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024 or unit == "PiB":
-            return f"{n:.0f} bytes" if unit == "bytes" else f"{n:.3g} {unit}"
-        n /= 1024
-    return f"{n:.3g} PiB"  # pragma: no cover
-
-
-LIBRARY_WAY = "max_memory= (bpnet.load, bpnet.read_checkpoint)"
-
-
-def over_budget(what: str, need: float, budget: int, ways: str = LIBRARY_WAY) -> str:
-    """The message for ``what`` asking ``need`` bytes of a ``budget``; ``ways``
-    names the argument or flag that raises it (besides the variable)."""
-    ways = f"{ways} or " if ways else ""
-    return (
-        f"{what} asks for about {human_bytes(need)} of memory, over the budget of "
-        f"{human_bytes(budget)}; if you trust it, raise the budget with {ways}"
-        f"the environment variable {MAX_MEMORY_ENV} (e.g. {MAX_MEMORY_ENV}=16G)"
-    )
-
-
 def _fail(path: Path, problem: str) -> ModelFileError:
     return ModelFileError(f"model file {str(path)!r}: {problem}", path)
-
-
-def model_path(path: str | os.PathLike[str]) -> Path:
-    """``path`` with ``.npz`` appended when it has another suffix (or none),
-    as ``numpy.savez`` does.
-    """
-    path = check_path(path)
-    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
-
-
-def file_to_write(path: Any, name: str, example: str) -> Path:
-    """``path`` as the name of a file to write: a clear error for a folder
-    (one that exists, a name ending in a separator, ``.`` or ``..``), which
-    would otherwise become a file beside it named after it."""
-    checked = check_path(path, name)
-    raw = os.fspath(path)  # as given: Path("sub/") drops the separator
-    if not raw:
-        raise ValueError(f"{name}: expected a file name, e.g. {example!r}; got ''")
-    if (
-        raw.endswith(("/", os.sep))
-        or checked.name in ("", ".", "..")
-        or checked.is_dir()
-        or model_path(checked).is_dir()
-    ):
-        raise ValueError(
-            f"{name}: {raw!r} is a folder; expected a file name, e.g. "
-            f"{name}={os.path.join(raw, example)!r}"
-        )
-    return checked
 
 
 def _bpnet_version() -> str:

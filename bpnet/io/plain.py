@@ -125,7 +125,7 @@ def check_npz_budget(path: Path, flag: str, budget: int | None = None) -> None:
     (default: ``memory_budget()``) once read, or whose headers do not fit
     the bytes stored, from the headers alone: a deflate bomb or a header
     claiming terabytes costs nothing. A ``ValueError`` naming ``flag``."""
-    from bpnet.io.modelfile import memory_budget, over_budget
+    from bpnet.io.budget import memory_budget, over_budget
 
     budget = memory_budget() if budget is None else budget
     try:

@@ -6,13 +6,14 @@ the same batch order); loss and accuracy accumulate on the device and come
 back once per epoch (or every ``log_every`` steps). Everything optional
 (history, validation, early stopping, checkpoints, the divergence guard,
 printing, the progress bar, deferred Ctrl-C) is a callback
-(``bpnet.train.callbacks``, ``bpnet.train.guard``).
+(``bpnet.train.callbacks``, ``bpnet.train.guard``). Here ``fit`` checks its
+arguments and builds the run; the data reaches the device in
+``bpnet.train.device_data`` and the epochs run in ``bpnet.train.trainer``.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,45 +36,12 @@ from bpnet.train.callbacks import (
     Validation,
     WatchFiles,
     as_callback,
-    overrides,
 )
-from bpnet.train.epoch import _Epoch
+from bpnet.train.device_data import _check_fraction, _device_data
 from bpnet.train.guard import DivergenceGuard, LossCheck, LossTrend
 from bpnet.train.history import History
 from bpnet.train.optimizers import OPTIMIZERS, Optimizer, get_optimizer
-
-
-def _split(net: Any, X: Any, T: Any, fraction: float, W: Any = None) -> tuple[Any, ...]:
-    """Hold out ``fraction`` of the rows (drawn on the host generator); with
-    sample weights ``W``, their training rows come fifth.
-    """
-    n = X.shape[0]
-    n_val = int(round(n * fraction))
-    if n_val < 1 or n_val >= n:
-        raise ValueError(
-            f"validation_fraction: {fraction} of {n} samples leaves "
-            f"{n_val} for validation and {n - n_val} for training; both need >= 1"
-        )
-    xp = net.xp
-    perm = net.backend.asarray(net.host_rng.permutation(n))
-    val, train = perm[:n_val], perm[n_val:]
-    split = (
-        xp.take(X, train, axis=0),
-        xp.take(T, train, axis=0),
-        xp.take(X, val, axis=0),
-        xp.take(T, val, axis=0),
-    )
-    return split if W is None else (*split, xp.take(W, train, axis=0))
-
-
-def _drop_zero_weights(net: Any, X: Any, T: Any, W: Any) -> tuple[Any, Any, Any]:
-    """Rows whose weight is 0 take no part: they leave before batching, so no
-    batch can weigh 0 in total."""
-    keep = check.positive_rows(W, net.backend)
-    if keep is None:
-        return X, T, W
-    xp = net.xp
-    return tuple(xp.take(a, keep, axis=0) for a in (X, T, W))
+from bpnet.train.trainer import _Loop, train  # noqa: F401 (_Loop: its old home)
 
 
 def fit(
@@ -376,233 +344,12 @@ def _own_callbacks(
     return own + [cb for cb in optional if cb is not None]
 
 
-def _check_fraction(fraction: float) -> float:
-    checked = check.check_nonnegative(fraction, "validation_fraction")
-    if checked >= 1:
-        raise ValueError(
-            f"validation_fraction: expected a number in [0, 1), got {fraction!r}"
-        )
-    return checked
-
-
 def _regression(loss: Loss) -> bool:
     return loss.regression
 
 
 def _silent(line: str) -> None:
     pass
-
-
-def _device_data(
-    net: Any,
-    X: Any,
-    y: Any,
-    loss: Loss,
-    validation_data: Any,
-    fraction: float,
-    sample_weight: Any = None,
-    dp: Any = None,
-) -> tuple[Any, Any, tuple[Any, Any] | None, Any]:
-    """Training rows, targets and sample weights (or None) on the device, and
-    the validation pair. A data-parallel run may leave a memory-mapped X on
-    the host instead, to read each step's rows of this rank from it."""
-    if dp is not None and dp.streams(X):
-        if fraction > 0:
-            raise ValueError(
-                "validation_fraction: X is read from a memory map a batch at a "
-                "time, so no rows can be held out of it; pass "
-                "validation_data=(X_val, y_val)"
-            )
-        Xd = X
-        T = check.check_targets(
-            y, net.backend, net.dtype, loss, X.shape[0], net.n_outputs
-        )
-    else:
-        Xd, T = net._prepare(X, y, loss)
-    W = val = None
-    if sample_weight is not None:
-        W = check.check_sample_weight(sample_weight, net.backend, net.dtype, T.shape[0])
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("validation_data: expected a pair (X_val, y_val)")
-        names = ("validation_data X_val", "validation_data y_val")
-        val = net._prepare(*validation_data, loss, names)
-    elif fraction > 0 and W is not None:
-        Xd, T, Xv, Tv, W = _split(net, Xd, T, fraction, W)
-        val = (Xv, Tv)
-    elif fraction > 0:
-        Xd, T, Xv, Tv = _split(net, Xd, T, fraction)
-        val = (Xv, Tv)
-    if W is not None and dp is not None and dp.X is not None:
-        keep = check.positive_rows(W, net.backend)
-        if keep is not None:  # the memory map stays whole: its rows map through
-            T, W = net.xp.take(T, keep, axis=0), net.xp.take(W, keep, axis=0)
-            dp.kept = net.backend.to_numpy(keep)
-    elif W is not None:
-        Xd, T, W = _drop_zero_weights(net, Xd, T, W)
-    return Xd, T, val, W
-
-
-def train(
-    run: Run,
-    callbacks: Sequence[Callback],
-    cuda_graph: bool | None,
-    strategy: Any = None,
-) -> History:
-    """Run ``run.epochs`` epochs with ``callbacks``; return the history.
-    A ``strategy`` (``bpnet.distributed``) takes each step's slice of the
-    batch and reduces the gradients across ranks."""
-    return _Loop(run, callbacks, cuda_graph, strategy).train()
-
-
-class _Loop:
-    """Epochs of steps; the callbacks do everything else."""
-
-    def __init__(
-        self,
-        run: Run,
-        callbacks: Sequence[Callback],
-        cuda_graph: bool | None,
-        strategy: Any = None,
-    ) -> None:
-        self.run, self.callbacks, self.dp = run, list(callbacks), strategy
-        self.step_hooks = [
-            cb.on_step_end for cb in self.callbacks if overrides(cb, "on_step_end")
-        ]
-        self.interrupts = [
-            cb for cb in self.callbacks if isinstance(cb, DeferInterrupt)
-        ]
-        capture = strategy is None and _want_graph(cuda_graph, run.net, self.callbacks)
-        self.epoch_run = _Epoch(
-            run.net,
-            run.optimizer,
-            run.loss,
-            run.l2,
-            run.X,
-            run.T,
-            run.labels,
-            run.batch_size,
-            run.shuffle,
-            run.track_accuracy,
-            run.weights,
-            strategy,
-            recorded=capture,
-        )
-        self.runner = run.net.backend.epoch_runner(self.epoch_run, capture)
-
-    def train(self) -> History:
-        run, be = self.run, self.run.net.backend
-        begun: list[Callback] = []
-        try:
-            with be.errstate():
-                try:
-                    for cb in self.callbacks:
-                        cb.on_train_begin(run)
-                        begun.append(cb)
-                    for epoch in range(run.start_epoch, run.total_epochs):
-                        if self.epoch(epoch):
-                            break
-                except BaseException as exc:
-                    run.error = exc
-                    raise
-                finally:
-                    self.end(begun)
-        except Exception as exc:
-            if be.is_out_of_memory(exc):
-                run.restore_good()
-                raise MemoryError(
-                    f"batch_size: the device {be.name!r} ran out of memory training "
-                    f"with batch_size={run.batch_size}; try a smaller batch_size "
-                    "(the weights of the last finished epoch were kept)"
-                ) from exc
-            raise
-        return run.history
-
-    def end(self, begun: list[Callback]) -> None:
-        """Every begun callback's ``on_train_end``, also when one of them
-        raises; Ctrl-C held until the last of them (``DeferInterrupt``'s
-        goes last) and then raised, so fit never returns past one."""
-        run = self.run
-        waiting = [cb for cb in begun if isinstance(cb, DeferInterrupt)]
-        first: BaseException | None = None
-        for cb in [cb for cb in begun if cb not in waiting] + waiting:
-            try:
-                cb.on_train_end(run)
-            except BaseException as exc:
-                first = first or exc
-        if run.error is None and first is None:
-            if any(cb.pending for cb in waiting):
-                first = KeyboardInterrupt()
-        if run.error is None and first is not None:
-            raise first
-
-    def epoch(self, epoch: int) -> bool:
-        """One epoch of steps, then its logs; True when a callback stops."""
-        run, net = self.run, self.run.net
-        run.epoch_start = time.perf_counter()
-        run.optimizer.set_epoch(epoch)
-        if run.shuffle:
-            order = net.host_rng.permutation(run.n)
-            if self.dp is not None and self.dp.X is not None:
-                self.dp.host_order = order  # rows read from the memory map
-            else:
-                self.epoch_run.set_order(net.backend.asarray(order))
-        for cb in self.callbacks:
-            cb.on_epoch_begin(epoch, net)
-        if self.runner(self.after_step):  # replayed as one graph: no steps seen
-            run.optimizer.t += run.steps
-            for hook in self.step_hooks:
-                hook(run.steps - 1, {"loss": None, "steps": run.steps}, net)
-        run.history.cuda_graph = self.runner.replaying
-        net.backend.synchronize()
-        logs: dict[str, Any] = {
-            "epoch": epoch + 1,
-            "loss": float(self.epoch_run.loss_sum) / self.epoch_run.total,
-            "accuracy": (
-                float(self.epoch_run.correct) / run.n if run.track_accuracy else None
-            ),
-            "lr": run.optimizer.lr,
-        }
-        stop = False
-        for cb in self.callbacks:
-            if cb.on_epoch_end(epoch, logs, net) is True:
-                stop = True
-        # Ctrl-C while the last epoch was validated, recorded or saved: its
-        # checkpoint is whole, and no step follows to raise it after (in
-        # earlier epochs the next step does, on every rank at the same step)
-        last = epoch + 1 == self.run.total_epochs
-        if last and any(cb.pending for cb in self.interrupts):
-            raise KeyboardInterrupt
-        if self.dp is not None:  # decided once, so no rank trains on alone
-            stop = self.dp.agree(stop)
-        return stop
-
-    def after_step(self, step: int, L: Any) -> None:
-        for hook in self.step_hooks:
-            hook(step, {"loss": L, "steps": 1}, self.run.net)
-
-
-def _want_graph(
-    cuda_graph: bool | None, net: Any, callbacks: Sequence[Callback]
-) -> bool:
-    """Whether to record an epoch as a graph: asked for, or by default where
-    the backend can, its dropout masks too, and no callback needs each step."""
-    from bpnet.nn.layers import Dropout
-
-    supported = net.backend.supports_graphs
-    if cuda_graph is None:
-        dropout = any(isinstance(layer, Dropout) for layer in net.layers)
-        rng_ok = not dropout or net.backend.graph_safe_random
-        per_step = any(
-            cb.every_step and overrides(cb, "on_step_end") for cb in callbacks
-        )
-        return supported and rng_ok and not per_step
-    if cuda_graph and not supported:
-        raise ValueError(
-            f"cuda_graph: the {net.backend.name!r} backend cannot capture graphs; "
-            "use cuda_graph=None or False"
-        )
-    return bool(cuda_graph)
 
 
 def _check_checkpointable(net: Any, opt: Any) -> None:
