@@ -66,7 +66,7 @@ def _checkpoint_digest(path) -> str:
     generators, early stopping's state and the history (timings left out)."""
     net = _net(dropout=True)
     opt = bpnet.Adam(0.01)
-    history, done, early = ckpt.restore_run(path, net, opt)
+    history, done, early, _ = ckpt.restore_run(path, net, opt)
     scalars, state = opt.state_dict()
     arrays = list(net.parameters())
     for name in sorted(state):
