@@ -6,7 +6,6 @@ import gzip
 import io as pyio
 import json
 import os
-import resource
 import subprocess
 import sys
 import zipfile
@@ -114,17 +113,26 @@ def test_idx_errors_name_the_file_and_the_variable(tmp_path, replace, variable, 
     assert f"{tmp_path / file}: {variable}:" in str(info.value)
 
 
-def _plot(run, limit_gib=None):
-    def limit():  # the machine's memory must not decide the outcome
-        size = limit_gib * 2**30
-        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+# bpnet-plot with its address space limited (the machine's memory must not
+# decide the outcome), set by the child itself: a preexec_fn after fork is not
+# safe in a test process that already runs threads (JAX's, PyTorch's)
+_LIMITED_PLOT = """
+import resource, runpy, sys
+size = int(sys.argv.pop(1))
+if size:
+    resource.setrlimit(resource.RLIMIT_AS, (size, size))
+sys.argv[0] = "bpnet-plot"
+runpy.run_module("bpnet.cli.plot", run_name="__main__")
+"""
 
+
+def _plot(run, limit_gib=None):
+    size = str(int(limit_gib * 2**30) if limit_gib else 0)
     return subprocess.run(
-        [sys.executable, "-m", "bpnet.cli.plot", str(run)],
+        [sys.executable, "-c", _LIMITED_PLOT, size, str(run)],
         capture_output=True,
         text=True,
         timeout=120,
-        preexec_fn=limit if limit_gib else None,
     )
 
 
