@@ -331,8 +331,9 @@ def test_the_graph_path_takes_convolutions(monkeypatch):
 
 @pytest.mark.parametrize("overlap", [False, True])
 def test_one_rank_data_parallel_is_plain_fit(backend, overlap):
-    from test_distributed_local import OneRank
+    from test_distributed_local import OneRank, _host_view_or_skip
 
+    _host_view_or_skip(backend)  # JAX's and dpnp's arrays: refused, by name
     X, y = _images(n=50)
     dtype = "float64" if backend.supports("float64") else "float32"
     plain, par = _simple_convnet(backend, dtype), _simple_convnet(backend, dtype)
