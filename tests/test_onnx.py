@@ -417,6 +417,24 @@ def test_bpnet_export_then_bpnet_predict_prints_what_it_prints_for_the_npz(
     assert _lines(capsys)[0] == npz and len(npz) == 7
 
 
+@pytest.mark.parametrize("shape", [(3, 10), (3, 2, 32), (3,)])
+def test_bpnet_predict_refuses_data_of_another_shape_as_it_does_for_the_npz(
+    run_dir, tmp_path, capsys, shape
+):
+    from bpnet.cli.export import export_main
+    from bpnet.cli.predict import predict_main
+
+    onnx_path = tmp_path / "d.onnx"
+    assert export_main([str(run_dir / "model.npz"), str(onnx_path)]) == 0
+    np.save(tmp_path / "bad.npy", np.ones(shape, dtype=np.float32))
+    capsys.readouterr()
+    for model in (run_dir / "model.npz", onnx_path):
+        assert predict_main([str(model), "--data", str(tmp_path / "bad.npy")]) == 2
+        (err,) = _lines(capsys)[1]
+        assert err.startswith("bpnet-predict: error: X: expected") and "64" in err
+        assert str(shape[-1]) in err and "ONNXRuntime" not in err
+
+
 @converge_quietly
 def test_bpnet_predict_runs_an_exported_estimator(tmp_path, capsys, estimator_data):
     from bpnet.cli.export import export_main

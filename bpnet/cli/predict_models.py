@@ -150,6 +150,23 @@ def _read_onnx(path: str) -> tuple[Any, dict]:
     return session, meta
 
 
+def _check_onnx_input(inp: Any, X: Any) -> None:
+    """Refuse data of another shape than the graph's input takes, in the words
+    a ``.npz`` model uses, before onnxruntime does in its own."""
+    want = tuple(inp.shape)  # ('N', 64): the batch axis is named, the rest fixed
+    sample = tuple(X.shape[1:])
+    fixed = [d if isinstance(d, int) else None for d in want[1:]]
+    if len(X.shape) != len(want) or any(
+        d is not None and d != got for d, got in zip(fixed, sample)
+    ):
+        shown = ", ".join(str(d) if d is not None else "?" for d in fixed)
+        raise ValueError(
+            f"X: expected a {len(want)}-D array (n_samples, {shown}), as the ONNX "
+            f"model's input {inp.name!r} takes, got a {len(X.shape)}-D array of "
+            f"shape {tuple(X.shape)}"
+        )
+
+
 def _predict_onnx(
     session: Any, meta: dict, X: Any, args: argparse.Namespace
 ) -> _Predicted:
@@ -174,6 +191,7 @@ def _predict_onnx(
                 f"(it has {sorted(outputs)})"
             )
         names.append("probabilities")
+    _check_onnx_input(inp, X)
     pred, *rest = session.run(names, {inp.name: np.asarray(X, dtype=dtype)})
     proba = np.asarray(rest[0]) if rest else None
     sequential = meta.get("kind") in (None, "Sequential")
