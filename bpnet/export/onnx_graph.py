@@ -58,7 +58,8 @@ def export_onnx(
     opset : int, optional
         The ONNX opset of the default domain (13 up to onnx's newest); default
         21, the one the graph is recorded in (others go through onnx's
-        version converter).
+        version converter: dense networks and estimators convert down to 14,
+        convolutional ones to 20).
     metadata : dict, optional
         JSON-ready; stored in the model's ``metadata_props`` under ``"bpnet"``.
 
@@ -294,13 +295,120 @@ def _normalized(proto: Any, batch: int | None) -> Any:
     return proto
 
 
+#: the first opset whose ReduceMax and ReduceMin take booleans
+BOOL_REDUCE_OPSET = 20
+
+
+def _reduce_booleans_as_integers(proto: Any) -> Any:
+    """The graph with each ReduceMax or ReduceMin of a boolean tensor (ndonnx
+    writes one in ``argmax``'s NaN rule) done on 0/1 integers instead, cast
+    back to booleans: the same values, in operators every opset from 13 has
+    (booleans enter ReduceMax and ReduceMin in opset 20)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    inferred = onnx.shape_inference.infer_shapes(proto)
+    types = {
+        v.name: v.type.tensor_type.elem_type
+        for v in (*inferred.graph.input, *inferred.graph.value_info)
+    }
+    nodes = []
+    for i, node in enumerate(proto.graph.node):
+        if node.op_type not in ("ReduceMax", "ReduceMin") or (
+            types.get(node.input[0]) != TensorProto.BOOL
+        ):
+            nodes.append(node)
+            continue
+        as_int, reduced = f"_bool_reduce{i}_in", f"_bool_reduce{i}_out"
+        nodes.append(
+            helper.make_node("Cast", [node.input[0]], [as_int], to=TensorProto.INT32)
+        )
+        inner = onnx.NodeProto()
+        inner.CopyFrom(node)
+        inner.input[0] = as_int
+        inner.output[0] = reduced
+        nodes.append(inner)
+        nodes.append(
+            helper.make_node("Cast", [reduced], [node.output[0]], to=TensorProto.BOOL)
+        )
+    del proto.graph.node[:]
+    proto.graph.node.extend(nodes)
+    return proto
+
+
+#: the first opset whose Cast has the ``saturate`` attribute (float8 only)
+SATURATE_OPSET = 19
+
+
+def _drop_saturate(proto: Any) -> None:
+    """Remove Cast's ``saturate`` attribute, which the converter keeps below
+    the opset that brought it: it speaks of float8 targets only, which a
+    bpnet graph never casts to, so its value changes nothing here."""
+    for node in proto.graph.node:
+        if node.op_type == "Cast":
+            kept = [a for a in node.attribute if a.name != "saturate"]
+            del node.attribute[:]
+            node.attribute.extend(kept)
+
+
+#: the first opset whose reductions (but ReduceSum, from 13) take their axes
+#: as an input and have ``noop_with_empty_axes``
+AXES_INPUT_OPSET = 18
+
+
+def _drop_noop_with_empty_axes(proto: Any) -> None:
+    """Remove ``noop_with_empty_axes=0`` (the default) from the reductions
+    that have no such attribute below opset 18: the converter moves their
+    axes to an attribute but keeps it."""
+    for node in proto.graph.node:
+        if node.op_type.startswith("Reduce") and node.op_type != "ReduceSum":
+            kept = [
+                a
+                for a in node.attribute
+                if not (a.name == "noop_with_empty_axes" and a.i == 0)
+            ]
+            del node.attribute[:]
+            node.attribute.extend(kept)
+
+
 def _convert(proto: Any, opset: int) -> Any:
+    """The graph in ``opset``, or an ``ExportError`` that names the lowest
+    opset this graph does convert to."""
+    try:
+        return _converted(proto, opset)
+    except Exception as exc:
+        lowest = next(
+            (o for o in range(opset + 1, NATIVE_OPSET) if _converts(proto, o)),
+            NATIVE_OPSET,
+        )
+        reason = why(exc)
+        reason = reason if len(reason) <= 160 else reason[:157] + "..."
+        raise ExportError(
+            f"opset: this network's graph (recorded in opset {NATIVE_OPSET}) does "
+            f"not convert to opset {opset}; the lowest it converts to is {lowest} "
+            f"(onnx's converter: {reason})"
+        ) from exc
+
+
+def _converted(proto: Any, opset: int) -> Any:
+    import onnx
     from onnx import version_converter
 
+    if opset < BOOL_REDUCE_OPSET:
+        proto = _reduce_booleans_as_integers(copy.deepcopy(proto))
+    converted = version_converter.convert_version(proto, opset)
+    if opset < SATURATE_OPSET:
+        _drop_saturate(converted)
+    if opset < AXES_INPUT_OPSET:
+        _drop_noop_with_empty_axes(converted)
+    # the converter leaves some nodes as the newer opset wrote them
+    onnx.checker.check_model(converted)
+    return converted
+
+
+def _converts(proto: Any, opset: int) -> bool:
     try:
-        return version_converter.convert_version(proto, opset)
-    except Exception as exc:
-        raise ExportError(
-            f"opset: the graph (recorded in opset {NATIVE_OPSET}) does not convert "
-            f"to opset {opset}: {why(exc)}"
-        ) from exc
+        _converted(proto, opset)
+    except Exception:
+        return False
+    return True
