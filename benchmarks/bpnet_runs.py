@@ -8,6 +8,7 @@ that API is missing from the bpnet it imports.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,28 @@ def _network(bpnet: Any, cfg: dict, device: str, dtype: str, seed: int) -> Any:
     return net
 
 
+class FitMarks:
+    """``bpnet.fit``'s callback in the runners: ``check`` of the host weights
+    after the warm-up epoch (``loss_after_1``) and the CPU clock at each
+    epoch's end, both taken after fit has read its clock for the epoch, so
+    neither is timed."""
+
+    def __init__(self, check: Callable[[list], float]) -> None:
+        self.check = check
+        self.loss_after_1: float | None = None
+        self.cpu_marks: list[float] = []
+
+    def __call__(self, epoch: int, logs: dict, net: Any) -> None:
+        if epoch == 0:
+            be = net.backend
+            self.loss_after_1 = self.check([be.to_numpy(p) for p in net.parameters()])
+        self.cpu_marks.append(time.process_time())  # after the check: not counted
+
+    def cpu_times(self) -> list[float]:
+        """CPU seconds from one epoch's end to the next's."""
+        return [b - a for a, b in zip(self.cpu_marks, self.cpu_marks[1:])]
+
+
 def _gpu_extra(net: Any) -> dict:
     extra = {"backend": net.backend.describe()}
     if net.backend.is_gpu and net.backend.library == "cupy":
@@ -87,16 +110,7 @@ def run_bpnet(cfg: dict, data: tuple, s: dict, evaluate: bool = False) -> dict:
     # data on the device once, as for the PyTorch peer
     Xd, yd = be.asarray(X, dtype="float32"), be.asarray(y)
     Xted = be.asarray(Xte, dtype="float32")
-    checked = []
-    cpu_marks = []
-
-    def after_first(epoch: int, logs: dict, net: Any) -> None:
-        # runs after fit has read its clock for the epoch: not timed
-        if epoch == 0:
-            params = [be.to_numpy(p) for p in net.parameters()]
-            checked.append(check_loss(params, Xte, yte))
-        cpu_marks.append(time.process_time())
-
+    marks = FitMarks(lambda params: check_loss(params, Xte, yte))
     hist = bpnet.fit(
         net,
         Xd,
@@ -107,7 +121,7 @@ def run_bpnet(cfg: dict, data: tuple, s: dict, evaluate: bool = False) -> dict:
         shuffle=True,
         verbose=0,
         validation_data=(Xted, be.asarray(yte)) if evaluate else None,
-        callbacks=[after_first],
+        callbacks=[marks],
     )
     be.synchronize()
     total = time.perf_counter() - t0
@@ -117,16 +131,14 @@ def run_bpnet(cfg: dict, data: tuple, s: dict, evaluate: bool = False) -> dict:
             f"bpnet.fit ran {len(seconds)} epochs, expected {1 + s['epochs']}"
         )
     times = seconds[1:]
-    # CPU seconds from one epoch's end to the next's (the check above is
-    # taken before the first mark)
-    CPU_TIMES[:] = [b - a for a, b in zip(cpu_marks, cpu_marks[1:])]
+    CPU_TIMES[:] = marks.cpu_times()
     pred = be.to_numpy(net.predict(Xted))
     return result(
         total - sum(times),
         times,
         float(np.mean(pred == yte)),
         device=be.name,
-        loss_after_1=checked[0] if checked else None,
+        loss_after_1=marks.loss_after_1,
         train_loss=float(hist["loss"][-1]),
         bpnet=bpnet.__file__,
         **_gpu_extra(net),

@@ -23,7 +23,7 @@ from benchmarks.harness import (
     check_loss,
     initial_params,
     result,
-    timed_epochs,
+    warm_and_time,
 )
 from benchmarks.peer_models import _torch_on, time_torch, torch_model
 
@@ -130,13 +130,12 @@ def _run_jax(cfg: dict, data: tuple, s: dict, scan: bool) -> dict:
     def host_params():
         return [np.asarray(a) for layer in state["params"] for a in layer]
 
-    checked = []
-    setup = time.perf_counter() - t0
-    first, times = timed_epochs(
+    first, times, loss_after_1 = warm_and_time(
         epoch,
-        s["epochs"],
+        s,
+        time.perf_counter() - t0,
+        lambda: check_loss(host_params(), Xte, yte),
         sync,
-        after_first=lambda: checked.append(check_loss(host_params(), Xte, yte)),
     )
     final = host_params()
     A = Xte
@@ -144,11 +143,11 @@ def _run_jax(cfg: dict, data: tuple, s: dict, scan: bool) -> dict:
         A = A @ final[k] + final[k + 1]
         A = np.maximum(A, 0) if k < len(final) - 2 else A
     return result(
-        setup + first,
+        first,
         times,
         float(np.mean(A.argmax(axis=1) == yte)),
         device="cpu" if dev.platform == "cpu" else f"cuda:{dev.id}",
-        loss_after_1=checked[0],
+        loss_after_1=loss_after_1,
         version=jax.__version__,
         compiled="whole epoch as one lax.scan" if scan else "jitted step",
     )

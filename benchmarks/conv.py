@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.harness import CPU_TIMES, Unavailable, result, timed_epochs
+from benchmarks.bpnet_runs import FitMarks
+from benchmarks.harness import CPU_TIMES, Unavailable, result, warm_and_time
 
 CONV_PEERS = ("bpnet", "torch", "numpy")
 
@@ -168,23 +169,17 @@ def run_book(cfg: dict, data: tuple, s: dict) -> dict:
             for p, g in zip(net.p, grads):
                 p -= lr * g
 
-    checked: list[float] = []
-    setup = time.perf_counter() - t0
-    first, times = timed_epochs(
-        epoch,
-        s["epochs"],
-        after_first=lambda: checked.append(conv_check_loss(net.p, Xte, yte)),
+    first, times, loss_after_1 = warm_and_time(
+        epoch, s, time.perf_counter() - t0, lambda: conv_check_loss(net.p, Xte, yte)
     )
     acc = _accuracy(net.predict, Xte, yte)
-    return result(setup + first, times, acc, loss_after_1=checked[0])
+    return result(first, times, acc, loss_after_1=loss_after_1)
 
 
-def run_bpnet(cfg: dict, data: tuple, s: dict) -> dict:
-    import bpnet
-
-    X, y, Xte, yte = data
-    t0 = time.perf_counter()
-    net = bpnet.Sequential(
+def bpnet_convnet(bpnet: Any, **kwargs: Any) -> Any:
+    """SimpleConvNet as a ``bpnet.Sequential``; ``kwargs`` (device, dtype,
+    seed) go to it."""
+    return bpnet.Sequential(
         [
             bpnet.Reshape((1, 28, 28)),
             bpnet.Conv2D(30, 5),
@@ -195,21 +190,20 @@ def run_bpnet(cfg: dict, data: tuple, s: dict) -> dict:
             bpnet.ReLU(),
             bpnet.Dense(100, 10),
         ],
-        device=s["device"],
-        seed=s["seed"],
+        **kwargs,
     )
+
+
+def run_bpnet(cfg: dict, data: tuple, s: dict) -> dict:
+    import bpnet
+
+    X, y, Xte, yte = data
+    t0 = time.perf_counter()
+    net = bpnet_convnet(bpnet, device=s["device"], seed=s["seed"])
     net.set_parameters(conv_params(s["seed"]))
     be = net.backend
     Xd, yd = be.asarray(X, dtype="float32"), be.asarray(y)
-    checked: list[float] = []
-    cpu_marks: list[float] = []
-
-    def after_first(epoch: int, logs: dict, net: Any) -> None:
-        if epoch == 0:
-            params = [be.to_numpy(p) for p in net.parameters()]
-            checked.append(conv_check_loss(params, Xte, yte))
-        cpu_marks.append(time.process_time())  # after the check: not counted
-
+    marks = FitMarks(lambda params: conv_check_loss(params, Xte, yte))
     hist = bpnet.fit(
         net,
         Xd,
@@ -218,19 +212,19 @@ def run_bpnet(cfg: dict, data: tuple, s: dict) -> dict:
         batch_size=cfg["batch_size"],
         optimizer=bpnet.SGD(lr=cfg["lr"]),
         verbose=0,
-        callbacks=[after_first],
+        callbacks=[marks],
     )
     be.synchronize()
     total = time.perf_counter() - t0
     times = list(hist["seconds"])[1:]
-    CPU_TIMES[:] = [b - a for a, b in zip(cpu_marks, cpu_marks[1:])]
+    CPU_TIMES[:] = marks.cpu_times()
     pred = be.to_numpy(net.predict(be.asarray(Xte, dtype="float32")))
     return result(
         total - sum(times),
         times,
         float(np.mean(pred == yte)),
         device=be.name,
-        loss_after_1=checked[0],
+        loss_after_1=marks.loss_after_1,
         train_loss=float(hist["loss"][-1]),
         profile=profile_bpnet(net, Xd[: cfg["batch_size"]], yd[: cfg["batch_size"]]),
     )
@@ -318,25 +312,24 @@ def run_torch(cfg: dict, data: tuple, s: dict) -> dict:
             m[7].bias.detach().cpu().numpy(),
         ]
 
-    checked: list[float] = []
     sync()
-    setup = time.perf_counter() - t0
-    first, times = timed_epochs(
+    first, times, loss_after_1 = warm_and_time(
         epoch,
-        s["epochs"],
+        s,
+        time.perf_counter() - t0,
+        lambda: conv_check_loss(params(), Xte, yte),
         sync,
-        after_first=lambda: checked.append(conv_check_loss(params(), Xte, yte)),
     )
     with torch.no_grad():
         acc = _accuracy(
             lambda a: model(torch.from_numpy(a).to(dev)).cpu().numpy(), Xte, yte
         )
     return result(
-        setup + first,
+        first,
         times,
         acc,
         device=str(dev),
-        loss_after_1=checked[0],
+        loss_after_1=loss_after_1,
         version=torch.__version__,
         num_threads=torch.get_num_threads(),
     )

@@ -19,6 +19,7 @@ from benchmarks.harness import (
     initial_params,
     result,
     timed_epochs,
+    warm_and_time,
 )
 
 
@@ -76,19 +77,18 @@ def run_numpy(cfg, data, s):
     def epoch():
         numpy_sgd_epoch(params, X, y, next(orders), cfg["batch_size"], cfg["lr"])
 
-    checked = []
-    setup = time.perf_counter() - t0
-    first, times = timed_epochs(
+    first, times, loss_after_1 = warm_and_time(
         epoch,
-        s["epochs"],
-        after_first=lambda: checked.append(check_loss(params, Xte, yte)),
+        s,
+        time.perf_counter() - t0,
+        lambda: check_loss(params, Xte, yte),
     )
     acc = float(np.mean(numpy_predict(params, Xte) == yte))
     return result(
-        setup + first,
+        first,
         times,
         acc,
-        loss_after_1=checked[0],
+        loss_after_1=loss_after_1,
         loss_after_1_float64=float64_loss_after_1(cfg, X, y, Xte, yte, s["seed"]),
         loss_after_1_nudged=nudged_losses_after_1(cfg, X, y, Xte, yte, s["seed"]),
     )
@@ -224,18 +224,17 @@ def time_torch(torch, model, epoch, s, sync, t0, test) -> tuple:
     ``t0``, the later epochs, test accuracy, test loss after the first epoch).
     ``test`` is (X_test, y_test, device)."""
     Xte, yte, dev = test
-    checked = []
     sync()
-    setup = time.perf_counter() - t0
-    first, times = timed_epochs(
+    first, times, loss_after_1 = warm_and_time(
         epoch,
-        s["epochs"],
+        s,
+        time.perf_counter() - t0,
+        lambda: check_loss(torch_params(model), Xte, yte),
         sync,
-        after_first=lambda: checked.append(check_loss(torch_params(model), Xte, yte)),
     )
     with torch.no_grad():
         pred = model(torch.from_numpy(Xte).to(dev)).argmax(dim=1).cpu().numpy()
-    return setup + first, times, float(np.mean(pred == yte)), checked[0]
+    return first, times, float(np.mean(pred == yte)), loss_after_1
 
 
 def torch_model(torch, cfg, seed, dev):

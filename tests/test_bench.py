@@ -484,20 +484,8 @@ def test_the_conv_peers_start_from_bpnet_s_weights_and_compute_its_gradients():
         _m.conv_orders,
         _m.conv_params,
     )
-    net = bpnet.Sequential(
-        [
-            bpnet.Reshape((1, 28, 28)),
-            bpnet.Conv2D(30, 5),
-            bpnet.ReLU(),
-            bpnet.MaxPool2D(2),
-            bpnet.Flatten(),
-            bpnet.Dense(4320, 100),
-            bpnet.ReLU(),
-            bpnet.Dense(100, 10),
-        ],
-        dtype="float64",
-        seed=0,
-    )
+    # the network the bpnet peer trains
+    net = _m.bpnet_convnet(bpnet, dtype="float64", seed=0)
     for ours, theirs in zip(net.parameters(), conv_params(0)):
         np.testing.assert_array_equal(ours, theirs)
     np.testing.assert_array_equal(
