@@ -25,7 +25,7 @@ from benchmarks.harness import (
     result,
     warm_and_time,
 )
-from benchmarks.peer_models import _torch_on, time_torch, torch_model
+from benchmarks.peer_torch import time_torch, torch_model, torch_on
 
 
 # --- JAX -------------------------------------------------------------------
@@ -171,7 +171,7 @@ def compile_mode(s: dict) -> str:
 
 
 def run_torch_compile(cfg: dict, data: tuple, s: dict) -> dict:
-    torch, dev, sync = _torch_on(s)
+    torch, dev, sync = torch_on(s)
     X, y, Xte, yte = data
     t0 = time.perf_counter()
     mode = compile_mode(s)

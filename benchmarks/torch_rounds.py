@@ -17,7 +17,7 @@ import statistics
 import time
 
 from benchmarks.harness import CONFIGS, initial_params, load_fashion, timing_flags
-from benchmarks.peer_models import torch_step_trainer
+from benchmarks.peer_torch import torch_step_trainer
 
 
 def rounds(cfg: dict, data: tuple, s: dict, n_rounds: int) -> dict:
