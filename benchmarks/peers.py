@@ -360,13 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return 0
-    from benchmarks.report import (
-        add_ratios,
-        machine_info,
-        markdown,
-        mismatches,
-        text_table,
-    )
+    from benchmarks.machine import machine_info
+    from benchmarks.ratios import add_ratios, mismatches
+    from benchmarks.report import markdown, text_table
 
     if args.sweep:
         args.configs = [f"H{w}B{b}" for w in args.widths for b in args.batches]
