@@ -83,6 +83,38 @@ class FitMarks:
         return [b - a for a, b in zip(self.cpu_marks, self.cpu_marks[1:])]
 
 
+def fit_timed(
+    bpnet: Any, net: Any, X: Any, y: Any, cfg: dict, s: dict, t0: float, check, **kw
+) -> tuple[float, list, float | None, Any]:
+    """One ``bpnet.fit`` of 1 + ``s["epochs"]`` epochs of SGD on the device
+    arrays ``X``, ``y``, begun at ``t0``: (first call, the timed epochs from
+    fit's History, ``check`` of the weights after the warm-up epoch, the
+    History). ``kw`` goes to ``fit``; the epochs' CPU seconds to
+    ``CPU_TIMES``."""
+    marks = FitMarks(check)
+    hist = bpnet.fit(
+        net,
+        X,
+        y,
+        epochs=1 + s["epochs"],
+        batch_size=cfg["batch_size"],
+        optimizer=bpnet.SGD(lr=cfg["lr"]),
+        verbose=0,
+        callbacks=[marks],
+        **kw,
+    )
+    net.backend.synchronize()
+    total = time.perf_counter() - t0
+    seconds = list(hist["seconds"])
+    if len(seconds) != 1 + s["epochs"]:
+        raise RuntimeError(
+            f"bpnet.fit ran {len(seconds)} epochs, expected {1 + s['epochs']}"
+        )
+    times = seconds[1:]
+    CPU_TIMES[:] = marks.cpu_times()
+    return total - sum(times), times, marks.loss_after_1, hist
+
+
 def _gpu_extra(net: Any) -> dict:
     extra = {"backend": net.backend.describe()}
     if net.backend.is_gpu and net.backend.library == "cupy":
@@ -110,35 +142,25 @@ def run_bpnet(cfg: dict, data: tuple, s: dict, evaluate: bool = False) -> dict:
     # data on the device once, as for the PyTorch peer
     Xd, yd = be.asarray(X, dtype="float32"), be.asarray(y)
     Xted = be.asarray(Xte, dtype="float32")
-    marks = FitMarks(lambda params: check_loss(params, Xte, yte))
-    hist = bpnet.fit(
+    first, times, loss_after_1, hist = fit_timed(
+        bpnet,
         net,
         Xd,
         yd,
-        epochs=1 + s["epochs"],
-        batch_size=cfg["batch_size"],
-        optimizer=bpnet.SGD(lr=cfg["lr"]),
+        cfg,
+        s,
+        t0,
+        lambda params: check_loss(params, Xte, yte),
         shuffle=True,
-        verbose=0,
         validation_data=(Xted, be.asarray(yte)) if evaluate else None,
-        callbacks=[marks],
     )
-    be.synchronize()
-    total = time.perf_counter() - t0
-    seconds = list(hist["seconds"])
-    if len(seconds) != 1 + s["epochs"]:
-        raise RuntimeError(
-            f"bpnet.fit ran {len(seconds)} epochs, expected {1 + s['epochs']}"
-        )
-    times = seconds[1:]
-    CPU_TIMES[:] = marks.cpu_times()
     pred = be.to_numpy(net.predict(Xted))
     return result(
-        total - sum(times),
+        first,
         times,
         float(np.mean(pred == yte)),
         device=be.name,
-        loss_after_1=marks.loss_after_1,
+        loss_after_1=loss_after_1,
         train_loss=float(hist["loss"][-1]),
         bpnet=bpnet.__file__,
         **_gpu_extra(net),

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.bpnet_runs import FitMarks
-from benchmarks.harness import CPU_TIMES, Unavailable, result, warm_and_time
+from benchmarks.bpnet_runs import fit_timed
+from benchmarks.harness import Unavailable, result, warm_and_time
+from benchmarks.peer_torch import torch_sgd_epoch
 
 CONV_PEERS = ("bpnet", "torch", "numpy")
 
@@ -203,28 +204,16 @@ def run_bpnet(cfg: dict, data: tuple, s: dict) -> dict:
     net.set_parameters(conv_params(s["seed"]))
     be = net.backend
     Xd, yd = be.asarray(X, dtype="float32"), be.asarray(y)
-    marks = FitMarks(lambda params: conv_check_loss(params, Xte, yte))
-    hist = bpnet.fit(
-        net,
-        Xd,
-        yd,
-        epochs=1 + s["epochs"],
-        batch_size=cfg["batch_size"],
-        optimizer=bpnet.SGD(lr=cfg["lr"]),
-        verbose=0,
-        callbacks=[marks],
+    first, times, loss_after_1, hist = fit_timed(
+        bpnet, net, Xd, yd, cfg, s, t0, lambda p: conv_check_loss(p, Xte, yte)
     )
-    be.synchronize()
-    total = time.perf_counter() - t0
-    times = list(hist["seconds"])[1:]
-    CPU_TIMES[:] = marks.cpu_times()
     pred = be.to_numpy(net.predict(be.asarray(Xte, dtype="float32")))
     return result(
-        total - sum(times),
+        first,
         times,
         float(np.mean(pred == yte)),
         device=be.name,
-        loss_after_1=marks.loss_after_1,
+        loss_after_1=loss_after_1,
         train_loss=float(hist["loss"][-1]),
         profile=profile_bpnet(net, Xd[: cfg["batch_size"]], yd[: cfg["batch_size"]]),
     )
@@ -288,18 +277,9 @@ def run_torch(cfg: dict, data: tuple, s: dict) -> dict:
         ):
             mod.weight.copy_(torch.from_numpy(np.ascontiguousarray(W)))
             mod.bias.copy_(torch.from_numpy(b))
-    Xt, yt = torch.from_numpy(X).to(dev), torch.from_numpy(y).to(dev)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"])
-    crit = nn.CrossEntropyLoss()
-    orders, n, bs = conv_orders(s["seed"], X.shape[0]), X.shape[0], cfg["batch_size"]
-
-    def epoch():
-        order = torch.from_numpy(next(orders)).to(dev)
-        for lo in range(0, n, bs):
-            idx = order[lo : lo + bs]
-            opt.zero_grad(set_to_none=True)
-            crit(model(Xt.index_select(0, idx)), yt.index_select(0, idx)).backward()
-            opt.step()
+    epoch = torch_sgd_epoch(
+        torch, model, X, y, conv_orders(s["seed"], X.shape[0]), cfg, dev
+    )
 
     def params():
         m = model

@@ -43,21 +43,9 @@ def run_torch(cfg, data, s):
     X, y, Xte, yte = data
     t0 = time.perf_counter()
     model = torch_model(torch, cfg, s["seed"], dev)
-    Xt, yt = torch.from_numpy(X).to(dev), torch.from_numpy(y).to(dev)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"])
-    crit = torch.nn.CrossEntropyLoss()
-    orders = batch_orders(cfg, s["seed"], X.shape[0])
-    n, bs = X.shape[0], cfg["batch_size"]
-
-    def epoch():
-        order = torch.from_numpy(next(orders)).to(dev)
-        for lo in range(0, n, bs):
-            idx = order[lo : lo + bs]
-            opt.zero_grad(set_to_none=True)
-            loss = crit(model(Xt.index_select(0, idx)), yt.index_select(0, idx))
-            loss.backward()
-            opt.step()
-
+    epoch = torch_sgd_epoch(
+        torch, model, X, y, batch_orders(cfg, s["seed"], X.shape[0]), cfg, dev
+    )
     first, times, accuracy, loss_after_1 = time_torch(
         torch, model, epoch, s, sync, t0, (Xte, yte, dev)
     )
@@ -70,6 +58,27 @@ def run_torch(cfg, data, s):
     return result(
         first, times, accuracy, device=str(dev), loss_after_1=loss_after_1, **extra
     )
+
+
+def torch_sgd_epoch(torch, model, X, y, orders, cfg, dev):
+    """PyTorch eager's epoch, as its users write it: ``torch.optim.SGD`` on
+    the cross-entropy, autograd, the batches of ``next(orders)`` gathered
+    from the data copied to ``dev`` once. The MLP's and the conv net's."""
+    Xt, yt = torch.from_numpy(X).to(dev), torch.from_numpy(y).to(dev)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"])
+    crit = torch.nn.CrossEntropyLoss()
+    n, bs = X.shape[0], cfg["batch_size"]
+
+    def epoch():
+        order = torch.from_numpy(next(orders)).to(dev)
+        for lo in range(0, n, bs):
+            idx = order[lo : lo + bs]
+            opt.zero_grad(set_to_none=True)
+            loss = crit(model(Xt.index_select(0, idx)), yt.index_select(0, idx))
+            loss.backward()
+            opt.step()
+
+    return epoch
 
 
 def time_torch(torch, model, epoch, s, sync, t0, test) -> tuple:
