@@ -1,4 +1,4 @@
-"""bpnet's own runners for ``bench.py``: ``bpnet.fit`` for the minibatch
+"""bpnet's own runners for the ``peers`` subcommand: ``bpnet.fit`` for the minibatch
 configurations and ``bpnet.minimize`` (scipy CG) for the full-batch one.
 
 Each is written against the public API only, and says "unavailable" when

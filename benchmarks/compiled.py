@@ -1,11 +1,11 @@
-"""The compiled peers of ``bench.py``: JAX (a jitted step, and a whole epoch
+"""The compiled peers of the ``peers`` subcommand: JAX (a jitted step, and a whole epoch
 as one jitted ``lax.scan``) and ``torch.compile`` (inductor's default mode on
 the CPU, ``mode="reduce-overhead"``, i.e. CUDA graphs, on a GPU).
 
 They train what the NumPy peer trains: the same initial weights, the same
 batch order (``batch_orders``), the last partial batch included, plain SGD on
 the mean softmax cross-entropy. Each reports ``loss_after_1``, the test-set
-loss of its weights after the warm-up epoch, which ``bench.py`` checks against
+loss of its weights after the warm-up epoch, which ``peers`` checks against
 the NumPy loop's. JAX is an optional benchmark dependency: without it these
 rows say "unavailable" and nothing else changes.
 """

@@ -1,4 +1,4 @@
-"""The convolutional configuration of ``bench.py`` (Deep Learning from Scratch
+"""The convolutional configuration of ``peers`` (Deep Learning from Scratch
 ch. 7's SimpleConvNet: conv 30 filters 5x5, ReLU, 2x2 max-pool, Dense 100,
 ReLU, Dense 10) and its three peers: bpnet, PyTorch eager (``Conv2d``,
 oneDNN on the CPU) and the book's NumPy im2col implementation, transcribed

@@ -78,7 +78,7 @@ def _time_products(cfg, data, s, make, sync, lib, matmul):
     n = data[0].shape[0]
     full_batch = cfg["method"] == "cg"
     dtype = np.float64 if full_batch else np.float32
-    if full_batch:  # one evaluation; bench.py multiplies by each row's nfev
+    if full_batch:  # one evaluation; the ratios multiply by each row's nfev
         batches = [n]
     else:
         bs = cfg["batch_size"]
