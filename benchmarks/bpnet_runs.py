@@ -1,4 +1,4 @@
-"""bpnet's own runners for ``bench.py``: ``bpnet.fit`` for the minibatch
+"""bpnet's own runners for the ``peers`` subcommand: ``bpnet.fit`` for the minibatch
 configurations and ``bpnet.minimize`` (scipy CG) for the full-batch one.
 
 Each is written against the public API only, and says "unavailable" when
@@ -8,6 +8,7 @@ that API is missing from the bpnet it imports.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,60 @@ def _network(bpnet: Any, cfg: dict, device: str, dtype: str, seed: int) -> Any:
     return net
 
 
+class FitMarks:
+    """``bpnet.fit``'s callback in the runners: ``check`` of the host weights
+    after the warm-up epoch (``loss_after_1``) and the CPU clock at each
+    epoch's end, both taken after fit has read its clock for the epoch, so
+    neither is timed."""
+
+    def __init__(self, check: Callable[[list], float]) -> None:
+        self.check = check
+        self.loss_after_1: float | None = None
+        self.cpu_marks: list[float] = []
+
+    def __call__(self, epoch: int, logs: dict, net: Any) -> None:
+        if epoch == 0:
+            be = net.backend
+            self.loss_after_1 = self.check([be.to_numpy(p) for p in net.parameters()])
+        self.cpu_marks.append(time.process_time())  # after the check: not counted
+
+    def cpu_times(self) -> list[float]:
+        """CPU seconds from one epoch's end to the next's."""
+        return [b - a for a, b in zip(self.cpu_marks, self.cpu_marks[1:])]
+
+
+def fit_timed(
+    bpnet: Any, net: Any, X: Any, y: Any, cfg: dict, s: dict, t0: float, check, **kw
+) -> tuple[float, list, float | None, Any]:
+    """One ``bpnet.fit`` of 1 + ``s["epochs"]`` epochs of SGD on the device
+    arrays ``X``, ``y``, begun at ``t0``: (first call, the timed epochs from
+    fit's History, ``check`` of the weights after the warm-up epoch, the
+    History). ``kw`` goes to ``fit``; the epochs' CPU seconds to
+    ``CPU_TIMES``."""
+    marks = FitMarks(check)
+    hist = bpnet.fit(
+        net,
+        X,
+        y,
+        epochs=1 + s["epochs"],
+        batch_size=cfg["batch_size"],
+        optimizer=bpnet.SGD(lr=cfg["lr"]),
+        verbose=0,
+        callbacks=[marks],
+        **kw,
+    )
+    net.backend.synchronize()
+    total = time.perf_counter() - t0
+    seconds = list(hist["seconds"])
+    if len(seconds) != 1 + s["epochs"]:
+        raise RuntimeError(
+            f"bpnet.fit ran {len(seconds)} epochs, expected {1 + s['epochs']}"
+        )
+    times = seconds[1:]
+    CPU_TIMES[:] = marks.cpu_times()
+    return total - sum(times), times, marks.loss_after_1, hist
+
+
 def _gpu_extra(net: Any) -> dict:
     extra = {"backend": net.backend.describe()}
     if net.backend.is_gpu and net.backend.library == "cupy":
@@ -87,46 +142,25 @@ def run_bpnet(cfg: dict, data: tuple, s: dict, evaluate: bool = False) -> dict:
     # data on the device once, as for the PyTorch peer
     Xd, yd = be.asarray(X, dtype="float32"), be.asarray(y)
     Xted = be.asarray(Xte, dtype="float32")
-    checked = []
-    cpu_marks = []
-
-    def after_first(epoch: int, logs: dict, net: Any) -> None:
-        # runs after fit has read its clock for the epoch: not timed
-        if epoch == 0:
-            params = [be.to_numpy(p) for p in net.parameters()]
-            checked.append(check_loss(params, Xte, yte))
-        cpu_marks.append(time.process_time())
-
-    hist = bpnet.fit(
+    first, times, loss_after_1, hist = fit_timed(
+        bpnet,
         net,
         Xd,
         yd,
-        epochs=1 + s["epochs"],
-        batch_size=cfg["batch_size"],
-        optimizer=bpnet.SGD(lr=cfg["lr"]),
+        cfg,
+        s,
+        t0,
+        lambda params: check_loss(params, Xte, yte),
         shuffle=True,
-        verbose=0,
         validation_data=(Xted, be.asarray(yte)) if evaluate else None,
-        callbacks=[after_first],
     )
-    be.synchronize()
-    total = time.perf_counter() - t0
-    seconds = list(hist["seconds"])
-    if len(seconds) != 1 + s["epochs"]:
-        raise RuntimeError(
-            f"bpnet.fit ran {len(seconds)} epochs, expected {1 + s['epochs']}"
-        )
-    times = seconds[1:]
-    # CPU seconds from one epoch's end to the next's (the check above is
-    # taken before the first mark)
-    CPU_TIMES[:] = [b - a for a, b in zip(cpu_marks, cpu_marks[1:])]
     pred = be.to_numpy(net.predict(Xted))
     return result(
-        total - sum(times),
+        first,
         times,
         float(np.mean(pred == yte)),
         device=be.name,
-        loss_after_1=checked[0] if checked else None,
+        loss_after_1=loss_after_1,
         train_loss=float(hist["loss"][-1]),
         bpnet=bpnet.__file__,
         **_gpu_extra(net),

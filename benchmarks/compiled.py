@@ -1,11 +1,11 @@
-"""The compiled peers of ``bench.py``: JAX (a jitted step, and a whole epoch
+"""The compiled peers of the ``peers`` subcommand: JAX (a jitted step, and a whole epoch
 as one jitted ``lax.scan``) and ``torch.compile`` (inductor's default mode on
 the CPU, ``mode="reduce-overhead"``, i.e. CUDA graphs, on a GPU).
 
 They train what the NumPy peer trains: the same initial weights, the same
 batch order (``batch_orders``), the last partial batch included, plain SGD on
 the mean softmax cross-entropy. Each reports ``loss_after_1``, the test-set
-loss of its weights after the warm-up epoch, which ``bench.py`` checks against
+loss of its weights after the warm-up epoch, which ``peers`` checks against
 the NumPy loop's. JAX is an optional benchmark dependency: without it these
 rows say "unavailable" and nothing else changes.
 """
@@ -23,9 +23,9 @@ from benchmarks.harness import (
     check_loss,
     initial_params,
     result,
-    timed_epochs,
+    warm_and_time,
 )
-from benchmarks.peer_models import _torch_on, time_torch, torch_model
+from benchmarks.peer_torch import time_torch, torch_model, torch_on
 
 
 # --- JAX -------------------------------------------------------------------
@@ -130,13 +130,12 @@ def _run_jax(cfg: dict, data: tuple, s: dict, scan: bool) -> dict:
     def host_params():
         return [np.asarray(a) for layer in state["params"] for a in layer]
 
-    checked = []
-    setup = time.perf_counter() - t0
-    first, times = timed_epochs(
+    first, times, loss_after_1 = warm_and_time(
         epoch,
-        s["epochs"],
+        s,
+        time.perf_counter() - t0,
+        lambda: check_loss(host_params(), Xte, yte),
         sync,
-        after_first=lambda: checked.append(check_loss(host_params(), Xte, yte)),
     )
     final = host_params()
     A = Xte
@@ -144,11 +143,11 @@ def _run_jax(cfg: dict, data: tuple, s: dict, scan: bool) -> dict:
         A = A @ final[k] + final[k + 1]
         A = np.maximum(A, 0) if k < len(final) - 2 else A
     return result(
-        setup + first,
+        first,
         times,
         float(np.mean(A.argmax(axis=1) == yte)),
         device="cpu" if dev.platform == "cpu" else f"cuda:{dev.id}",
-        loss_after_1=checked[0],
+        loss_after_1=loss_after_1,
         version=jax.__version__,
         compiled="whole epoch as one lax.scan" if scan else "jitted step",
     )
@@ -172,7 +171,7 @@ def compile_mode(s: dict) -> str:
 
 
 def run_torch_compile(cfg: dict, data: tuple, s: dict) -> dict:
-    torch, dev, sync = _torch_on(s)
+    torch, dev, sync = torch_on(s)
     X, y, Xte, yte = data
     t0 = time.perf_counter()
     mode = compile_mode(s)

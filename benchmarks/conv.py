@@ -1,4 +1,4 @@
-"""The convolutional configuration of ``bench.py`` (Deep Learning from Scratch
+"""The convolutional configuration of ``peers`` (Deep Learning from Scratch
 ch. 7's SimpleConvNet: conv 30 filters 5x5, ReLU, 2x2 max-pool, Dense 100,
 ReLU, Dense 10) and its three peers: bpnet, PyTorch eager (``Conv2d``,
 oneDNN on the CPU) and the book's NumPy im2col implementation, transcribed
@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.harness import CPU_TIMES, Unavailable, result, timed_epochs
+from benchmarks.bpnet_runs import fit_timed
+from benchmarks.harness import Unavailable, result, warm_and_time
+from benchmarks.peer_torch import torch_sgd_epoch
 
 CONV_PEERS = ("bpnet", "torch", "numpy")
 
@@ -168,23 +170,17 @@ def run_book(cfg: dict, data: tuple, s: dict) -> dict:
             for p, g in zip(net.p, grads):
                 p -= lr * g
 
-    checked: list[float] = []
-    setup = time.perf_counter() - t0
-    first, times = timed_epochs(
-        epoch,
-        s["epochs"],
-        after_first=lambda: checked.append(conv_check_loss(net.p, Xte, yte)),
+    first, times, loss_after_1 = warm_and_time(
+        epoch, s, time.perf_counter() - t0, lambda: conv_check_loss(net.p, Xte, yte)
     )
     acc = _accuracy(net.predict, Xte, yte)
-    return result(setup + first, times, acc, loss_after_1=checked[0])
+    return result(first, times, acc, loss_after_1=loss_after_1)
 
 
-def run_bpnet(cfg: dict, data: tuple, s: dict) -> dict:
-    import bpnet
-
-    X, y, Xte, yte = data
-    t0 = time.perf_counter()
-    net = bpnet.Sequential(
+def bpnet_convnet(bpnet: Any, **kwargs: Any) -> Any:
+    """SimpleConvNet as a ``bpnet.Sequential``; ``kwargs`` (device, dtype,
+    seed) go to it."""
+    return bpnet.Sequential(
         [
             bpnet.Reshape((1, 28, 28)),
             bpnet.Conv2D(30, 5),
@@ -195,42 +191,29 @@ def run_bpnet(cfg: dict, data: tuple, s: dict) -> dict:
             bpnet.ReLU(),
             bpnet.Dense(100, 10),
         ],
-        device=s["device"],
-        seed=s["seed"],
+        **kwargs,
     )
+
+
+def run_bpnet(cfg: dict, data: tuple, s: dict) -> dict:
+    import bpnet
+
+    X, y, Xte, yte = data
+    t0 = time.perf_counter()
+    net = bpnet_convnet(bpnet, device=s["device"], seed=s["seed"])
     net.set_parameters(conv_params(s["seed"]))
     be = net.backend
     Xd, yd = be.asarray(X, dtype="float32"), be.asarray(y)
-    checked: list[float] = []
-    cpu_marks: list[float] = []
-
-    def after_first(epoch: int, logs: dict, net: Any) -> None:
-        if epoch == 0:
-            params = [be.to_numpy(p) for p in net.parameters()]
-            checked.append(conv_check_loss(params, Xte, yte))
-        cpu_marks.append(time.process_time())  # after the check: not counted
-
-    hist = bpnet.fit(
-        net,
-        Xd,
-        yd,
-        epochs=1 + s["epochs"],
-        batch_size=cfg["batch_size"],
-        optimizer=bpnet.SGD(lr=cfg["lr"]),
-        verbose=0,
-        callbacks=[after_first],
+    first, times, loss_after_1, hist = fit_timed(
+        bpnet, net, Xd, yd, cfg, s, t0, lambda p: conv_check_loss(p, Xte, yte)
     )
-    be.synchronize()
-    total = time.perf_counter() - t0
-    times = list(hist["seconds"])[1:]
-    CPU_TIMES[:] = [b - a for a, b in zip(cpu_marks, cpu_marks[1:])]
     pred = be.to_numpy(net.predict(be.asarray(Xte, dtype="float32")))
     return result(
-        total - sum(times),
+        first,
         times,
         float(np.mean(pred == yte)),
         device=be.name,
-        loss_after_1=checked[0],
+        loss_after_1=loss_after_1,
         train_loss=float(hist["loss"][-1]),
         profile=profile_bpnet(net, Xd[: cfg["batch_size"]], yd[: cfg["batch_size"]]),
     )
@@ -294,18 +277,9 @@ def run_torch(cfg: dict, data: tuple, s: dict) -> dict:
         ):
             mod.weight.copy_(torch.from_numpy(np.ascontiguousarray(W)))
             mod.bias.copy_(torch.from_numpy(b))
-    Xt, yt = torch.from_numpy(X).to(dev), torch.from_numpy(y).to(dev)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"])
-    crit = nn.CrossEntropyLoss()
-    orders, n, bs = conv_orders(s["seed"], X.shape[0]), X.shape[0], cfg["batch_size"]
-
-    def epoch():
-        order = torch.from_numpy(next(orders)).to(dev)
-        for lo in range(0, n, bs):
-            idx = order[lo : lo + bs]
-            opt.zero_grad(set_to_none=True)
-            crit(model(Xt.index_select(0, idx)), yt.index_select(0, idx)).backward()
-            opt.step()
+    epoch = torch_sgd_epoch(
+        torch, model, X, y, conv_orders(s["seed"], X.shape[0]), cfg, dev
+    )
 
     def params():
         m = model
@@ -318,25 +292,24 @@ def run_torch(cfg: dict, data: tuple, s: dict) -> dict:
             m[7].bias.detach().cpu().numpy(),
         ]
 
-    checked: list[float] = []
     sync()
-    setup = time.perf_counter() - t0
-    first, times = timed_epochs(
+    first, times, loss_after_1 = warm_and_time(
         epoch,
-        s["epochs"],
+        s,
+        time.perf_counter() - t0,
+        lambda: conv_check_loss(params(), Xte, yte),
         sync,
-        after_first=lambda: checked.append(conv_check_loss(params(), Xte, yte)),
     )
     with torch.no_grad():
         acc = _accuracy(
             lambda a: model(torch.from_numpy(a).to(dev)).cpu().numpy(), Xte, yte
         )
     return result(
-        setup + first,
+        first,
         times,
         acc,
         device=str(dev),
-        loss_after_1=checked[0],
+        loss_after_1=loss_after_1,
         version=torch.__version__,
         num_threads=torch.get_num_threads(),
     )

@@ -233,6 +233,19 @@ def timed_epochs(
     return times[0], times[1:]
 
 
+def warm_and_time(
+    epoch, s: dict, setup: float, check, sync=lambda: None
+) -> tuple[float, list, float]:
+    """``timed_epochs`` for a runner whose setup took ``setup`` seconds:
+    (setup and the warm-up epoch, the ``s["epochs"]`` timed epochs, what
+    ``check()`` gives after the warm-up epoch, untimed: ``loss_after_1``)."""
+    checked = []
+    first, times = timed_epochs(
+        epoch, s["epochs"], sync, after_first=lambda: checked.append(check())
+    )
+    return setup + first, times, checked[0]
+
+
 def result(first, times, acc, device="cpu", loss_after_1=None, **extra) -> dict:
     """The record every runner returns (see the module docstring)."""
     return {

@@ -16,161 +16,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
-import traceback
 from pathlib import Path
-from typing import Any
 
 from benchmarks import DEFAULT_DATA, UNSET_MARK, child_env, module_command
 from benchmarks.conv import CONV_PEERS
-from benchmarks.harness import (
-    CG_PEERS,
-    CONFIGS,
-    CPU_TIMES,
-    SGD_PEERS,
-    Unavailable,
-    config,
-    load_digits_split,
-    load_fashion,
-)
+from benchmarks.harness import CG_PEERS, CONFIGS, SGD_PEERS, config
+from benchmarks.worker import worker
 
 ALL_PEERS = (*SGD_PEERS, "scipy-cg")
 JAX_PEERS = ("jax-jit", "jax-scan", "bpnet-jax")
 SWEEP_PEERS = ("bpnet", "jax-jit", "jax-scan", "gemm")
 SWEEP_SUBSET = 16384  # every sweep batch size divides it: no partial batch
-CPU_ONLY = ("sklearn", "numpy", "scipy-cg")
-# imported before the memory high-water mark is reset, so that "train +RSS"
-# is training alone and not the library's own footprint
-PRELOAD = {
-    "bpnet": ("bpnet", "scipy.optimize"),
-    "bpnet+eval": ("bpnet", "scipy.optimize"),
-    "jax-jit": ("jax",),
-    "jax-scan": ("jax",),
-    "torch-compile": ("torch", "torch._inductor"),
-    "torch": ("torch",),
-    "sklearn": ("sklearn.neural_network",),
-    "numpy": (),
-    "scipy-cg": ("scipy.optimize",),
-    "gemm": ("cupy", "torch"),
-    "gemm-torch": ("torch",),
-    "bpnet-torch": ("bpnet", "torch", "array_api_compat.torch"),
-    "bpnet-jax": ("bpnet", "jax"),
-    "torch-step": ("torch",),
-}
 
 
-# --- the child: one peer on one configuration -------------------------------
-def _status_kb(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> int | None:
-    """Reset this process's RSS high-water mark; return RSS (kB), or None."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        return None
-    return _status_kb("VmRSS")
-
-
-def _runner(peer: str) -> Any:
-    if peer in ("bpnet", "bpnet+eval", "bpnet-torch", "bpnet-jax"):
-        from benchmarks.bpnet_runs import (
-            run_bpnet,
-            run_bpnet_eval,
-            run_bpnet_jax,
-            run_bpnet_torch,
-        )
-
-        runners = {
-            "bpnet": run_bpnet,
-            "bpnet+eval": run_bpnet_eval,
-            "bpnet-torch": run_bpnet_torch,
-            "bpnet-jax": run_bpnet_jax,
-        }
-        return runners[peer]
-    from benchmarks.compiled import PEERS as COMPILED
-    from benchmarks.peer_models import PEERS
-
-    return {**PEERS, **COMPILED}[peer]
-
-
-def _pin(threads: int) -> None:
-    """Run this child on ``threads`` of the usable cores: a bound every
-    library obeys, even one (XLA) whose thread pools cannot be sized."""
-    try:
-        cores = sorted(os.sched_getaffinity(0))
-        if threads < len(cores):
-            os.sched_setaffinity(0, cores[:threads])
-    except (AttributeError, OSError):
-        pass
-
-
-def worker(job: dict) -> dict:
-    """Run ``job`` (config, peer, settings) here and return its record."""
-    import threadpoolctl
-
-    _pin(job["threads"])
-    cfg = config(job["config"])
-    settings = dict(job)
-    if job["peer"] in CPU_ONLY:
-        settings["device"] = "cpu"
-    record = {
-        "config": job["config"],
-        "peer": job["peer"],
-        "device": settings["device"],
-    }
-    with threadpoolctl.threadpool_limits(job["threads"]):
-        if cfg["data"] == "fashion":
-            *data, reader = load_fashion(job["data_dir"])
-        else:
-            *data, reader = load_digits_split()
-        if job["subset"]:
-            data[0], data[1] = data[0][: job["subset"]], data[1][: job["subset"]]
-        gemm_on_cpu = job["peer"] == "gemm" and settings["device"] == "cpu"
-        for module in () if gemm_on_cpu else PRELOAD[job["peer"]]:
-            try:
-                __import__(module)
-            except Exception:  # missing or broken: the runner says so itself
-                pass
-        rss0 = _reset_peak()
-        try:
-            if cfg.get("conv"):
-                from benchmarks.conv import PEERS as CONV_RUNNERS
-
-                run = CONV_RUNNERS[job["peer"]]
-            else:
-                run = _runner(job["peer"])
-            out = run(cfg, tuple(data), settings)
-            record.update(out, status="ok", reason=None)
-            record["cpu_epoch_s"] = list(CPU_TIMES)
-        except Unavailable as exc:
-            record.update(status="unavailable", reason=str(exc))
-        except Exception as exc:
-            traceback.print_exc()
-            record.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
-    hwm = _status_kb("VmHWM")
-    record["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    record["train_rss_mb"] = (hwm - rss0) / 1024 if rss0 and hwm else None
-    record["n_train"] = int(data[0].shape[0])
-    record["data_reader"] = reader
-    return record
-
-
-# --- the parent ----------------------------------------------------------------
 def run_child(job: dict, timeout: float) -> dict:
     """Run one job in a fresh interpreter and parse its record."""
     env = dict(os.environ)
@@ -238,9 +101,6 @@ def _merge(rounds: list[dict]) -> dict:
     record["cpu_ratio_gemm"] = record["cpu_ratio_jax"] = None
     record["loss_check"] = None
     return record
-
-
-_finish = _merge  # one round's record: a row by itself
 
 
 def _csv(value: str, allowed: tuple, flag: str) -> list[str]:
@@ -360,13 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return 0
-    from benchmarks.report import (
-        add_ratios,
-        machine_info,
-        markdown,
-        mismatches,
-        text_table,
-    )
+    from benchmarks.machine import machine_info
+    from benchmarks.ratios import add_ratios, mismatches
+    from benchmarks.report import markdown, text_table
 
     if args.sweep:
         args.configs = [f"H{w}B{b}" for w in args.widths for b in args.batches]

@@ -1,4 +1,4 @@
-"""``bench.py --sweep``: cost as the work grows, over one hidden layer's
+"""``python -m benchmarks sweep``: cost as the work grows, over one hidden layer's
 width and the batch size.
 
 At every point (784-width-10, batch b) the summary takes bpnet's best epoch

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """bpnet on its torch backend against the same step in plain PyTorch eager
-(``bench.py``'s peers ``bpnet-torch`` and ``torch-step``), one epoch of each
+(the peers ``bpnet-torch`` and ``torch-step``), one epoch of each
 in turn, in one process, for several rounds: on a busy machine the load
-changes between ``bench.py``'s one-peer-at-a-time children, here it hits both.
+changes between the peers subcommand's one-peer-at-a-time children, here it hits both.
 
     python -m benchmarks torch-rounds --batch-sizes 32,256 --rounds 7 --threads 1
 
@@ -17,7 +17,7 @@ import statistics
 import time
 
 from benchmarks.harness import CONFIGS, initial_params, load_fashion, timing_flags
-from benchmarks.peer_models import torch_step_trainer
+from benchmarks.peer_torch import torch_step_trainer
 
 
 def rounds(cfg: dict, data: tuple, s: dict, n_rounds: int) -> dict:

@@ -303,6 +303,7 @@ def test_no_eval_leaves_out_the_evaluating_row(tmp_path, fashion_dir):
 
 def test_a_loss_that_disagrees_is_flagged():
     report_mod = _bench_module("report")
+    ratios = _bench_module("ratios")
     rows = []
     for peer, loss in (("bpnet", 1.0001), ("numpy", 1.0), ("torch", 1.1)):
         rows.append(
@@ -318,35 +319,35 @@ def test_a_loss_that_disagrees_is_flagged():
                 "loss_after_1": loss,
             }
         )
-    report_mod.add_ratios(rows)
-    assert report_mod.mismatches(rows) == ["A torch"]  # no float64 twin: 1e-2
+    ratios.add_ratios(rows)
+    assert ratios.mismatches(rows) == ["A torch"]  # no float64 twin: 1e-2
     # float32 moved NumPy's loss by 1e-5 from float64's: 3e-5 allowed, and
     # never less than 1e-4
     rows[1]["extra"]["loss_after_1_float64"] = 1.00001
-    report_mod.add_ratios(rows)
-    assert report_mod.mismatches(rows) == ["A torch"]
+    ratios.add_ratios(rows)
+    assert ratios.mismatches(rows) == ["A torch"]
     assert rows[0]["loss_check"]["tol"] == pytest.approx(1e-4)
     # float32 moved it by 1e-3 (a chaotic epoch, as on B): 3e-3 allowed
     rows[1]["extra"]["loss_after_1_float64"] = 1.001
     rows[2]["loss_after_1"] = 1.0025
-    report_mod.add_ratios(rows)
-    assert report_mod.mismatches(rows) == []
+    ratios.add_ratios(rows)
+    assert ratios.mismatches(rows) == []
     assert rows[2]["loss_check"]["tol"] == pytest.approx(3 * 0.001 / 1.001)
     rows[2]["loss_after_1"] = 1.0035
-    report_mod.add_ratios(rows)
-    assert report_mod.mismatches(rows) == ["A torch"]
+    ratios.add_ratios(rows)
+    assert ratios.mismatches(rows) == ["A torch"]
     assert report_mod._cell(rows[2], "loss_after_1").endswith("MISMATCH")
     assert report_mod._cell(rows[1], "loss_after_1") == "1.00000 (ref)"
     # float32 runs from nudged starts: their spread sets the tolerance, 4
     # standard deviations of a difference of two runs (std 0.002 here)
     rows[1]["extra"]["loss_after_1_nudged"] = [0.998, 1.002]
     rows[2]["loss_after_1"] = 1.011
-    report_mod.add_ratios(rows)
+    ratios.add_ratios(rows)
     assert rows[2]["loss_check"]["tol"] == pytest.approx(4 * 2**0.5 * 0.002)
-    assert report_mod.mismatches(rows) == []
+    assert ratios.mismatches(rows) == []
     rows[2]["loss_after_1"] = 1.012
-    report_mod.add_ratios(rows)
-    assert report_mod.mismatches(rows) == ["A torch"]
+    ratios.add_ratios(rows)
+    assert ratios.mismatches(rows) == ["A torch"]
 
 
 def test_fixed_cost_recovers_the_line():
@@ -484,20 +485,8 @@ def test_the_conv_peers_start_from_bpnet_s_weights_and_compute_its_gradients():
         _m.conv_orders,
         _m.conv_params,
     )
-    net = bpnet.Sequential(
-        [
-            bpnet.Reshape((1, 28, 28)),
-            bpnet.Conv2D(30, 5),
-            bpnet.ReLU(),
-            bpnet.MaxPool2D(2),
-            bpnet.Flatten(),
-            bpnet.Dense(4320, 100),
-            bpnet.ReLU(),
-            bpnet.Dense(100, 10),
-        ],
-        dtype="float64",
-        seed=0,
-    )
+    # the network the bpnet peer trains
+    net = _m.bpnet_convnet(bpnet, dtype="float64", seed=0)
     for ours, theirs in zip(net.parameters(), conv_params(0)):
         np.testing.assert_array_equal(ours, theirs)
     np.testing.assert_array_equal(
