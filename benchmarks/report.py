@@ -160,7 +160,7 @@ How the numbers are taken:
   on a chaotic configuration such as B; a peer may differ from NumPy's by 4
   standard deviations of the difference of two such runs (at least 1e-4;
   1e-2 where there is no NumPy row). Beyond, the cell says MISMATCH
-  and `bench.py` exits with status 1.
+  and `python -m benchmarks peers` exits with status 1.
 - Peers: `bpnet` is `bpnet.fit` training alone, as every peer's epoch is;
   `bpnet+eval` also scores the test set after every epoch, inside the timed
   epoch, as `bpnet-train` does (`--no-eval` leaves it out). `jax-jit` is one
