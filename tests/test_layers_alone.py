@@ -88,6 +88,46 @@ def test_a_layer_on_its_own_refuses_by_name():
         bpnet.ReLU().forward([1.0, 2.0])
 
 
+# Dropout's backward before any forward passes dy through, as in inference
+@pytest.mark.parametrize("name", [n for n in OWN if n != "Dropout"])
+def test_backward_before_forward_says_call_forward_first(name):
+    dout = np.ones((2, 3), np.float32)
+    with pytest.raises(RuntimeError, match=r"\.backward: call forward first"):
+        _make(name).backward(dout)  # never built
+
+
+@pytest.mark.parametrize("name", ["Dense", "ReLU", "Sigmoid", "BatchNorm"])
+def test_backward_of_a_layer_built_in_a_network_but_never_run(name):
+    net = bpnet.Sequential([_make(name)], n_in=N_IN)
+    with pytest.raises(RuntimeError, match=r"\.backward: call forward first"):
+        net.layers[0].backward(np.ones((2, 3), np.float32))
+
+
+@pytest.mark.parametrize(
+    "make, first, second",
+    [
+        (lambda: bpnet.BatchNorm(), (2, 4), (2, 5)),
+        (lambda: bpnet.Scale(), (2, 4), (2, 5)),
+        (lambda: bpnet.Dense(4, 3), (2, 4), (2, 5)),
+        (lambda: bpnet.Conv2D(2, 3), (2, 1, 6, 6), (2, 2, 6, 6)),
+    ],
+)
+def test_a_second_forward_of_another_width_names_the_width_built_for(
+    make, first, second
+):
+    layer = make()
+    layer.forward(np.ones(first, np.float32))
+    with pytest.raises(ValueError, match=r"^x: .* was built on its first forward"):
+        layer.forward(np.ones(second, np.float32))
+    assert layer.forward(np.ones(first, np.float32)).shape[0] == 2  # still works
+
+
+def test_the_gates_say_call_forward_first():
+    for gate in (bpnet.Multiply(), bpnet.Add()):
+        with pytest.raises(RuntimeError, match="call forward first"):
+            gate.backward(np.ones(2))
+
+
 def test_backend_of_names_the_arrays_backend(backend):
     x = backend.asarray(np.zeros((2, 2)), "float32")
     assert backends.backend_of(x).name == backend.name

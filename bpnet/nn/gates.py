@@ -31,6 +31,14 @@ def _shape(x: Any) -> tuple[int, ...]:
     return tuple(getattr(x, "shape", ()))
 
 
+def _forwarded(gate: Any, kept: str) -> None:
+    if not hasattr(gate, kept):
+        raise RuntimeError(
+            f"{type(gate).__name__}.backward: call forward first (it keeps what "
+            "backward needs)"
+        )
+
+
 class Multiply:
     """z = x * y; dz/dx = y, dz/dy = x."""
 
@@ -39,6 +47,7 @@ class Multiply:
         return x * y
 
     def backward(self, dout: Any) -> tuple[Any, Any]:
+        _forwarded(self, "x")
         dx = dout * self.y
         dy = dout * self.x
         return unbroadcast(dx, _shape(self.x)), unbroadcast(dy, _shape(self.y))
@@ -52,6 +61,7 @@ class Add:
         return x + y
 
     def backward(self, dout: Any) -> tuple[Any, Any]:
+        _forwarded(self, "x_shape")
         # two new arrays, as the book's dout * 1: updating one in place must
         # not change the other
         dx, dy = dout * 1, dout * 1

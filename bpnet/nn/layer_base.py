@@ -6,6 +6,7 @@ itself for its input (``build_alone``)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from backends import Backend, HostRandom, backend_of
@@ -83,6 +84,23 @@ class Layer:
     init_transparent = False
     flat_only = False
 
+    #: the sample shape ``build_alone`` built the layer for, else None
+    _alone_width: Any = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A layer called on its own in the wrong order, or on another width
+        # than it was built for, says so instead of failing deep in its
+        # array library; the check runs only once the call has failed.
+        super().__init_subclass__(**kwargs)
+        for name, guard in (
+            ("forward", _explain_forward),
+            ("backward", _explain_backward),
+            ("backward_sgd", _explain_backward),
+        ):
+            fn = cls.__dict__.get(name)
+            if callable(fn) and not getattr(fn, "_explained", False):
+                setattr(cls, name, guard(fn))
+
     def __init__(self) -> None:
         self._params: list[Any] = []
         self.grads: Any = {}
@@ -136,6 +154,7 @@ class Layer:
         dtype = x.dtype if be.xp.isdtype(x.dtype, "real floating") else "float32"
         with be.context():
             self.build(width, _Alone(be, be.dtype(dtype)))
+        self._alone_width = width
 
     def forward(self, x: Any, training: bool = False) -> Any:
         raise NotImplementedError
@@ -253,6 +272,63 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def _sample_width(x: Any) -> Any:
+    shape = tuple(getattr(x, "shape", ()))
+    return tuple(shape[1:]) if len(shape) > 2 else (shape[-1] if shape else 1)
+
+
+def _explain_forward(fn: Any) -> Any:
+    """``forward``, which on failure says when the layer, built on its own for
+    one sample shape, was given another."""
+
+    @functools.wraps(fn)
+    def forward(self: Layer, x: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, x, *args, **kwargs)
+        except Exception as exc:
+            built = self._alone_width
+            if built is not None and _sample_width(x) != built:
+                what = (
+                    f"shape {built}"
+                    if isinstance(built, tuple)
+                    else f"{built} features"
+                )
+                raise ValueError(
+                    f"x: {self!r} was built on its first forward for samples of "
+                    f"{what}, got an input of shape {tuple(x.shape)}; "
+                    "a new layer takes another width"
+                ) from exc
+            raise
+
+    forward._explained = True
+    return forward
+
+
+def _explain_backward(fn: Any) -> Any:
+    """``backward`` (or ``backward_sgd``), which on failure says when it ran
+    before any ``forward``, whose kept arrays it needs."""
+
+    @functools.wraps(fn)
+    def backward(self: Layer, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except AttributeError as exc:
+            if self.xp is None:
+                why = "it is not built yet"
+            elif getattr(exc, "obj", None) is self:
+                why = f"it has no {exc.name!r} yet, which forward keeps"
+            elif getattr(exc, "obj", False) is None:  # a cache forward fills
+                why = "it holds no forward's arrays yet"
+            else:
+                raise
+            raise RuntimeError(
+                f"{self!r}.{fn.__name__}: call forward first ({why})"
+            ) from None
+
+    backward._explained = True
+    return backward
 
 
 class _Alone:
