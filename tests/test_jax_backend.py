@@ -59,6 +59,28 @@ def test_float32_trains_without_x64(x64_off):
         assert np.any(a != np.asarray(b))
 
 
+@pytest.mark.filterwarnings("error::UserWarning")
+def test_a_convolutional_network_trains_without_x64_and_without_warnings(x64_off):
+    # its index arrays take the namespace's indexing dtype (int32 here), not a
+    # requested int64 that JAX would truncate with a warning
+    rng = np.random.default_rng(0)
+    X, y = rng.random((12, 64)).astype(np.float32), np.arange(12) % 3
+    net = bpnet.Sequential(
+        [
+            bpnet.Reshape((1, 8, 8)),
+            bpnet.Conv2D(2, 3, padding=1),
+            bpnet.ReLU(),
+            bpnet.MaxPool2D(2),
+            bpnet.Flatten(),
+            bpnet.Dense(32, 3),
+        ],
+        n_in=64,
+        device="jax",
+    )
+    h = net.fit(X, y, epochs=1, batch_size=6)
+    assert np.isfinite(h.loss).all() and net.predict(X).shape == (12,)
+
+
 def test_fit_compiles_each_batch_shape_once():
     from backends.jax_backend import JitRunner
 

@@ -104,11 +104,22 @@ def window_indices(xp: Any, g: Geometry, device: Any) -> Any:
     return xp.reshape(flat, (-1,))
 
 
+def index_dtype(xp: Any, device: Any) -> Any:
+    """The namespace's default indexing dtype (the standard's inspection API):
+    int64 where the library has it, int32 on JAX without 64-bit mode, which
+    would otherwise warn that it truncates a requested int64."""
+    try:
+        return xp.__array_namespace_info__().default_dtypes(device=device)["indexing"]
+    except (AttributeError, KeyError, TypeError):
+        return xp.int64
+
+
 def _axis(xp: Any, n: int, at: int, device: Any) -> Any:
     """``arange(n)`` along axis ``at`` of five."""
     shape = [1] * 5
     shape[at] = n
-    return xp.reshape(xp.arange(n, dtype=xp.int64, device=device), tuple(shape))
+    arange = xp.arange(n, dtype=index_dtype(xp, device), device=device)
+    return xp.reshape(arange, tuple(shape))
 
 
 def pixel_indices(xp: Any, g: Geometry, device: Any) -> tuple[Any, int]:

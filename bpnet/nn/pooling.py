@@ -15,6 +15,7 @@ from bpnet.nn.im2col import (
     col2im,
     geometry,
     im2col,
+    index_dtype,
     pixel_indices,
     tiles,
     window_indices,
@@ -120,8 +121,8 @@ class MaxPool2D(_Pool):
         # (elementwise over the windows: faster than a reduction along a
         # short axis, and the first of tied maxima by construction)
         best = entries[0]
-        itype = xp.int8 if len(entries) < 128 else xp.int64
         dev = device_of(x)
+        itype = xp.int8 if len(entries) < 128 else index_dtype(xp, dev)
         first = xp.zeros_like(best, dtype=itype)
         for k in range(1, len(entries)):
             higher = entries[k] > best
