@@ -7,7 +7,9 @@ same code on a GPU; ``--json`` makes the last line of stdout one JSON object.
 The data, network and optimizer are built from the flags in ``train_build``;
 what a ``--distributed`` job's ranks must share is checked in ``train_ranks``;
 a ``--resume``'s checkpoint is found and checked in ``train_resume``;
-here the run is trained, resumed and written.
+the training itself is in ``train_fit``, the report and the run's files
+in ``train_outputs``; here the run is set up, its steps called in order,
+and its errors turned into one line.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import sys
 import time
 import warnings
@@ -27,9 +28,15 @@ from bpnet.cli.train_args import full_batch_method
 from bpnet.cli.train_build import (  # conv_block: also imported from here
     _build_net,
     _load_data,
-    _optimizer,
     conv_block,  # noqa: F401
 )
+from bpnet.cli.train_fit import (  # TEST_NAMES: also imported from here
+    TEST_NAMES,  # noqa: F401
+    _evaluate,
+    _train_epochs,
+    _train_full_batch,
+)
+from bpnet.cli.train_outputs import _print_report, _write_run
 from bpnet.cli.train_ranks import (
     _RUNNING,
     _check_ranks_agree,
@@ -114,41 +121,14 @@ def _run(
 ) -> dict:
     """The run itself; ``folder`` (a ``RunFolder``) hears when the run has
     written its first checkpoint, so an old run --overwrite set aside can go."""
-    from bpnet.cli import train_args
-    from bpnet.nn.model import Sequential
-
     ds = _load_data(args)
     _say_when_the_map_shrinks(args, ds)
     if comm is not None:
         _check_ranks_data(comm, args, ds)
-    resume_total = None  # the epochs a resumed run ends at
-    if saved is not None:  # before any output: asking for too few is an error
-        _check_resumed_data(args, saved[0], ds)
-        resume_total = train_args.resume_epochs(
-            args, explicit, saved[0], ds.X_train.shape[0]
-        )
-        if resume_total <= int(saved[0]["epoch"]):  # a run killed while finishing
-            out(
-                f"the run in {Path(args.resume).parent} is complete ({resume_total} "
-                "epochs): writing its outputs from the checkpoint"
-            )
-        _carry_checkpoint(args, comm)
-    n_classes = len(ds.classes)
-    if saved is None:
-        net = _build_net(args, ds.X_train.shape[1], n_classes)
-    else:  # the checkpoint's network; fit restores its weights
-        net = Sequential.from_config(saved[1], device=backend, dtype=args.dtype)
+    resume_total = _resume(args, explicit, saved, ds, out, comm)
+    net = _network(args, saved, ds, backend)
     say = _silent if args.quiet else out
-    say(f"device: {backend.describe()}")
-    if comm is not None:
-        say(f"distributed: {comm.size} ranks ({comm.kind}), global batch split")
-    has_test = ds.X_test.shape[0] > 0
-    tested = f"{ds.X_test.shape[0]} test" if has_test else "no test split"
-    say(
-        f"dataset: {ds.name}: {ds.X_train.shape[0]} train, {tested}, "
-        f"{ds.X_train.shape[1]} features, {n_classes} classes"
-    )
-    say(repr(net))
+    _say_setup(say, backend, comm, ds, net)
     t0 = time.perf_counter()
     full_batch = full_batch_method(args.optimizer) is not None
     if full_batch:
@@ -158,7 +138,85 @@ def _run(
             net, ds, args, saved, resume_total, say, comm, folder
         )
     seconds = time.perf_counter() - t0
-    train_loss, train_acc, test_acc = _evaluate(net, ds, args, comm)
+    scores = _evaluate(net, ds, args, comm)
+    summary = _summary(args, backend, ds, net, comm, epochs_run, seconds, scores)
+    _say_scores(summary, out)
+    if comm is not None and not comm.is_root:
+        return summary
+    has_test = ds.X_test.shape[0] > 0
+    y_pred = backend.to_numpy(net.predict(ds.X_test)) if has_test else None
+    _print_report(args, ds, y_pred, out)
+    if args.out:
+        _write_outputs(args, net, ds, history, summary, y_pred, out, folder)
+    return summary
+
+
+def _resume(
+    args: argparse.Namespace,
+    explicit: frozenset[str],
+    saved: Any,
+    ds: Any,
+    out: Any,
+    comm: Any,
+) -> int | None:
+    """The epochs a resumed run ends at (None for a new run), checked before
+    any output: asking for too few is an error. The checkpoint is then
+    carried into --out."""
+    from bpnet.cli import train_args
+
+    if saved is None:
+        return None
+    _check_resumed_data(args, saved[0], ds)
+    resume_total = train_args.resume_epochs(
+        args, explicit, saved[0], ds.X_train.shape[0]
+    )
+    if resume_total <= int(saved[0]["epoch"]):  # a run killed while finishing
+        out(
+            f"the run in {Path(args.resume).parent} is complete ({resume_total} "
+            "epochs): writing its outputs from the checkpoint"
+        )
+    _carry_checkpoint(args, comm)
+    return resume_total
+
+
+def _network(args: argparse.Namespace, saved: Any, ds: Any, backend: Any) -> Any:
+    """A new network from the flags, or the checkpoint's (fit restores its
+    weights)."""
+    from bpnet.nn.model import Sequential
+
+    if saved is None:
+        return _build_net(args, ds.X_train.shape[1], len(ds.classes))
+    return Sequential.from_config(saved[1], device=backend, dtype=args.dtype)
+
+
+def _say_setup(say: Any, backend: Any, comm: Any, ds: Any, net: Any) -> None:
+    """The lines before training: device, ranks, dataset and network."""
+    say(f"device: {backend.describe()}")
+    if comm is not None:
+        say(f"distributed: {comm.size} ranks ({comm.kind}), global batch split")
+    has_test = ds.X_test.shape[0] > 0
+    tested = f"{ds.X_test.shape[0]} test" if has_test else "no test split"
+    say(
+        f"dataset: {ds.name}: {ds.X_train.shape[0]} train, {tested}, "
+        f"{ds.X_train.shape[1]} features, {len(ds.classes)} classes"
+    )
+    say(repr(net))
+
+
+def _summary(
+    args: argparse.Namespace,
+    backend: Any,
+    ds: Any,
+    net: Any,
+    comm: Any,
+    epochs_run: int,
+    seconds: float,
+    scores: tuple[float, float, float | None],
+) -> dict:
+    """The run's summary (--json's line, history.json's summary); ``scores``
+    are ``_evaluate``'s."""
+    train_loss, train_acc, test_acc = scores
+    full_batch = full_batch_method(args.optimizer) is not None
     summary = {
         "device": backend.name,
         "device_description": backend.describe(),
@@ -179,224 +237,51 @@ def _run(
     }
     if comm is not None:
         summary["rank"] = comm.rank
-    if has_test:
-        tested = f"test accuracy: {test_acc:.4f}"
-    else:
+    if test_acc is None:  # --test-size 0: trained on every row
         summary["test_size"] = 0.0
-        tested = "test accuracy: none (--test-size 0: trained on every row)"
-    out(
-        f"{tested} (train {train_acc:.4f} and loss "
-        f"{train_loss:.4f} after training, "
-        f"{seconds:.2f} s on {backend.name})"
-    )
-    if comm is not None and not comm.is_root:
-        return summary
-    y_pred = backend.to_numpy(net.predict(ds.X_test)) if has_test else None
-    if args.report and not has_test:
-        out("classification report: none (--test-size 0: no test split)")
-    elif args.report:
-        from sklearn.metrics import classification_report
-
-        out(
-            classification_report(
-                ds.y_test, y_pred, target_names=[str(c) for c in ds.classes], digits=4
-            )
-        )
-    if args.out:
-        if folder is not None:  # no checkpoint (full batch, nothing to train)
-            folder.commit()
-        record = train_args.data_record(args)
-        summary["files"] = _write_run(
-            args.out, net, ds, history, summary, y_pred, record
-        )
-        names = ", ".join(Path(f).name for f in summary["files"])
-        ck = _checkpoint_path(args)
-        kept = "" if full_batch or ck is None else f"; its checkpoint is {ck}"
-        out(f"wrote {names} to {Path(args.out)}{kept}")
     return summary
 
 
-def _train_full_batch(
-    net: Any, ds: Any, args: argparse.Namespace, say: Any, comm: Any
-) -> tuple[dict, int]:
-    """Train on every row at once with scipy (--optimizer cg, tnc, lbfgs);
-    return the history and the iterations run."""
-    from bpnet.train.fullbatch import minimize
-
-    result = minimize(
-        net,
-        ds.X_train,
-        ds.y_train,
-        l2=args.l2,
-        method=args.optimizer,
-        maxiter=args.epochs,
-        verbose=not args.quiet,
-        print_fn=say,
-        comm=comm,
-    )
-    history = {"loss": list(result.loss_curve)}
-    epochs_run = len(result.loss_curve)
-    stopped_short = not result.success and epochs_run < args.epochs
-    if stopped_short and (comm is None or comm.is_root):  # one voice
-        from bpnet.train.history import TrainingWarning
-
-        said = f"{args.optimizer}: {result.message}"
-        warnings.warn(said, TrainingWarning, stacklevel=3)
-    return history, epochs_run
-
-
-def _train_epochs(
-    net: Any,
-    ds: Any,
-    args: argparse.Namespace,
-    saved: Any,
-    resume_total: int | None,
-    say: Any,
-    comm: Any,
-    folder: Any,
-) -> tuple[dict, int]:
-    """Train in epochs of mini-batches with ``fit`` (or go on with a resumed
-    run); return the history and the epochs run."""
-    from bpnet.cli import train_args
-    from bpnet.train.callbacks import PrintEpochs
-
-    has_test = ds.X_test.shape[0] > 0
-    epochs = args.epochs
-    fraction = args.validation_fraction or (0.1 if args.early_stopping else 0.0)
-    if args.iterations is not None:
-        steps = math.ceil(ds.X_train.shape[0] / args.batch_size)
-        epochs = math.ceil(args.iterations / steps)
-    extra: dict[str, Any] = {}
-    if saved is None:
-        optimizer = _optimizer(args, epochs)
+def _say_scores(summary: dict, out: Any) -> None:
+    """The line of the scores after training."""
+    if summary["test_accuracy"] is not None:
+        tested = f"test accuracy: {summary['test_accuracy']:.4f}"
     else:
-        from bpnet.train.checkpoint import optimizer_from_config
-
-        training, epochs = saved[0], resume_total
-        optimizer = optimizer_from_config(training["optimizer"])
-        extra = {k: training["fit"][k] for k in ("min_delta", "shuffle")}
-    # The test split is only watched, never used to stop: early stopping
-    # holds out part of the training data instead. When the test split is
-    # the one watched, its columns are named test_*, not val_*.
-    watch_test = has_test and not fraction
-    h = net.fit(
-        ds.X_train,
-        ds.y_train,
-        epochs=epochs,
-        batch_size=args.batch_size,
-        optimizer=optimizer,
-        l2=args.l2,
-        validation_data=(ds.X_test, ds.y_test) if watch_test else None,
-        validation_fraction=fraction,
-        early_stopping=args.early_stopping,
-        patience=args.patience,
-        verbose=0 if args.quiet or watch_test else 1,
-        # through fit's printer, so that lines go through a progress bar;
-        # after fit's own, so the epoch's checkpoint is written first
-        callbacks=([PrintEpochs(TEST_NAMES)] if watch_test and not args.quiet else [])
-        + ([_Commit(folder)] if folder is not None else []),
-        progress=args.progress,
-        print_fn=say,
-        checkpoint=_checkpoint_path(args),
-        resume=bool(args.resume),
-        checkpoint_metadata={"data": train_args.data_record(args)},
-        comm=comm,
-        **extra,
+        tested = "test accuracy: none (--test-size 0: trained on every row)"
+    out(
+        f"{tested} (train {summary['train_accuracy']:.4f} and loss "
+        f"{summary['final_loss']:.4f} after training, "
+        f"{summary['seconds']:.2f} s on {summary['device']})"
     )
-    history = h.to_dict()
-    if watch_test:
-        history = {TEST_NAMES.get(k, k): v for k, v in history.items()}
-    epochs_run = len(h)
-    return history, epochs_run
 
 
-def _evaluate(
-    net: Any, ds: Any, args: argparse.Namespace, comm: Any
-) -> tuple[float, float, float | None]:
-    """The training loss and accuracy after training, and the test accuracy
-    (None without a test split); in a --distributed job over every rank's
-    rows."""
-    has_test = ds.X_test.shape[0] > 0
-    test_acc = None  # --test-size 0: every row trained, nothing to test on
-    if comm is None:
-        train_loss, train_acc = net.evaluate(ds.X_train, ds.y_train, l2=args.l2)
-        if has_test:
-            _, test_acc = net.evaluate(ds.X_test, ds.y_test)
-    else:  # each rank its shard of the rows, the sums reduced
-        from bpnet.distributed import evaluate
-
-        train_loss, train_acc = evaluate(comm, net, ds.X_train, ds.y_train, l2=args.l2)
-        if has_test:
-            _, test_acc = evaluate(comm, net, ds.X_test, ds.y_test)
-    return train_loss, train_acc, test_acc
-
-
-def _silent(line: str) -> None:
-    pass
-
-
-class _Commit:
-    """At each epoch's end, after the checkpoint is written: the run folder's
-    new run is valid, so an old run --overwrite set aside can go."""
-
-    every_step = False
-
-    def __init__(self, folder: Any) -> None:
-        self.folder = folder
-
-    def on_epoch_end(self, epoch: int, logs: dict, net: Any) -> None:
-        self.folder.commit()
-
-
-# bpnet.fit's val_* columns, when the data watched is the test split
-TEST_NAMES = {"val_loss": "test_loss", "val_accuracy": "test_accuracy"}
-
-
-def _write_run(
-    out_dir: str,
+def _write_outputs(
+    args: argparse.Namespace,
     net: Any,
     ds: Any,
     history: dict,
     summary: dict,
     y_pred: Any,
-    data_record: dict,
-) -> list[str]:
-    import numpy as np
+    out: Any,
+    folder: Any,
+) -> None:
+    """Rank 0 writes the run's files to --out (through this module's
+    ``_write_run``) and says where; ``summary`` gets their names."""
+    from bpnet.cli import train_args
 
-    from bpnet import io
-    from bpnet.io.atomic import atomic_open
+    if folder is not None:  # no checkpoint (full batch, nothing to train)
+        folder.commit()
+    record = train_args.data_record(args)
+    summary["files"] = _write_run(args.out, net, ds, history, summary, y_pred, record)
+    names = ", ".join(Path(f).name for f in summary["files"])
+    ck = _checkpoint_path(args)
+    full_batch = full_batch_method(args.optimizer) is not None
+    kept = "" if full_batch or ck is None else f"; its checkpoint is {ck}"
+    out(f"wrote {names} to {Path(args.out)}{kept}")
 
-    path = Path(out_dir)
-    path.mkdir(parents=True, exist_ok=True)
-    classes = [str(c) for c in ds.classes]
-    files = [io.save(net, path / "model.npz", classes=classes, data=data_record)]
-    record = dict(
-        history,
-        dataset=ds.name,
-        image_shape=list(ds.image_shape or []),
-        image_order=ds.image_order,  # ex4's .mat images are column-major
-        class_names=[str(c) for c in ds.classes],
-        summary=summary,
-    )
-    io.atomic_write_text(path / "history.json", json.dumps(record, indent=1))
-    files.append(path / "history.json")
-    if y_pred is not None:  # None: no test split to predict
-        n = min(25, ds.X_test.shape[0])
-        with atomic_open(path / "predictions.npz") as fh:
-            np.savez(fh, X_sample=ds.X_test[:n], y_true=ds.y_test, y_pred=y_pred)
-        files.append(path / "predictions.npz")
-    else:  # a predictions.npz left by an earlier run in this folder is not ours
-        (path / "predictions.npz").unlink(missing_ok=True)
-    with atomic_open(path / "first_layer.npy") as fh:
-        np.save(fh, net.backend.to_numpy(net.parameters()[0]))
-    files.append(path / "first_layer.npy")
-    try:
-        from bpnet.cli.plot import plot_run
 
-        files += plot_run(path)
-    except ImportError as exc:  # matplotlib is an optional extra
-        print(f"bpnet-train: plots skipped: {exc}", file=sys.stderr)
-    return [str(f) for f in files]
+def _silent(line: str) -> None:
+    pass
 
 
 def train_main(argv: list[str] | None = None) -> int:
