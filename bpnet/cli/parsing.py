@@ -135,20 +135,23 @@ class _DefaultsOnce(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bpnet.cli.train_args import optimizers_taking
-    from bpnet.data.base import SPLITS
-    from bpnet.nn.activations import ACTIVATIONS
-    from bpnet.nn.initializers import INITIALIZERS
-    from bpnet.nn.losses import LOSSES
-    from bpnet.train.fullbatch import SOLVERS
-    from bpnet.train.optimizers import OPTIMIZERS, SCHEDULES
-
+    """``bpnet-train``'s parser: its flags in the groups --help shows."""
     p = OneLineParser(
         prog="bpnet-train",
         description="Train a bpnet MLP on digits, (Fashion-)MNIST or ex4 .mat data.",
         formatter_class=_DefaultsOnce,
     )
-    d = p.add_argument_group("data")
+    _add_data_arguments(p.add_argument_group("data"))
+    _add_model_arguments(p.add_argument_group("model"))
+    _add_training_arguments(p.add_argument_group("training"))
+    _add_run_arguments(p.add_argument_group("run"))
+    return p
+
+
+def _add_data_arguments(d: Any) -> None:
+    """The data trained on, and its test split."""
+    from bpnet.data.base import SPLITS
+
     add_flag(
         d,
         "--dataset",
@@ -179,7 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
         "class has 2 rows or more; tail: the last --test-size of the rows, in the "
         "file's order (keeps an X.npy memory-mapped)",
     )
-    m = p.add_argument_group("model")
+
+
+def _add_model_arguments(m: Any) -> None:
+    """The network: its layers, activation, loss and initial weights."""
+    from bpnet.nn.activations import ACTIVATIONS
+    from bpnet.nn.initializers import INITIALIZERS
+    from bpnet.nn.losses import LOSSES
+
     m.add_argument(
         "--hidden",
         type=int,
@@ -221,7 +231,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=INITIALIZERS.names(),
         help="weight initializer (default: He for ReLU, Glorot otherwise)",
     )
-    t = p.add_argument_group("training")
+
+
+def _add_training_arguments(t: Any) -> None:
+    """How the network is trained: optimizer, epochs, penalties, stopping."""
+    from bpnet.cli.train_args import optimizers_taking
+    from bpnet.train.fullbatch import SOLVERS
+    from bpnet.train.optimizers import OPTIMIZERS, SCHEDULES
+
     minibatch, full = OPTIMIZERS.names(), SOLVERS.names()
     t.add_argument(
         "--optimizer",
@@ -277,7 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=10,
         help="epochs without improvement before --early-stopping stops",
     )
-    r = p.add_argument_group("run")
+
+
+def _add_run_arguments(r: Any) -> None:
+    """Where and how the run goes: device, precision, files, ranks, output."""
     add_flag(r, "--device")
     r.add_argument(
         "--dtype",
@@ -320,7 +340,6 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--progress", action="store_true", help="show a progress bar")
     r.add_argument("--quiet", "-q", action="store_true", help="no per-epoch lines")
     add_flag(r, "--debug")
-    return p
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
