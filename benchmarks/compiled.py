@@ -116,7 +116,8 @@ def _run_jax(cfg: dict, data: tuple, s: dict, scan: bool) -> dict:
         order = jax.device_put(next(orders).astype(np.int32), dev)
         p = state["params"]
         if scan:
-            p, _ = jit_scan(p, Xd, yd, order)
+            if full:  # scanning no full batch would still trace one, past the end
+                p, _ = jit_scan(p, Xd, yd, order)
         else:
             for i in range(full):
                 p, _ = jit_step(p, Xd, yd, order, i)
