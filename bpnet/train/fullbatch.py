@@ -143,6 +143,61 @@ def minimize(
     """
     from scipy import optimize
 
+    solver, options, maxiter = _solver_options(method, maxiter, maxfun, gtol)
+    l2 = check.check_nonnegative(l2, "l2")
+    loss = net.loss if loss is None else get_loss(loss)
+    be = net.backend
+    trace = _Trace(net.get_flat_parameters())
+
+    if comm is not None and objective is not None:
+        raise ValueError(
+            "comm: data-parallel minimize takes the rows of X and y; it does not "
+            "take objective (a closure over one process's data)"
+        )
+    if comm is not None and not comm.is_root:
+        verbose = False
+    # an overflowing trial step is handled (its loss is inf, the line search
+    # backs off; _flag_false_convergence reports a run it ended), not warned of
+    with be.context(), be.errstate():
+        data = _device_data(net, X, y, loss, l2, sample_weight, objective, comm)
+        evaluate = _evaluator(net, data, loss, objective, comm, trace)
+
+        def on_iteration(xk: Any, *args: Any) -> None:
+            trace.iterated(xk)
+            if verbose:
+                print_fn(f"Iteration {len(trace.curve):4d} | cost: {trace.loss:.6f}")
+            if callback is not None:
+                callback(len(trace.curve), trace.loss)
+            if len(trace.curve) >= maxiter:
+                raise _Stop  # TNC counts evaluations, not iterations
+
+        t0 = time.perf_counter()
+        try:
+            result = optimize.minimize(
+                evaluate,
+                trace.start.copy(),
+                jac=True,
+                method=solver.scipy_method,
+                tol=tol,
+                options=options,
+                callback=on_iteration,
+            )
+        except _Stop:
+            result = trace.stopped(maxiter)
+        _check_finite(result, trace.best, solver, l2, net)
+        net.set_flat_parameters(result.x)
+        stop_gtol = options.get("gtol", tol)
+        _flag_false_convergence(result, trace.late_nonfinite(), stop_gtol, net)
+        result.loss_curve = trace.curve
+        result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _solver_options(
+    method: Any, maxiter: Any, maxfun: Any, gtol: Any
+) -> tuple[Solver, dict[str, Any], int]:
+    """The ``SOLVERS`` entry ``method`` names, the scipy options it takes for
+    these limits, and ``maxiter`` checked."""
     key = method.lower() if isinstance(method, str) else None
     if key not in SOLVERS:
         raise ValueError(
@@ -156,99 +211,112 @@ def minimize(
     options = solver.options(maxiter, maxfun)
     if gtol is not None:
         options["gtol"] = float(gtol)
-    l2 = check.check_nonnegative(l2, "l2")
-    loss = net.loss if loss is None else get_loss(loss)
-    be = net.backend
-    curve: list[float] = []
-    start = net.get_flat_parameters()
-    # the point of the lowest finite loss: (flat weights, loss, iteration)
-    last: dict[str, Any] = {"loss": float("nan"), "best": (start, math.inf, 0)}
+    return solver, options, maxiter
 
-    if comm is not None and objective is not None:
-        raise ValueError(
-            "comm: data-parallel minimize takes the rows of X and y; it does not "
-            "take objective (a closure over one process's data)"
+
+class _Trace:
+    """What a run has been through: the loss after each iteration (the
+    curve), the evaluations, the point of the lowest finite loss (what
+    divergence falls back to), and the evaluations whose loss was not
+    finite."""
+
+    def __init__(self, start: Any) -> None:
+        self.start = start
+        self.curve: list[float] = []
+        self.loss = float("nan")  # the last evaluation's
+        self.nfev = 0
+        self.x: Any = None  # the last iteration's point
+        # the point of the lowest finite loss: (flat weights, loss, iteration)
+        self.best: tuple[Any, float, int] = (start, math.inf, 0)
+        self.nonfinite = 0
+        self.nonfinite_after = -2  # the iteration whose search last overflowed
+
+    def evaluated(self, theta: Any, value: float) -> None:
+        self.loss = value
+        if not math.isfinite(value):  # in the search after iteration len(curve)
+            self.nonfinite += 1
+            self.nonfinite_after = len(self.curve)
+        elif value < self.best[1]:  # what divergence falls back to
+            self.best = (theta.copy(), value, len(self.curve))
+
+    def iterated(self, xk: Any) -> None:
+        self.x = xk.copy()
+        self.curve.append(self.loss)
+
+    def late_nonfinite(self) -> int:
+        """The evaluations that overflowed, if one was in the last
+        iteration's search (or after it): an early one that the run got past
+        says nothing about where it stopped."""
+        late = self.nonfinite_after >= len(self.curve) - 1
+        return self.nonfinite if late else 0
+
+    def stopped(self, maxiter: int) -> Any:
+        """The result of a run ended at ``maxiter`` by the iteration callback."""
+        from scipy import optimize
+
+        return optimize.OptimizeResult(
+            x=self.x,
+            fun=self.curve[-1],
+            nit=len(self.curve),
+            nfev=self.nfev,
+            njev=self.nfev,
+            success=False,
+            message=f"stopped after maxiter={maxiter} iterations",
         )
-    if comm is not None and not comm.is_root:
-        verbose = False
-    # an overflowing trial step is handled (its loss is inf, the line search
-    # backs off; _flag_false_convergence reports a run it ended), not warned of
-    with be.context(), be.errstate():
-        W = Xd = T = None
-        weight, my_l2 = 1.0, l2
-        if comm is not None:  # only this rank's rows reach its device
-            Xd, T, W, weight = _shard(net, X, y, loss, sample_weight, comm)
-            my_l2 = l2 if comm.is_root else 0.0
-        elif objective is None:
-            Xd, T = net._prepare(X, y, loss)
-            if sample_weight is not None:
-                W = check.check_sample_weight(sample_weight, be, net.dtype, Xd.shape[0])
 
-        def evaluate(theta: Any) -> tuple[float, Any]:
-            last["nfev"] = last.get("nfev", 0) + 1
-            net.set_flat_parameters(theta)
-            if comm is not None:  # every rank: the same reduced numbers
-                value, flat = _objective_parallel(
-                    net, Xd, T, W, loss, my_l2, weight, comm
+
+def _device_data(
+    net: Any,
+    X: Any,
+    y: Any,
+    loss: Loss,
+    l2: float,
+    sample_weight: Any,
+    objective: Any,
+    comm: Any,
+) -> tuple[Any, Any, Any, float, float]:
+    """What each evaluation runs on: ``(X, targets, weights, this rank's share,
+    its l2)`` on the device; only this rank's rows reach its device, and all
+    are None when ``objective`` computes the loss."""
+    W = Xd = T = None
+    weight, my_l2 = 1.0, l2
+    if comm is not None:
+        Xd, T, W, weight = _shard(net, X, y, loss, sample_weight, comm)
+        my_l2 = l2 if comm.is_root else 0.0
+    elif objective is None:
+        Xd, T = net._prepare(X, y, loss)
+        if sample_weight is not None:
+            W = check.check_sample_weight(
+                sample_weight, net.backend, net.dtype, Xd.shape[0]
+            )
+    return Xd, T, W, weight, my_l2
+
+
+def _evaluator(
+    net: Any, data: tuple, loss: Loss, objective: Any, comm: Any, trace: _Trace
+) -> Callable[[Any], tuple[float, Any]]:
+    """scipy's objective: the flat float64 vector in, ``(float loss, float64
+    host gradient)`` out, each evaluation recorded in ``trace``."""
+    Xd, T, W, weight, l2 = data
+    be = net.backend
+
+    def evaluate(theta: Any) -> tuple[float, Any]:
+        trace.nfev += 1
+        net.set_flat_parameters(theta)
+        if comm is not None:  # every rank: the same reduced numbers
+            value, flat = _objective_parallel(net, Xd, T, W, loss, l2, weight, comm)
+        else:
+            if objective is None:
+                L, grads = net._loss_and_grad(
+                    Xd, T, loss, l2, training=False, weights=W
                 )
             else:
-                if objective is None:
-                    L, grads = net._loss_and_grad(
-                        Xd, T, loss, l2, training=False, weights=W
-                    )
-                else:
-                    L, grads = objective()
-                value, flat = float(L), be.pack(grads)
-            last["loss"] = value
-            if not math.isfinite(value):  # in the search after iteration len(curve)
-                last["nonfinite"] = last.get("nonfinite", 0) + 1
-                last["nonfinite_after"] = len(curve)
-            elif value < last["best"][1]:  # what divergence falls back to
-                last["best"] = (theta.copy(), value, len(curve))
-            return value, flat
+                L, grads = objective()
+            value, flat = float(L), be.pack(grads)
+        trace.evaluated(theta, value)
+        return value, flat
 
-        def on_iteration(xk: Any, *args: Any) -> None:
-            last["x"] = xk.copy()
-            curve.append(last["loss"])
-            if verbose:
-                print_fn(f"Iteration {len(curve):4d} | cost: {last['loss']:.6f}")
-            if callback is not None:
-                callback(len(curve), last["loss"])
-            if len(curve) >= maxiter:
-                raise _Stop  # TNC counts evaluations, not iterations
-
-        t0 = time.perf_counter()
-        try:
-            result = optimize.minimize(
-                evaluate,
-                start.copy(),
-                jac=True,
-                method=solver.scipy_method,
-                tol=tol,
-                options=options,
-                callback=on_iteration,
-            )
-        except _Stop:
-            result = optimize.OptimizeResult(
-                x=last["x"],
-                fun=curve[-1],
-                nit=len(curve),
-                nfev=last["nfev"],
-                njev=last["nfev"],
-                success=False,
-                message=f"stopped after maxiter={maxiter} iterations",
-            )
-        _check_finite(result, last["best"], solver, l2, net)
-        net.set_flat_parameters(result.x)
-        # an overflow in the last iteration's search (or after it) only: an
-        # early one that the run got past says nothing about where it stopped
-        late = last.get("nonfinite_after", -2) >= len(curve) - 1
-        stop_gtol = options.get("gtol", tol)
-        nonfinite = last.get("nonfinite", 0) if late else 0
-        _flag_false_convergence(result, nonfinite, stop_gtol, net)
-        result.loss_curve = curve
-        result.seconds = time.perf_counter() - t0
-    return result
+    return evaluate
 
 
 def _check_finite(
