@@ -25,6 +25,7 @@ MATH_MODULES = [
     "train/fused",
     "train/history",
     "train/fullbatch",
+    "train/fullbatch_parallel",
     "train/checkpoint",
 ]
 FORBIDDEN = {"numpy", "cupy", "torch", "array_api_strict"}

@@ -3,6 +3,8 @@
 scipy works in float64 on the host: each evaluation copies the flat parameter
 vector to the device once and returns ``(float(loss), float64 gradient)``.
 The methods are listed in ``SOLVERS``; each knows its own scipy options.
+A data-parallel run (``comm=``) takes its rows and sums the ranks' numbers
+through ``fullbatch_parallel.py``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from bpnet.nn import validation as check
 from bpnet.nn.losses import Loss, get_loss
 from bpnet.nn.registry import Registry
+from bpnet.train.fullbatch_parallel import _objective_parallel, _shard
 
 SOLVERS = Registry("solver")
 
@@ -386,58 +389,3 @@ def _flag_false_convergence(result: Any, nonfinite: int, gtol: Any, net: Any) ->
         f"largest component at {largest:.3g}: not a minimum (scipy: "
         f"{' '.join(str(result.message).split())}); {cure}"
     )
-
-
-def _shard(
-    net: Any, X: Any, y: Any, loss: Loss, sample_weight: Any, comm: Any
-) -> tuple[Any, Any, Any, float]:
-    """This rank's rows of X, y (and their weights) on its device, and its
-    share of the whole: rows, or weight.
-
-    Each rank's mean is scaled by its share, so the sum over ranks is one
-    process's mean. Rank 0 alone adds L2: l2 / (2 n0) * sum(W**2) scaled by
-    n0 / n is one process's l2 / (2 n) * sum(W**2), and so for its gradient
-    (with weights, n is the summed weight). Rows of weight 0 leave first, so
-    rank 0's share is never 0.
-    """
-    be = net.backend
-    if sample_weight is None:
-        start, stop = comm.shard(X.shape[0])
-        Xd, T = _prepare(net, X, X[start:stop, ...], y[start:stop, ...], loss)
-        return Xd, T, None, (stop - start) / X.shape[0]
-    rows, w = check.weighted_rows(sample_weight, be, X.shape[0])
-    start, stop = comm.shard(rows.size)
-    mine = rows[start:stop]
-    Xd, T = _prepare(net, X, X[mine, ...], check.host_rows(y, mine), loss)
-    W = be.asarray(w[mine, None], dtype=net.dtype)
-    return Xd, T, W, float(w[mine].sum() / w[rows].sum())
-
-
-def _prepare(net: Any, X: Any, Xs: Any, ys: Any, loss: Loss) -> tuple[Any, Any]:
-    """A shard ``Xs``, ``ys`` of ``X`` on the device; a rank past the last row
-    (fewer rows than ranks) keeps its empty shard and adds zeros to the sums."""
-    if Xs.shape[0] or X.shape[0] == 0:  # no rows at all: one process's error
-        return net._prepare(Xs, ys, loss)
-    if net.n_inputs is None:
-        net._build_for(X)
-    return Xs, None
-
-
-def _objective_parallel(
-    net: Any,
-    X: Any,
-    T: Any,
-    W: Any,
-    loss: Loss,
-    l2: float,
-    weight: float,
-    comm: Any,
-) -> tuple[float, Any]:
-    """The full batch's loss and gradient from every rank's share: one allreduce."""
-    if X.shape[0]:
-        L, grads = net._loss_and_grad(X, T, loss, l2, training=False, weights=W)
-        parts = (net.backend.pack(grads) * weight, [float(L) * weight])
-    else:
-        parts = ([0.0] * net.n_parameters, [0.0])
-    total = comm.allreduce_host(*parts, what="full-batch allreduce")
-    return float(total[-1]), total[:-1]
