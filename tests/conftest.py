@@ -10,11 +10,37 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
-import backends
+# With one pytest-xdist worker per core, each worker's BLAS and OpenMP take
+# their share of the cores instead of all of them each (which oversubscribes
+# and slows every worker). Set before numpy or torch load their thread pools;
+# a value the user set is kept.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _SHARE = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, _SHARE)
+
+# JAX compiles every operation for each shape it meets, and each test builds
+# its networks anew: a compilation cache on disk, one per worker (read by the
+# bpnet-train subprocesses it waits for), compiles each once per machine
+# instead of once per test. With filelock installed JAX also locks it, which
+# makes it safe for two test runs at once.
+_CACHE = os.path.join(tempfile.gettempdir(), "bpnet-tests-jax-cache-")
+# a worker inherits the controller's value: replace that one, keep a user's
+if os.environ.get("JAX_COMPILATION_CACHE_DIR", _CACHE).startswith(_CACHE):
+    _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE + _WORKER
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+if importlib.util.find_spec("filelock") is not None:
+    os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2**30))
+
+import backends  # noqa: E402
 
 try:
     import array_api_strict
