@@ -145,8 +145,7 @@ class Layer:
         """
         be = backend_of(x, "x")
         shape = tuple(x.shape)
-        # a row's width, or an image's (C, H, W) for the image layers
-        width = tuple(shape[1:]) if len(shape) > 2 else (shape[-1] if shape else 1)
+        width = _sample_width(x)
         if self.n_in is not None and width != self.n_in:
             raise ValueError(
                 f"x: {self!r} takes {self.n_in} features, got an input of shape {shape}"
@@ -275,6 +274,7 @@ class Layer:
 
 
 def _sample_width(x: Any) -> Any:
+    """A row's width, or an image's (C, H, W) for the image layers."""
     shape = tuple(getattr(x, "shape", ()))
     return tuple(shape[1:]) if len(shape) > 2 else (shape[-1] if shape else 1)
 
