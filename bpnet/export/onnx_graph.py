@@ -338,34 +338,23 @@ def _reduce_booleans_as_integers(proto: Any) -> Any:
 
 #: the first opset whose Cast has the ``saturate`` attribute (float8 only)
 SATURATE_OPSET = 19
-
-
-def _drop_saturate(proto: Any) -> None:
-    """Remove Cast's ``saturate`` attribute, which the converter keeps below
-    the opset that brought it: it speaks of float8 targets only, which a
-    bpnet graph never casts to, so its value changes nothing here."""
-    for node in proto.graph.node:
-        if node.op_type == "Cast":
-            kept = [a for a in node.attribute if a.name != "saturate"]
-            del node.attribute[:]
-            node.attribute.extend(kept)
-
-
 #: the first opset whose reductions (but ReduceSum, from 13) take their axes
 #: as an input and have ``noop_with_empty_axes``
 AXES_INPUT_OPSET = 18
 
 
-def _drop_noop_with_empty_axes(proto: Any) -> None:
-    """Remove ``noop_with_empty_axes=0`` (the default) from the reductions
-    that have no such attribute below opset 18: the converter moves their
-    axes to an attribute but keeps it."""
+def _drop_attribute(
+    proto: Any, name: str, ops: Callable[[str], bool], value: int | None = None
+) -> None:
+    """Remove the attribute ``name`` (only where it holds ``value``, when
+    given) from the nodes whose op type ``ops`` accepts: the converter keeps
+    attributes of the newer opset that the older one does not have."""
     for node in proto.graph.node:
-        if node.op_type.startswith("Reduce") and node.op_type != "ReduceSum":
+        if ops(node.op_type):
             kept = [
                 a
                 for a in node.attribute
-                if not (a.name == "noop_with_empty_axes" and a.i == 0)
+                if not (a.name == name and (value is None or a.i == value))
             ]
             del node.attribute[:]
             node.attribute.extend(kept)
@@ -398,9 +387,18 @@ def _converted(proto: Any, opset: int) -> Any:
         proto = _reduce_booleans_as_integers(copy.deepcopy(proto))
     converted = version_converter.convert_version(proto, opset)
     if opset < SATURATE_OPSET:
-        _drop_saturate(converted)
+        # Cast's saturate speaks of float8 targets only, which a bpnet graph
+        # never casts to: its value changes nothing here
+        _drop_attribute(converted, "saturate", lambda op: op == "Cast")
     if opset < AXES_INPUT_OPSET:
-        _drop_noop_with_empty_axes(converted)
+        # the converter moves the reductions' axes to an attribute but keeps
+        # noop_with_empty_axes=0, the default they had no name for
+        _drop_attribute(
+            converted,
+            "noop_with_empty_axes",
+            lambda op: op.startswith("Reduce") and op != "ReduceSum",
+            value=0,
+        )
     # the converter leaves some nodes as the newer opset wrote them
     onnx.checker.check_model(converted)
     return converted
