@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _estimator_helpers import _one_blas_thread, quiet_convergence  # noqa: F401
 from sklearn.datasets import load_diabetes, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
@@ -19,21 +20,10 @@ from sklearn.preprocessing import StandardScaler, scale
 from sklearn.utils._testing import ignore_warnings
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from test_estimator import expected_early_stopping_failures, expected_tnc_failures
-from threadpoolctl import threadpool_limits
 
 import bpnet
 from bpnet.cli.predict import predict_main
 from bpnet.sklearn.regressor import MLPRegressor
-
-quiet_convergence = pytest.mark.filterwarnings(
-    "ignore::sklearn.exceptions.ConvergenceWarning"
-)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    with threadpool_limits(1):
-        yield
 
 
 @pytest.fixture(scope="module")
